@@ -1,0 +1,133 @@
+"""`charcomplete models ...` and `charcomplete paths`: look after the model store."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from charcomplete import store
+from charcomplete.cli import app
+from charcomplete.errors import ModelError
+from charcomplete.paths import HOME_ENV, locations
+
+models_app = typer.Typer(help="List, inspect, remove and choose models.", invoke_without_command=True)
+app.add_typer(models_app, name="models")
+
+
+def _bpc(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
+
+
+def _count(value: object) -> str:
+    if not isinstance(value, int):
+        return "-"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f}{unit}"
+    return str(value)
+
+
+@models_app.callback()
+def list_models(ctx: typer.Context) -> None:
+    """List the models: name, cell, parameters, validation bpc, trained characters."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    current = store.current_model_name()
+    table = Table(box=None, pad_edge=False)
+    for column in ("", "name", "cell", "params", "val bpc", "trained chars", "updated"):
+        table.add_column(column, justify="right" if column in ("params", "val bpc", "trained chars") else "left")
+    for name in store.list_model_names():
+        try:
+            meta, _, builtin = store.load_meta(name)
+            config = meta.get("config", {})
+            cell = f"{str(config.get('cell', '?')).upper()} {config.get('layers', '?')}x{config.get('hidden', '?')}"
+            updated = str(meta.get("updated", "-"))[:16].replace("T", " ")
+            label = f"{name} (built-in)" if builtin else name
+            table.add_row(
+                "*" if name == current else "",
+                label,
+                cell,
+                _count(meta.get("parameters")),
+                _bpc(meta.get("best_val_bpc")),
+                _count(meta.get("trained_chars")),
+                updated,
+            )
+        except ModelError as error:
+            table.add_row("*" if name == current else "", name, "damaged", "", "", "", str(error)[:40])
+    Console().print(table)
+
+
+@models_app.command("info")
+def info(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full metadata as JSON.")] = False,
+) -> None:
+    """Show everything recorded about one model."""
+    meta, folder, builtin = store.load_meta(name)
+    store.load_from_folder(folder, name, builtin)  # also proves the weights load
+    if as_json:
+        print(json.dumps({**meta, "folder": str(folder), "builtin": builtin, "in_use": store.current_model_name() == name}, indent=1))
+        return
+    config = store.ModelConfig.from_dict(meta["config"])
+    history = meta.get("history", [])
+    rows = [
+        ("name", name + (" (built-in)" if builtin else "")),
+        ("folder", str(folder)),
+        ("cell", f"{config.describe()}, embedding {config.embed}, dropout {config.dropout}"),
+        ("parameters", f"{meta.get('parameters', config.parameter_count()):,}"),
+        ("best validation bpc", _bpc(meta.get("best_val_bpc"))),
+        ("trained characters", f"{meta.get('trained_chars', 0):,}"),
+        ("steps", f"{meta.get('steps', 0):,}"),
+        ("sources", ", ".join(meta.get("sources", [])) or "-"),
+        ("data fingerprint", meta.get("data_fingerprint", "-")),
+        ("started from", meta.get("parent") or "-"),
+        ("created", meta.get("created", "-")),
+        ("updated", meta.get("updated", "-")),
+        ("history points", str(len(history))),
+    ]
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+
+
+@models_app.command("rm")
+def remove(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a model and everything learned in it."""
+    store.load_meta(name)  # a clear error for an unknown name before asking anything
+    if not yes and not typer.confirm(f"Delete model {name!r} and everything it learned?", default=False):
+        raise typer.Exit(1)
+    store.remove_model(name)
+    print(f"removed model {name!r}")
+
+
+@models_app.command("use")
+def use(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
+    """Choose the model the editor and `complete` use by default."""
+    meta, folder, builtin = store.load_meta(name)
+    store.load_from_folder(folder, name, builtin)
+    store.update_settings(model=name)
+    print(f"now using model {name!r}")
+
+
+@app.command("paths")
+def paths() -> None:
+    """Show where charcomplete keeps models, caches, settings and journals."""
+    where = locations()
+    rows = [
+        ("models", where.models),
+        ("cache", where.cache),
+        ("settings", where.settings_file),
+        ("journals", where.journals),
+        ("built-in model", store.builtin_folder()),
+    ]
+    for label, path in rows:
+        print(f"{label:<15} {path}")
+    print(f"(set {HOME_ENV} to keep everything under one folder)")

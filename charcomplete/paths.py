@@ -1,0 +1,50 @@
+"""Where charcomplete keeps things: the platform's user directories, or one folder
+named by CHARCOMPLETE_HOME (tests, portable installs)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HOME_ENV = "CHARCOMPLETE_HOME"
+APP_NAME = "charcomplete"
+
+
+@dataclass(frozen=True)
+class Locations:
+    data: Path  # models
+    cache: Path  # corpus caches
+    config: Path  # settings
+    state: Path  # editor journals (crash recovery)
+
+    @property
+    def models(self) -> Path:
+        return self.data / "models"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.config / "settings.json"
+
+    @property
+    def journals(self) -> Path:
+        return self.state / "journals"
+
+
+def locations() -> Locations:
+    home = os.environ.get(HOME_ENV)
+    if home:
+        base = Path(home).expanduser().absolute()
+        return Locations(base / "data", base / "cache", base / "config", base / "state")
+    import platformdirs  # small, but only needed when no override is set
+
+    dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
+    return Locations(
+        Path(dirs.user_data_dir), Path(dirs.user_cache_dir), Path(dirs.user_config_dir), Path(dirs.user_state_dir)
+    )
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and parents) readable by the user alone; return it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,310 @@
+"""The model store: one folder per model under the user data directory.
+
+    models/<name>/meta.json                    what the model is (the commit point)
+    models/<name>/weights-<gen>.safetensors    its weights, float32
+    models/<name>/optim-<gen>.safetensors      optimizer state, for --resume (optional)
+    models/<name>/.lock                        held by whoever writes the model
+
+A save writes new generation files first and then replaces meta.json atomically, so
+the pair on disk is always consistent: a crash leaves the old model or the new one.
+Nothing here imports torch and nothing is ever unpickled."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from charcomplete.atomic import FileLock, atomic_write_bytes, remove_stale_temps
+from charcomplete.config import ModelConfig
+from charcomplete.errors import ModelError
+from charcomplete.paths import locations, private_dir
+
+FORMAT_VERSION = 1
+DEFAULT_MODEL = "default"  # the model that ships inside the package
+META_FILE = "meta.json"
+MAX_META_BYTES = 8 * 1024 * 1024
+MAX_HISTORY = 2000  # history points kept in the metadata
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    folder: Path
+    meta: dict
+    config: ModelConfig
+    weights: dict[str, np.ndarray] = field(repr=False)
+    builtin: bool = False  # the packaged default model (read-only)
+
+    @property
+    def weights_file(self) -> Path:
+        return self.folder / self.meta["weights"]
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name or ""):
+        raise ModelError(
+            f"{name!r} is not a valid model name: use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def models_root() -> Path:
+    return private_dir(locations().models)
+
+
+def model_folder(name: str) -> Path:
+    return models_root() / check_name(name)
+
+
+def builtin_folder() -> Path:
+    return Path(str(resources.files("charcomplete") / "default_model"))
+
+
+def model_exists(name: str) -> bool:
+    return (model_folder(name) / META_FILE).is_file()
+
+
+def lock_model(name: str, timeout: float = 0.0) -> FileLock:
+    """Take the writer lock of model `name` (raises LockBusyError when another holds it)."""
+    folder = private_dir(model_folder(name))
+    return FileLock(folder / ".lock", what=f"model {name!r}").acquire(timeout)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _read_meta(folder: Path, name: str) -> dict:
+    path = folder / META_FILE
+    if not path.is_file():
+        raise ModelError(f"there is no model named {name!r} (see `charcomplete models`)")
+    try:
+        if path.stat().st_size > MAX_META_BYTES:
+            raise ModelError(f"the metadata of model {name!r} is implausibly large; the model is damaged")
+        meta = json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"the metadata of model {name!r} cannot be read ({error.__class__.__name__}); the model is damaged") from None
+    if not isinstance(meta, dict) or "format_version" not in meta:
+        raise ModelError(f"{path} is not a charcomplete model file")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelError(
+            f"model {name!r} was written by a newer charcomplete (format {version!r}); upgrade charcomplete to use it"
+        )
+    return meta
+
+
+def _config_of(meta: dict, name: str) -> ModelConfig:
+    try:
+        return ModelConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelError(f"model {name!r} has an invalid configuration: {error}") from None
+
+
+def read_tensor_file(path: Path, what: str, expected_sha256: str | None = None) -> dict[str, np.ndarray]:
+    """Parse a safetensors file without torch and without pickle."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as load_safetensors
+
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ModelError(f"cannot read {what} ({error.strerror or error})") from None
+    if data[:1] == b"\x80" or data[:4] == b"PK\x03\x04":
+        raise ModelError(f"{what} is a pickle or torch.save file; charcomplete never loads those")
+    if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
+        raise ModelError(f"{what} does not match its checksum; the file is damaged or was replaced")
+    try:
+        return load_safetensors(data)
+    except (SafetensorError, ValueError, OverflowError, MemoryError) as error:
+        raise ModelError(f"{what} is not a valid safetensors file ({str(error)[:80]})") from None
+
+
+def _check_weights(weights: dict[str, np.ndarray], config: ModelConfig, name: str) -> None:
+    expected = config.weight_shapes()
+    missing = sorted(set(expected) - set(weights))
+    if missing:
+        raise ModelError(f"model {name!r} lacks tensor {missing[0]}; the weights do not match its configuration")
+    for key, shape in expected.items():
+        array = weights[key]
+        if tuple(array.shape) != shape:
+            raise ModelError(f"tensor {key} of model {name!r} has shape {tuple(array.shape)}, expected {shape}")
+        if array.dtype != np.float32:
+            raise ModelError(f"tensor {key} of model {name!r} is {array.dtype}, expected float32")
+        if not np.isfinite(array).all():
+            raise ModelError(f"model {name!r} has NaN or infinite weights in {key}; it cannot be used")
+
+
+def load_from_folder(folder: Path, name: str, builtin: bool = False) -> LoadedModel:
+    meta = _read_meta(folder, name)
+    config = _config_of(meta, name)
+    weights_name = meta.get("weights")
+    if not isinstance(weights_name, str) or "/" in weights_name or weights_name.startswith("."):
+        raise ModelError(f"model {name!r} names no valid weights file")
+    weights_path = folder / weights_name
+    if not weights_path.is_file():
+        raise ModelError(f"the weights of model {name!r} are missing ({weights_path})")
+    weights = read_tensor_file(weights_path, f"the weights of model {name!r}", meta.get("weights_sha256"))
+    _check_weights(weights, config, name)
+    return LoadedModel(name, folder, meta, config, {k: weights[k] for k in config.weight_shapes()}, builtin)
+
+
+def load_model(name: str | None = None) -> LoadedModel:
+    """Load model `name`, or the one in use when None; 'default' falls back to the packaged one."""
+    name = name or current_model_name()
+    folder = model_folder(name)
+    if name == DEFAULT_MODEL and not (folder / META_FILE).is_file():
+        return load_from_folder(builtin_folder(), name, builtin=True)
+    return load_from_folder(folder, name)
+
+
+def load_meta(name: str) -> tuple[dict, Path, bool]:
+    """Metadata only (cheap): (meta, folder, builtin)."""
+    folder = model_folder(name)
+    if name == DEFAULT_MODEL and not (folder / META_FILE).is_file():
+        return _read_meta(builtin_folder(), name), builtin_folder(), True
+    return _read_meta(folder, name), folder, False
+
+
+def load_optimizer_state(model: LoadedModel) -> dict[str, np.ndarray] | None:
+    optim_name = model.meta.get("optimizer")
+    if not optim_name:
+        return None
+    path = model.folder / optim_name
+    if not path.is_file():
+        return None
+    return read_tensor_file(path, f"the optimizer state of model {model.name!r}", model.meta.get("optimizer_sha256"))
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _tensor_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> bytes:
+    from safetensors.numpy import save
+
+    return save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=metadata)
+
+
+def save_model(
+    name: str,
+    config: ModelConfig,
+    weights: dict[str, np.ndarray],
+    meta: dict,
+    optimizer: dict[str, np.ndarray] | None = None,
+    folder: Path | None = None,
+) -> Path:
+    """Write a model atomically; the caller holds the model's lock. Returns the folder.
+
+    `meta` carries the descriptive fields (history, bpc, sources...); the file names,
+    checksums, config and format version are filled in here."""
+    folder = private_dir(folder or model_folder(name))
+    _check_weights(weights, config, name)
+    generation = uuid.uuid4().hex[:12]
+    old = _read_meta(folder, name) if (folder / META_FILE).is_file() else {}
+
+    weights_blob = _tensor_bytes(weights)
+    weights_name = f"weights-{generation}.safetensors"
+    atomic_write_bytes(folder / weights_name, weights_blob)
+    record = dict(meta)
+    record.update(
+        format_version=FORMAT_VERSION,
+        name=name,
+        config=config.to_dict(),
+        parameters=config.parameter_count(),
+        weights=weights_name,
+        weights_sha256=hashlib.sha256(weights_blob).hexdigest(),
+        updated=now_iso(),
+    )
+    record.setdefault("created", old.get("created", record["updated"]))
+    record["history"] = list(record.get("history", []))[-MAX_HISTORY:]
+    if optimizer is not None:
+        optim_blob = _tensor_bytes(optimizer)
+        record["optimizer"] = f"optim-{generation}.safetensors"
+        record["optimizer_sha256"] = hashlib.sha256(optim_blob).hexdigest()
+        atomic_write_bytes(folder / record["optimizer"], optim_blob)
+    else:
+        record.pop("optimizer", None)
+        record.pop("optimizer_sha256", None)
+    atomic_write_bytes(folder / META_FILE, json.dumps(record, indent=1).encode())  # the commit point
+    _remove_old_generations(folder, keep={record["weights"], record.get("optimizer")})
+    return folder
+
+
+def _remove_old_generations(folder: Path, keep: set) -> None:
+    for entry in folder.iterdir():
+        if entry.suffix == ".safetensors" and entry.name not in keep:
+            try:
+                entry.unlink()
+            except OSError:
+                pass  # a reader may still hold it on some platforms; it is removed next time
+    remove_stale_temps(folder)
+
+
+def remove_model(name: str) -> None:
+    if name == DEFAULT_MODEL and not model_exists(name):
+        raise ModelError("the built-in default model cannot be removed")
+    folder = model_folder(name)
+    if not (folder / META_FILE).is_file():
+        raise ModelError(f"there is no model named {name!r} (see `charcomplete models`)")
+    with lock_model(name):
+        trash = folder.with_name(f".{name}.removing-{int(time.time())}")
+        folder.rename(trash)  # one atomic step: the model is there or gone, never half-deleted
+    shutil.rmtree(trash, ignore_errors=True)
+    if read_settings().get("model") == name:
+        update_settings(model=None)
+
+
+def list_model_names() -> list[str]:
+    root = models_root()
+    names = sorted(p.name for p in root.iterdir() if (p / META_FILE).is_file() and _NAME.match(p.name))
+    if DEFAULT_MODEL not in names:
+        names.insert(0, DEFAULT_MODEL)
+    return names
+
+
+# ---------------------------------------------------------------- settings
+
+
+def read_settings() -> dict:
+    path = locations().settings_file
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}  # a damaged settings file must never stop the tool; defaults apply
+
+
+def update_settings(**changes: object) -> dict:
+    settings = read_settings()
+    for key, value in changes.items():
+        if value is None:
+            settings.pop(key, None)
+        else:
+            settings[key] = value
+    path = locations().settings_file
+    private_dir(path.parent)
+    atomic_write_bytes(path, json.dumps(settings, indent=1).encode())
+    return settings
+
+
+def current_model_name() -> str:
+    name = read_settings().get("model")
+    if isinstance(name, str) and _NAME.match(name) and (name == DEFAULT_MODEL or model_exists(name)):
+        return name
+    return DEFAULT_MODEL

@@ -1,0 +1,352 @@
+"""Training: truncated back-propagation through time over byte streams.
+
+`Trainer` owns the model and optimizer (the editor's background learner uses it too);
+`train_model` is what `charcomplete train` runs: corpus in, best model saved."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from charcomplete import store
+from charcomplete.config import ModelConfig
+from charcomplete.errors import CharcompleteError
+from charcomplete.model import CharModel, Hidden, detach_hidden, weights_from_numpy, weights_to_numpy
+
+LN2 = math.log(2.0)
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise CharcompleteError("--device cuda was asked for, but PyTorch sees no CUDA GPU on this machine")
+    if choice not in ("cpu", "cuda"):
+        raise CharcompleteError(f"unknown device {choice!r}; choose auto, cpu or cuda")
+    return torch.device(choice)
+
+
+class Trainer:
+    """One model, its AdamW optimizer and the step that updates them."""
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        weights: dict[str, np.ndarray] | None = None,
+        lr: float = 2e-3,
+        weight_decay: float = 0.01,
+        clip: float = 1.0,
+        device: str | torch.device = "cpu",
+        precision: str = "fp32",
+    ):
+        self.config = config
+        self.device = torch.device(device)
+        self.model = CharModel(config).to(self.device)
+        if weights is not None:
+            weights_from_numpy(self.model, weights)
+            self.model.to(self.device)
+        self.base_lr = lr
+        self.clip = clip
+        self.precision = precision
+        # Decay matrices only: decaying biases and embeddings buys nothing here.
+        decay = [p for n, p in self.model.named_parameters() if p.dim() >= 2 and not n.startswith("embed")]
+        other = [p for n, p in self.model.named_parameters() if not (p.dim() >= 2 and not n.startswith("embed"))]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}],
+            lr=lr,
+            betas=(0.9, 0.99),
+        )
+
+    def autocast(self):
+        if self.precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, hidden: Hidden | None) -> tuple[float, Hidden]:
+        """One update on a (B, T) chunk; returns the loss in nats and the carried state."""
+        self.model.train()
+        with self.autocast():
+            _, hidden, loss = self.model(x, hidden, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        # Recurrent nets occasionally produce exploding gradients; clipping keeps one bad
+        # chunk from undoing what was learned.
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.optimizer.step()
+        return loss.item(), detach_hidden(hidden)
+
+    @torch.inference_mode()
+    def evaluate(self, data: np.ndarray, seq_len: int = 256, lanes: int = 32) -> float:
+        """Bits per character over `data`, read in `lanes` parallel streams."""
+        if len(data) < 2:
+            return float("nan")
+        self.model.eval()
+        lanes = max(1, min(lanes, (len(data) - 1) // seq_len or 1))
+        length = (len(data) - 1) // lanes
+        tokens = torch.from_numpy(data[: lanes * length + 1].astype(np.int64)).to(self.device)
+        inputs = tokens[:-1].view(lanes, length)
+        targets = tokens[1:].view(lanes, length)
+        hidden = None
+        total, count = 0.0, 0
+        for start in range(0, length, seq_len):
+            x = inputs[:, start : start + seq_len]
+            y = targets[:, start : start + seq_len]
+            with self.autocast():
+                logits, hidden, _ = self.model(x, hidden)
+            loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum")
+            total += loss.item()
+            count += y.numel()
+        self.model.train()
+        return total / count / LN2
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return weights_to_numpy(self.model)
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """AdamW state as flat float32 arrays, for a safetensors file (no pickle)."""
+        flat: dict[str, np.ndarray] = {}
+        for index, state in self.optimizer.state_dict()["state"].items():
+            for key, value in state.items():
+                flat[f"{index}.{key}"] = np.asarray(torch.as_tensor(value).detach().cpu().float().numpy(), dtype=np.float32)
+        return flat
+
+    def load_optimizer_state(self, flat: dict[str, np.ndarray]) -> None:
+        current = self.optimizer.state_dict()
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, array in flat.items():
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = torch.from_numpy(np.array(array))
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        for index, entry in state.items():
+            if index >= len(params) or ("exp_avg" in entry and entry["exp_avg"].shape != params[index].shape):
+                raise CharcompleteError("the saved optimizer state does not match this model; train with --from instead of --resume")
+            for name, tensor in entry.items():
+                entry[name] = tensor.to(self.device) if name != "step" else tensor.reshape(())
+        current["state"] = state
+        self.optimizer.load_state_dict(current)
+
+
+class ChunkStream:
+    """Cuts a byte array into `batch` parallel lanes and serves consecutive (x, y)
+    chunks of `seq_len`, so the hidden state can be carried from chunk to chunk."""
+
+    def __init__(self, data: np.ndarray, batch: int, seq_len: int, device: torch.device, seed: int = 0):
+        if len(data) < 3:
+            raise CharcompleteError("there is too little text to train on (fewer than 3 bytes)")
+        self.seq_len = max(2, min(seq_len, (len(data) - 1) // 2))
+        self.batch = max(1, min(batch, (len(data) - 1) // self.seq_len))
+        self.data = torch.from_numpy(np.ascontiguousarray(data))  # uint8: 1 byte per character in memory
+        self.device = device
+        self.generator = np.random.default_rng(seed)
+        self.epoch = 0
+        self._start_epoch()
+
+    def _start_epoch(self) -> None:
+        # A random offset each epoch moves the chunk boundaries, so the model does not
+        # always see the same text at the start of a chunk.
+        usable = len(self.data) - 1
+        self.lane_len = usable // self.batch
+        offset = int(self.generator.integers(0, max(1, usable - self.lane_len * self.batch) + 1))
+        span = self.data[offset : offset + self.lane_len * self.batch + 1]
+        self.inputs = span[:-1].view(self.batch, self.lane_len)
+        self.targets = span[1:].view(self.batch, self.lane_len)
+        self.position = 0
+
+    @property
+    def chunks_per_epoch(self) -> int:
+        return max(1, self.lane_len // self.seq_len)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """(x, y, new_epoch): new_epoch says the carried hidden state must be reset."""
+        new_epoch = False
+        if self.position + self.seq_len > self.lane_len:
+            self.epoch += 1
+            self._start_epoch()
+            new_epoch = True
+        p = self.position
+        x = self.inputs[:, p : p + self.seq_len].to(self.device, torch.int64, non_blocking=True)
+        y = self.targets[:, p : p + self.seq_len].to(self.device, torch.int64, non_blocking=True)
+        self.position += self.seq_len
+        return x, y, new_epoch
+
+
+def lr_at(progress: float, step: int, base: float, warmup: int = 50) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the base rate at progress 1."""
+    warm = min(1.0, (step + 1) / warmup)
+    progress = min(max(progress, 0.0), 1.0)
+    return base * warm * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+@dataclass
+class Budget:
+    minutes: float | None = None
+    steps: int | None = None
+    epochs: float | None = None
+
+    def progress(self, elapsed_s: float, steps: int, epochs: float) -> float:
+        fractions = []
+        if self.minutes:
+            fractions.append(elapsed_s / (self.minutes * 60.0))
+        if self.steps:
+            fractions.append(steps / self.steps)
+        if self.epochs:
+            fractions.append(epochs / self.epochs)
+        return max(fractions) if fractions else 0.0
+
+
+@dataclass
+class Progress:
+    """What the trainer reports while it runs (the CLI draws it)."""
+
+    step: int
+    total_steps: int  # steps done in this run
+    progress: float  # 0..1 of the budget
+    train_bpc: float
+    val_bpc: float | None
+    best_val_bpc: float | None
+    chars_per_s: float
+    elapsed_s: float
+    evaluated: bool = False  # True when this report carries a fresh validation figure
+
+
+@dataclass
+class TrainResult:
+    folder: Path
+    steps_run: int
+    total_steps: int
+    seconds: float
+    train_seconds: float  # time inside training steps only (no validation, no saving)
+    chars_trained: int
+    best_val_bpc: float
+    interrupted: bool
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def chars_per_s(self) -> float:
+        return self.chars_trained / self.train_seconds if self.train_seconds > 0 else 0.0
+
+
+@dataclass
+class TrainPlan:
+    """Everything `train_model` needs, prepared by the CLI."""
+
+    name: str
+    config: ModelConfig
+    train_data: np.ndarray
+    val_data: np.ndarray
+    meta: dict  # starting metadata (history, sources, parent...)
+    weights: dict[str, np.ndarray] | None = None
+    optimizer_state: dict[str, np.ndarray] | None = None
+    budget: Budget = field(default_factory=Budget)
+    batch_size: int = 64
+    seq_len: int = 128
+    lr: float = 2e-3
+    device: str = "auto"
+    precision: str = "fp32"
+    eval_every_s: float = 30.0
+    checkpoint_every_s: float = 120.0
+    seed: int = 0
+
+
+def train_model(plan: TrainPlan, report: Callable[[Progress], None] = lambda p: None) -> TrainResult:
+    """Train until the budget is spent or Ctrl-C; save the best model (by validation bpc)."""
+    torch.manual_seed(plan.seed)
+    device = pick_device(plan.device)
+    trainer = Trainer(plan.config, plan.weights, lr=plan.lr, device=device, precision=plan.precision)
+    if plan.optimizer_state:
+        trainer.load_optimizer_state(plan.optimizer_state)
+    stream = ChunkStream(plan.train_data, plan.batch_size, plan.seq_len, device, seed=plan.seed)
+    meta = dict(plan.meta)
+    history = list(meta.get("history", []))
+    start_step = int(meta.get("steps", 0))
+    start_chars = int(meta.get("trained_chars", 0))
+    chars_per_step = stream.batch * stream.seq_len
+
+    best = {"bpc": trainer.evaluate(plan.val_data), "weights": trainer.weights(), "optim": trainer.optimizer_state(), "step": start_step}
+    history.append({"step": start_step, "chars": start_chars, "val_bpc": best["bpc"], "time": store.now_iso()})
+    saved_bpc = None
+
+    def save_best() -> None:
+        nonlocal saved_bpc
+        if saved_bpc is not None and saved_bpc == best["bpc"]:
+            return
+        record = dict(meta, history=history, best_val_bpc=best["bpc"], steps=best["step"],
+                      trained_chars=start_chars + (best["step"] - start_step) * chars_per_step)
+        store.save_model(plan.name, plan.config, best["weights"], record, best["optim"])
+        saved_bpc = best["bpc"]
+
+    started = time.monotonic()
+    train_seconds = 0.0
+    last_eval = last_save = started
+    steps = 0
+    hidden = None
+    ema = None
+    interrupted = False
+    try:
+        while True:
+            elapsed = time.monotonic() - started
+            epochs = stream.epoch + stream.position / max(1, stream.lane_len)
+            progress = plan.budget.progress(elapsed, steps, epochs)
+            if progress >= 1.0:
+                break
+            trainer.set_lr(lr_at(progress, steps, plan.lr))
+            t0 = time.perf_counter()
+            x, y, new_epoch = stream.next()
+            if new_epoch:
+                hidden = None
+            loss, hidden = trainer.step(x, y, hidden)
+            train_seconds += time.perf_counter() - t0
+            steps += 1
+            if not math.isfinite(loss):
+                raise CharcompleteError("training diverged (the loss became NaN); try a smaller --lr")
+            bpc = loss / LN2
+            ema = bpc if ema is None else 0.95 * ema + 0.05 * bpc
+            now = time.monotonic()
+            evaluated = False
+            if now - last_eval >= plan.eval_every_s:
+                _evaluate_into(trainer, plan, best, history, start_step + steps, start_chars + steps * chars_per_step, ema)
+                last_eval = now = time.monotonic()
+                evaluated = True
+            if now - last_save >= plan.checkpoint_every_s:
+                save_best()
+                last_save = time.monotonic()
+            report(Progress(start_step + steps, steps, progress, ema, history[-1].get("val_bpc"), best["bpc"],
+                            steps * chars_per_step / max(train_seconds, 1e-9), now - started, evaluated))
+    except KeyboardInterrupt:
+        interrupted = True
+    # A last look at validation (unless one just happened), then keep the best.
+    if steps and history[-1].get("step") != start_step + steps:
+        try:
+            _evaluate_into(trainer, plan, best, history, start_step + steps, start_chars + steps * chars_per_step, ema)
+        except KeyboardInterrupt:
+            interrupted = True
+    save_best()
+    return TrainResult(
+        folder=store.model_folder(plan.name),
+        steps_run=steps,
+        total_steps=best["step"],
+        seconds=time.monotonic() - started,
+        train_seconds=train_seconds,
+        chars_trained=steps * chars_per_step,
+        best_val_bpc=best["bpc"],
+        interrupted=interrupted,
+        history=history,
+    )
+
+
+def _evaluate_into(trainer: Trainer, plan: TrainPlan, best: dict, history: list, step: int, chars: int, train_bpc: float | None) -> None:
+    bpc = trainer.evaluate(plan.val_data)
+    history.append({"step": step, "chars": chars, "train_bpc": train_bpc, "val_bpc": bpc, "time": store.now_iso()})
+    if bpc < best["bpc"] or not math.isfinite(best["bpc"]):
+        best.update(bpc=bpc, weights=trainer.weights(), optim=trainer.optimizer_state(), step=step)
