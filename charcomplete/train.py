@@ -146,7 +146,7 @@ class ChunkStream:
             raise CharcompleteError("there is too little text to train on (fewer than 3 bytes)")
         self.seq_len = max(2, min(seq_len, (len(data) - 1) // 2))
         self.batch = max(1, min(batch, (len(data) - 1) // self.seq_len))
-        self.data = torch.from_numpy(np.ascontiguousarray(data))  # uint8: 1 byte per character in memory
+        self.data = torch.from_numpy(np.require(data, np.uint8, ["C", "W"]))  # 1 byte per character in memory
         self.device = device
         self.generator = np.random.default_rng(seed)
         self.epoch = 0

@@ -12,6 +12,13 @@ import pytest
 from charcomplete.paths import HOME_ENV
 
 
+def pytest_configure(config) -> None:
+    # One thread per test process: on a busy 2-core machine, two OpenMP threads
+    # fighting other processes run many times slower than one.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
 @pytest.fixture(autouse=True)
 def charcomplete_home(tmp_path_factory, monkeypatch) -> Path:
     home = tmp_path_factory.mktemp("home")

@@ -92,8 +92,6 @@ def train(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
 ) -> None:
     """Learn (or keep learning) from folders of text. Ctrl-C stops and keeps the best model."""
-    from charcomplete import train as training  # torch: imported only here
-
     if arch is not None and arch not in CELLS:
         raise CharcompleteError(f"unknown --arch {arch!r}; choose one of {', '.join(CELLS)}")
     if precision not in ("fp32", "bf16"):
@@ -110,6 +108,7 @@ def train(
         )
     except ValueError as error:  # a ModelConfig value out of range
         raise CharcompleteError(str(error)) from None
+    from charcomplete import train as training  # torch: imported only once the input is known to be good
     from charcomplete.corpus import encode
 
     budget = training.Budget(minutes, steps, epochs)

@@ -1,0 +1,117 @@
+"""`charcomplete train` and `charcomplete models` as a user runs them: real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import CLI, cli_env, make_notes
+
+
+def run(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=cli_env(), timeout=timeout, **kw)
+
+
+def assert_one_clear_error(result: subprocess.CompletedProcess, fragment: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0], lines[0]
+
+
+FAST = ["--hidden", "32", "--embed", "8", "--batch-size", "8", "--seq-len", "32"]
+
+
+def test_train_lists_resumes_and_reports(tmp_path, charcomplete_home):
+    notes = make_notes(tmp_path / "notes", count=12)
+    first = run("train", str(notes), "--model", "notes", "--steps", "20", *FAST)
+    assert first.returncode == 0, first.stderr
+    assert "best validation" in first.stdout and "model 'notes' saved" in first.stdout
+    assert "documents: 12" in first.stdout
+    assert (charcomplete_home / "data" / "models" / "notes" / "meta.json").is_file()
+
+    listing = run("models")
+    assert "notes" in listing.stdout and "GRU 1x32" in listing.stdout
+
+    again = run("train", str(notes), "--model", "notes", "--steps", "5", *FAST)
+    assert_one_clear_error(again, "already exists")
+
+    resumed = run("train", str(notes), "--model", "notes", "--steps", "10", "--resume", *FAST[4:])
+    assert resumed.returncode == 0, resumed.stderr
+    info = json.loads(run("models", "info", "notes", "--json").stdout)
+    assert info["steps"] == 30 and info["config"]["hidden"] == 32
+
+    use = run("models", "use", "notes")
+    assert use.returncode == 0 and json.loads(run("models", "info", "notes", "--json").stdout)["in_use"]
+    paths = run("paths")
+    assert str(charcomplete_home) in paths.stdout
+
+
+@pytest.mark.parametrize("arch", ["rnn", "lstm"])
+def test_other_cells_train(tmp_path, arch):
+    notes = make_notes(tmp_path / "notes", count=6)
+    result = run("train", str(notes), "--model", arch, "--arch", arch, "--steps", "5", *FAST)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(run("models", "info", arch, "--json").stdout)["config"]["cell"] == arch
+
+
+def test_bad_input_gives_one_sentence(tmp_path):
+    assert_one_clear_error(run("train", str(tmp_path / "missing"), "--steps", "1"), "does not exist")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_clear_error(run("train", str(empty), "--steps", "1"), "no text")
+    binary = tmp_path / "binary"
+    binary.mkdir()
+    (binary / "a.bin").write_bytes(b"\x00\x01\x02" * 100)
+    assert_one_clear_error(run("train", str(binary), "--steps", "1"), "binary")
+    notes = make_notes(tmp_path / "notes", count=4)
+    assert_one_clear_error(run("train", str(notes), "--arch", "transformer"), "unknown --arch")
+    assert_one_clear_error(run("train", str(notes), "--model", "../evil"), "not a valid model name")
+    assert_one_clear_error(run("models", "info", "nothing"), "no model named")
+    assert_one_clear_error(run("train", str(notes), "--model", "x", "--resume"), "no model 'x' to resume")
+
+
+def test_corrupted_model_file_is_reported_not_loaded(tmp_path, charcomplete_home):
+    notes = make_notes(tmp_path / "notes", count=4)
+    assert run("train", str(notes), "--model", "m", "--steps", "3", *FAST).returncode == 0
+    folder = charcomplete_home / "data" / "models" / "m"
+    weights = next(folder.glob("weights-*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:50])
+    assert_one_clear_error(run("models", "info", "m"), "damaged")
+    assert_one_clear_error(run("train", str(notes), "--model", "m", "--resume", "--steps", "2"), "damaged")
+    # Nothing was overwritten by the failed attempts.
+    assert weights.stat().st_size == 50
+
+
+def test_ctrl_c_keeps_the_best_model(tmp_path, charcomplete_home):
+    notes = make_notes(tmp_path / "notes", count=8)
+    process = subprocess.Popen(
+        [*CLI, "train", str(notes), "--model", "cc", "--minutes", "10", "--eval-every", "0.5", *FAST],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+    )
+    deadline = time.monotonic() + 60
+    seen = ""
+    while time.monotonic() < deadline and "step" not in seen:
+        seen += process.stderr.readline()
+    assert "step" in seen, seen
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "stopped by Ctrl-C" in out
+    assert "Traceback" not in err
+    meta = json.loads((charcomplete_home / "data" / "models" / "cc" / "meta.json").read_text())
+    assert meta["steps"] >= 1 and meta["best_val_bpc"] < 8.0
+
+
+def test_model_files_are_under_home_only(tmp_path, charcomplete_home):
+    notes = make_notes(tmp_path / "notes", count=4)
+    assert run("train", str(notes), "--model", "m", "--steps", "2", *FAST).returncode == 0
+    created = {p.relative_to(charcomplete_home).parts[0] for p in charcomplete_home.rglob("*")}
+    assert created <= {"data", "config", "cache", "state"}
+    assert os.stat(charcomplete_home / "data" / "models" / "m").st_mode & 0o777 == 0o700
