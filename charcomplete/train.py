@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import signal
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from charcomplete import store
+from charcomplete.distributed import SINGLE, Distributed
 from charcomplete.config import ModelConfig
 from charcomplete.errors import CharcompleteError
 from charcomplete.model import CharModel, Hidden, detach_hidden, weights_from_numpy, weights_to_numpy
@@ -45,19 +47,28 @@ class Trainer:
         clip: float = 1.0,
         device: str | torch.device = "cpu",
         precision: str = "fp32",
+        dist: Distributed = SINGLE,
     ):
         self.config = config
         self.device = torch.device(device)
-        self.model = CharModel(config).to(self.device)
+        self.dist = dist
+        self.module = CharModel(config)
         if weights is not None:
-            weights_from_numpy(self.model, weights)
-            self.model.to(self.device)
+            weights_from_numpy(self.module, weights)
+        self.module.to(self.device)
+        # `model` is what the update runs through: DDP averages gradients across ranks.
+        self.model = self.module
+        if dist.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.module, device_ids=device_ids)
         self.base_lr = lr
         self.clip = clip
         self.precision = precision
         # Decay matrices only: decaying biases and embeddings buys nothing here.
-        decay = [p for n, p in self.model.named_parameters() if p.dim() >= 2 and not n.startswith("embed")]
-        other = [p for n, p in self.model.named_parameters() if not (p.dim() >= 2 and not n.startswith("embed"))]
+        decay = [p for n, p in self.module.named_parameters() if p.dim() >= 2 and not n.startswith("embed")]
+        other = [p for n, p in self.module.named_parameters() if not (p.dim() >= 2 and not n.startswith("embed"))]
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}],
             lr=lr,
@@ -82,16 +93,21 @@ class Trainer:
         loss.backward()
         # Recurrent nets occasionally produce exploding gradients; clipping keeps one bad
         # chunk from undoing what was learned.
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.clip)
         self.optimizer.step()
         return loss.item(), detach_hidden(hidden)
 
     @torch.inference_mode()
     def evaluate(self, data: np.ndarray, seq_len: int = 256, lanes: int = 32) -> float:
-        """Bits per character over `data`, read in `lanes` parallel streams."""
+        """Bits per character over `data` (summed over all ranks' shards), read in `lanes` parallel streams."""
+        total, count = self._loss_sum(data, seq_len, lanes)
+        total, count = self.dist.sum(total, count)
+        return total / count / LN2 if count else float("nan")
+
+    def _loss_sum(self, data: np.ndarray, seq_len: int, lanes: int) -> tuple[float, int]:
         if len(data) < 2:
-            return float("nan")
-        self.model.eval()
+            return 0.0, 0
+        self.module.eval()
         lanes = max(1, min(lanes, (len(data) - 1) // seq_len or 1))
         length = (len(data) - 1) // lanes
         tokens = torch.from_numpy(data[: lanes * length + 1].astype(np.int64)).to(self.device)
@@ -103,15 +119,17 @@ class Trainer:
             x = inputs[:, start : start + seq_len]
             y = targets[:, start : start + seq_len]
             with self.autocast():
-                logits, hidden, _ = self.model(x, hidden)
-            loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum")
+                logits, hidden, _ = self.module(x, hidden)
+            loss = torch.nn.functional.cross_entropy(
+                logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum"
+            )
             total += loss.item()
             count += y.numel()
-        self.model.train()
-        return total / count / LN2
+        self.module.train()
+        return total, count
 
     def weights(self) -> dict[str, np.ndarray]:
-        return weights_to_numpy(self.model)
+        return weights_to_numpy(self.module)
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """AdamW state as flat float32 arrays, for a safetensors file (no pickle)."""
@@ -157,7 +175,7 @@ class ChunkStream:
         # always see the same text at the start of a chunk.
         usable = len(self.data) - 1
         self.lane_len = usable // self.batch
-        offset = int(self.generator.integers(0, max(1, usable - self.lane_len * self.batch) + 1))
+        offset = int(self.generator.integers(0, usable - self.lane_len * self.batch + 1))
         span = self.data[offset : offset + self.lane_len * self.batch + 1]
         self.inputs = span[:-1].view(self.batch, self.lane_len)
         self.targets = span[1:].view(self.batch, self.lane_len)
@@ -257,34 +275,52 @@ class TrainPlan:
     eval_every_s: float = 30.0
     checkpoint_every_s: float = 120.0
     seed: int = 0
+    dist: Distributed = SINGLE
 
 
 def train_model(plan: TrainPlan, report: Callable[[Progress], None] = lambda p: None) -> TrainResult:
-    """Train until the budget is spent or Ctrl-C; save the best model (by validation bpc)."""
-    torch.manual_seed(plan.seed)
-    device = pick_device(plan.device)
-    trainer = Trainer(plan.config, plan.weights, lr=plan.lr, device=device, precision=plan.precision)
+    """Train until the budget is spent or Ctrl-C; save the best model (by validation bpc).
+
+    Under torchrun every rank runs this: each learns from its own shard of the text,
+    validation is summed across ranks, and only rank 0 reports and writes the model."""
+    dist = plan.dist
+    torch.manual_seed(plan.seed)  # same seed on every rank: DDP needs identical starting weights
+    device = dist.device if dist.world > 1 else pick_device(plan.device)
+    trainer = Trainer(plan.config, plan.weights, lr=plan.lr, device=device, precision=plan.precision, dist=dist)
     if plan.optimizer_state:
         trainer.load_optimizer_state(plan.optimizer_state)
-    stream = ChunkStream(plan.train_data, plan.batch_size, plan.seq_len, device, seed=plan.seed)
+    stream = ChunkStream(dist.shard(plan.train_data), plan.batch_size, plan.seq_len, device, seed=plan.seed + dist.rank)
+    val_data = dist.shard(plan.val_data)
     meta = dict(plan.meta)
     history = list(meta.get("history", []))
     start_step = int(meta.get("steps", 0))
     start_chars = int(meta.get("trained_chars", 0))
-    chars_per_step = stream.batch * stream.seq_len
+    chars_per_step = stream.batch * stream.seq_len * dist.world
 
-    best = {"bpc": trainer.evaluate(plan.val_data), "weights": trainer.weights(), "optim": trainer.optimizer_state(), "step": start_step}
+    best = {"bpc": trainer.evaluate(val_data), "weights": None, "optim": None, "step": start_step}
+    if dist.main:
+        best.update(weights=trainer.weights(), optim=trainer.optimizer_state())
     history.append({"step": start_step, "chars": start_chars, "val_bpc": best["bpc"], "time": store.now_iso()})
     saved_bpc = None
 
     def save_best() -> None:
         nonlocal saved_bpc
-        if saved_bpc is not None and saved_bpc == best["bpc"]:
+        if not dist.main or (saved_bpc is not None and saved_bpc == best["bpc"]):
             return
         record = dict(meta, history=history, best_val_bpc=best["bpc"], steps=best["step"],
                       trained_chars=start_chars + (best["step"] - start_step) * chars_per_step)
         store.save_model(plan.name, plan.config, best["weights"], record, best["optim"])
         saved_bpc = best["bpc"]
+
+    def evaluate_now(steps: int, train_bpc: float | None) -> None:
+        bpc = trainer.evaluate(val_data)
+        step = start_step + steps
+        history.append({"step": step, "chars": start_chars + steps * chars_per_step, "train_bpc": train_bpc,
+                        "val_bpc": bpc, "time": store.now_iso()})
+        if bpc < best["bpc"] or not math.isfinite(best["bpc"]):
+            best.update(bpc=bpc, step=step)
+            if dist.main:
+                best.update(weights=trainer.weights(), optim=trainer.optimizer_state())
 
     started = time.monotonic()
     train_seconds = 0.0
@@ -292,45 +328,51 @@ def train_model(plan: TrainPlan, report: Callable[[Progress], None] = lambda p: 
     steps = 0
     hidden = None
     ema = None
-    interrupted = False
+    stop = StopSignal(catch=dist.world > 1)
     try:
-        while True:
-            elapsed = time.monotonic() - started
-            epochs = stream.epoch + stream.position / max(1, stream.lane_len)
-            progress = plan.budget.progress(elapsed, steps, epochs)
-            if progress >= 1.0:
-                break
-            trainer.set_lr(lr_at(progress, steps, plan.lr))
-            t0 = time.perf_counter()
-            x, y, new_epoch = stream.next()
-            if new_epoch:
-                hidden = None
-            loss, hidden = trainer.step(x, y, hidden)
-            train_seconds += time.perf_counter() - t0
-            steps += 1
-            if not math.isfinite(loss):
-                raise CharcompleteError("training diverged (the loss became NaN); try a smaller --lr")
-            bpc = loss / LN2
-            ema = bpc if ema is None else 0.95 * ema + 0.05 * bpc
-            now = time.monotonic()
-            evaluated = False
-            if now - last_eval >= plan.eval_every_s:
-                _evaluate_into(trainer, plan, best, history, start_step + steps, start_chars + steps * chars_per_step, ema)
-                last_eval = now = time.monotonic()
-                evaluated = True
-            if now - last_save >= plan.checkpoint_every_s:
-                save_best()
-                last_save = time.monotonic()
-            report(Progress(start_step + steps, steps, progress, ema, history[-1].get("val_bpc"), best["bpc"],
-                            steps * chars_per_step / max(train_seconds, 1e-9), now - started, evaluated))
+        with stop:
+            while True:
+                now = time.monotonic()
+                epochs = stream.epoch + stream.position / max(1, stream.lane_len)
+                progress = plan.budget.progress(now - started, steps, epochs)
+                # Rank 0's clock decides for everyone, so all ranks stop and validate at the same step.
+                finish, evaluate, save = dist.agree(
+                    progress >= 1.0 or stop.requested, now - last_eval >= plan.eval_every_s,
+                    now - last_save >= plan.checkpoint_every_s,
+                )
+                if finish:
+                    stop.requested = stop.requested or progress < 1.0
+                    break
+                trainer.set_lr(lr_at(progress, steps, plan.lr))
+                t0 = time.perf_counter()
+                x, y, new_epoch = stream.next()
+                if new_epoch:
+                    hidden = None
+                loss, hidden = trainer.step(x, y, hidden)
+                train_seconds += time.perf_counter() - t0
+                steps += 1
+                if not math.isfinite(loss):
+                    raise CharcompleteError("training diverged (the loss became NaN); try a smaller --lr")
+                bpc = loss / LN2
+                ema = bpc if ema is None else 0.95 * ema + 0.05 * bpc
+                if evaluate:
+                    evaluate_now(steps, ema)
+                    last_eval = time.monotonic()
+                if save:
+                    save_best()
+                    last_save = time.monotonic()
+                if dist.main:
+                    report(Progress(start_step + steps, steps, progress, ema, history[-1].get("val_bpc"), best["bpc"],
+                                    steps * chars_per_step / max(train_seconds, 1e-9), time.monotonic() - started,
+                                    evaluate))
     except KeyboardInterrupt:
-        interrupted = True
+        stop.requested = True
     # A last look at validation (unless one just happened), then keep the best.
     if steps and history[-1].get("step") != start_step + steps:
         try:
-            _evaluate_into(trainer, plan, best, history, start_step + steps, start_chars + steps * chars_per_step, ema)
+            evaluate_now(steps, ema)
         except KeyboardInterrupt:
-            interrupted = True
+            stop.requested = True
     save_best()
     return TrainResult(
         folder=store.model_folder(plan.name),
@@ -340,13 +382,31 @@ def train_model(plan: TrainPlan, report: Callable[[Progress], None] = lambda p: 
         train_seconds=train_seconds,
         chars_trained=steps * chars_per_step,
         best_val_bpc=best["bpc"],
-        interrupted=interrupted,
+        interrupted=stop.requested,
         history=history,
     )
 
 
-def _evaluate_into(trainer: Trainer, plan: TrainPlan, best: dict, history: list, step: int, chars: int, train_bpc: float | None) -> None:
-    bpc = trainer.evaluate(plan.val_data)
-    history.append({"step": step, "chars": chars, "train_bpc": train_bpc, "val_bpc": bpc, "time": store.now_iso()})
-    if bpc < best["bpc"] or not math.isfinite(best["bpc"]):
-        best.update(bpc=bpc, weights=trainer.weights(), optim=trainer.optimizer_state(), step=step)
+class StopSignal:
+    """Ctrl-C (and SIGTERM) as a flag rather than an exception, when `catch` is set.
+
+    Under torchrun an exception in the middle of a collective would leave the other
+    ranks waiting forever; a flag is shared at the next step and all ranks stop together."""
+
+    def __init__(self, catch: bool):
+        self.catch = catch
+        self.requested = False
+        self._previous: dict = {}
+
+    def _handler(self, signum, frame) -> None:
+        self.requested = True
+
+    def __enter__(self) -> StopSignal:
+        if self.catch:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

@@ -110,29 +110,37 @@ def train(
         raise CharcompleteError(str(error)) from None
     from charcomplete import train as training  # torch: imported only once the input is known to be good
     from charcomplete.corpus import encode
+    from charcomplete.distributed import from_environment
 
     budget = training.Budget(minutes, steps, epochs)
     if not (minutes or steps or epochs):
         budget.minutes = DEFAULT_MINUTES
     tuning = bool(resume or from_model)
+    dist = from_environment(device)  # under torchrun: join the process group
     plan = training.TrainPlan(
         name=model, config=config, train_data=encode(train_docs), val_data=encode(val_docs)[:131072], meta=meta,
         weights=weights, optimizer_state=optim, budget=budget, batch_size=batch_size, seq_len=seq_len,
         lr=lr if lr is not None else (1e-3 if tuning else 2e-3), device=device, precision=precision,
-        eval_every_s=eval_every, seed=seed,
+        eval_every_s=eval_every, seed=seed, dist=dist,
     )
-    train_bytes = sum(len(d.data) for d in train_docs)
-    val_bytes = sum(len(d.data) for d in val_docs)
-    err = sys.stderr
-    print(
-        f"training {model!r} ({config.describe()}, {config.parameter_count():,} parameters) on "
-        f"{len(corpus.documents)} documents: {train_bytes:,} bytes to learn, {val_bytes:,} held out",
-        file=err,
-    )
-    with store.lock_model(model, timeout=10.0):
-        with _ProgressView(budget) as view:
-            result = training.train_model(plan, view.update)
-    print(_summary(model, corpus, train_docs, val_docs, result))
+    try:
+        if not dist.main:  # other ranks train silently; rank 0 holds the lock, reports and saves
+            training.train_model(plan)
+            return
+        train_bytes = sum(len(d.data) for d in train_docs)
+        val_bytes = sum(len(d.data) for d in val_docs)
+        processes = f" in {dist.world} processes" if dist.world > 1 else ""
+        print(
+            f"training {model!r} ({config.describe()}, {config.parameter_count():,} parameters){processes} on "
+            f"{len(corpus.documents)} documents: {train_bytes:,} bytes to learn, {val_bytes:,} held out",
+            file=sys.stderr,
+        )
+        with store.lock_model(model, timeout=10.0):
+            with _ProgressView(budget) as view:
+                result = training.train_model(plan, view.update)
+        print(_summary(model, corpus, train_docs, val_docs, result))
+    finally:
+        dist.close()
 
 
 def _summary(name, corpus, train_docs, val_docs, result) -> str:
