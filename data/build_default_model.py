@@ -60,6 +60,7 @@ def main() -> None:
         for path in built.iterdir():
             if path.suffix in (".json", ".safetensors") and not path.name.startswith("optim-"):
                 shutil.copy2(path, PACKAGE_MODEL / path.name)
+                (PACKAGE_MODEL / path.name).chmod(0o644)  # package data: readable by every user of the install
     _drop_optimizer_reference(PACKAGE_MODEL / "meta.json")
     print(f"default model written to {PACKAGE_MODEL}")
 
@@ -75,6 +76,7 @@ def _drop_optimizer_reference(meta_path: Path) -> None:
     meta["sources"] = []
     meta["training_text"] = "til-notes training 90% (MIT) + Python documentation topics (PSF); see data/README.md"
     meta_path.write_text(json.dumps(meta, indent=1))
+    meta_path.chmod(0o644)
 
 
 if __name__ == "__main__":
