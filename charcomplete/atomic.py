@@ -70,7 +70,11 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = 0o600) -> Non
 
 
 def remove_stale_temps(folder: Path, older_than_s: float = 60.0) -> int:
-    """Delete temporary files a crashed writer left behind; return how many."""
+    """Delete temporary files a crashed writer left behind; return how many.
+
+    `older_than_s` spares a writer still at work in a folder nobody locks (its temp file
+    is younger than that). A caller holding the folder's writer lock knows every temp file
+    there belongs to a dead writer and passes 0."""
     removed = 0
     now = time.time()
     try:

@@ -45,6 +45,21 @@ def locations() -> Locations:
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` (and parents) readable by the user alone; return it."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create `path` (and missing parents) readable by the user alone, whatever the umask; return it.
+
+    `mkdir(parents=True)` would create the parents with the umask's permissions (0777 under
+    umask 000), and even `mode` passes through the umask, so each new folder is chmod-ed."""
+    missing = []
+    folder = path
+    while not folder.is_dir() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            if folder.is_dir():
+                continue  # made by another process meanwhile
+            raise
+        folder.chmod(0o700)
     return path

@@ -26,15 +26,27 @@ import numpy as np
 
 from charcomplete.atomic import FileLock, atomic_write_bytes, remove_stale_temps
 from charcomplete.config import ModelConfig
-from charcomplete.errors import ModelError
+from charcomplete.errors import CharcompleteError, ModelError
 from charcomplete.paths import locations, private_dir
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "default"  # the model that ships inside the package
 META_FILE = "meta.json"
 MAX_META_BYTES = 8 * 1024 * 1024
+MAX_TENSOR_HEADER_BYTES = 1024 * 1024  # a safetensors header beyond what the tensors need; ours take a few KB
 MAX_HISTORY = 2000  # history points kept in the metadata
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# The metadata fields the tools read, and their types: a damaged or hostile file with other
+# types is refused here, with one sentence, rather than failing later with a traceback.
+_META_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("name", "weights", "weights_sha256", "optimizer", "optimizer_sha256", "created", "updated",
+                     "data_fingerprint", "parent"), (str,)),
+    **dict.fromkeys(("steps", "trained_chars", "editor_chars", "parameters"), (int,)),
+    "best_val_bpc": (int, float),
+    "config": (dict,),
+    **dict.fromkeys(("history", "sources", "exclude"), (list,)),
+}
+_META_ITEM_TYPES = {"history": dict, "sources": str, "exclude": str}
 
 
 @dataclass
@@ -58,7 +70,8 @@ def now_iso() -> str:
 def check_name(name: str) -> str:
     if not _NAME.match(name or ""):
         raise ModelError(
-            f"{name!r} is not a valid model name: use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            f"{name!r} is not a valid model name: "
+            "use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
     return name
 
@@ -96,8 +109,10 @@ def _read_meta(folder: Path, name: str) -> dict:
         if path.stat().st_size > MAX_META_BYTES:
             raise ModelError(f"the metadata of model {name!r} is implausibly large; the model is damaged")
         meta = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(f"the metadata of model {name!r} cannot be read ({error.__class__.__name__}); the model is damaged") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:  # Recursion: deep nesting
+        raise ModelError(
+            f"the metadata of model {name!r} cannot be read ({error.__class__.__name__}); the model is damaged"
+        ) from None
     if not isinstance(meta, dict) or "format_version" not in meta:
         raise ModelError(f"{path} is not a charcomplete model file")
     version = meta.get("format_version")
@@ -105,6 +120,13 @@ def _read_meta(folder: Path, name: str) -> dict:
         raise ModelError(
             f"model {name!r} was written by a newer charcomplete (format {version!r}); upgrade charcomplete to use it"
         )
+    for key, types in _META_TYPES.items():
+        value = meta.get(key)
+        valid = value is None or (isinstance(value, types) and not isinstance(value, bool))
+        if valid and key in _META_ITEM_TYPES:
+            valid = all(isinstance(item, _META_ITEM_TYPES[key]) for item in value or [])
+        if not valid:
+            raise ModelError(f"the metadata of model {name!r} has an invalid {key!r} field; the model is damaged")
     return meta
 
 
@@ -115,16 +137,24 @@ def _config_of(meta: dict, name: str) -> ModelConfig:
         raise ModelError(f"model {name!r} has an invalid configuration: {error}") from None
 
 
-def read_tensor_file(path: Path, what: str, expected_sha256: str | None = None) -> dict[str, np.ndarray]:
-    """Parse a safetensors file without torch and without pickle."""
+def read_tensor_file(
+    path: Path, what: str, expected_sha256: str | None = None, max_bytes: int | None = None
+) -> dict[str, np.ndarray]:
+    """Parse a safetensors file without torch and without pickle.
+
+    `max_bytes` bounds what is read: a file larger than its tensors can explain is refused
+    without being read into memory."""
     from safetensors import SafetensorError
     from safetensors.numpy import load as load_safetensors
 
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
     except OSError as error:
         raise ModelError(f"cannot read {what} ({error.strerror or error})") from None
-    if data[:1] == b"\x80" or data[:4] == b"PK\x03\x04":
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ModelError(f"{what} is larger than its configuration explains; the file is damaged or was replaced")
+    if _looks_like_pickle(data):
         raise ModelError(f"{what} is a pickle or torch.save file; charcomplete never loads those")
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
         raise ModelError(f"{what} does not match its checksum; the file is damaged or was replaced")
@@ -132,6 +162,16 @@ def read_tensor_file(path: Path, what: str, expected_sha256: str | None = None) 
         return load_safetensors(data)
     except (SafetensorError, ValueError, OverflowError, MemoryError) as error:
         raise ModelError(f"{what} is not a valid safetensors file ({str(error)[:80]})") from None
+
+
+def _looks_like_pickle(data: bytes) -> bool:
+    """A pickle (protocol 2 and later start with 0x80) or a torch.save zip, and not safetensors.
+
+    A safetensors file opens with its header's length (8 bytes, little-endian) and then "{":
+    a header of 128, 384, 640... bytes also makes the first byte 0x80 (a GRU 3x16 has one)."""
+    if len(data) > 8 and data[8:9] == b"{" and int.from_bytes(data[:8], "little") <= len(data) - 8:
+        return False
+    return data[:1] == b"\x80" or data[:4] == b"PK\x03\x04"
 
 
 def _check_weights(weights: dict[str, np.ndarray], config: ModelConfig, name: str) -> None:
@@ -158,7 +198,8 @@ def load_from_folder(folder: Path, name: str, builtin: bool = False) -> LoadedMo
     weights_path = folder / weights_name
     if not weights_path.is_file():
         raise ModelError(f"the weights of model {name!r} are missing ({weights_path})")
-    weights = read_tensor_file(weights_path, f"the weights of model {name!r}", meta.get("weights_sha256"))
+    weights = read_tensor_file(weights_path, f"the weights of model {name!r}", meta.get("weights_sha256"),
+                               max_bytes=4 * config.parameter_count() + MAX_TENSOR_HEADER_BYTES)
     _check_weights(weights, config, name)
     return LoadedModel(name, folder, meta, config, {k: weights[k] for k in config.weight_shapes()}, builtin)
 
@@ -187,7 +228,9 @@ def load_optimizer_state(model: LoadedModel) -> dict[str, np.ndarray] | None:
     path = model.folder / optim_name
     if not path.is_file():
         return None
-    return read_tensor_file(path, f"the optimizer state of model {model.name!r}", model.meta.get("optimizer_sha256"))
+    # AdamW keeps two float32 moments per parameter (three with amsgrad) and a step count per tensor.
+    return read_tensor_file(path, f"the optimizer state of model {model.name!r}", model.meta.get("optimizer_sha256"),
+                            max_bytes=12 * model.config.parameter_count() + MAX_TENSOR_HEADER_BYTES)
 
 
 # ---------------------------------------------------------------- writing
@@ -218,28 +261,38 @@ def save_model(
 
     weights_blob = _tensor_bytes(weights)
     weights_name = f"weights-{generation}.safetensors"
-    atomic_write_bytes(folder / weights_name, weights_blob)
-    record = dict(meta)
-    record.update(
-        format_version=FORMAT_VERSION,
-        name=name,
-        config=config.to_dict(),
-        parameters=config.parameter_count(),
-        weights=weights_name,
-        weights_sha256=hashlib.sha256(weights_blob).hexdigest(),
-        updated=now_iso(),
-    )
-    record.setdefault("created", old.get("created", record["updated"]))
-    record["history"] = list(record.get("history", []))[-MAX_HISTORY:]
-    if optimizer is not None:
-        optim_blob = _tensor_bytes(optimizer)
-        record["optimizer"] = f"optim-{generation}.safetensors"
-        record["optimizer_sha256"] = hashlib.sha256(optim_blob).hexdigest()
-        atomic_write_bytes(folder / record["optimizer"], optim_blob)
-    else:
-        record.pop("optimizer", None)
-        record.pop("optimizer_sha256", None)
-    atomic_write_bytes(folder / META_FILE, json.dumps(record, indent=1).encode())  # the commit point
+    try:
+        atomic_write_bytes(folder / weights_name, weights_blob)
+        record = dict(meta)
+        record.update(
+            format_version=FORMAT_VERSION,
+            name=name,
+            config=config.to_dict(),
+            parameters=config.parameter_count(),
+            weights=weights_name,
+            weights_sha256=hashlib.sha256(weights_blob).hexdigest(),
+            updated=now_iso(),
+        )
+        record.setdefault("created", old.get("created", record["updated"]))
+        record["history"] = list(record.get("history", []))[-MAX_HISTORY:]
+        if optimizer is not None:
+            optim_blob = _tensor_bytes(optimizer)
+            record["optimizer"] = f"optim-{generation}.safetensors"
+            record["optimizer_sha256"] = hashlib.sha256(optim_blob).hexdigest()
+            atomic_write_bytes(folder / record["optimizer"], optim_blob)
+        else:
+            record.pop("optimizer", None)
+            record.pop("optimizer_sha256", None)
+        atomic_write_bytes(folder / META_FILE, json.dumps(record, indent=1).encode())  # the commit point
+    except OSError:
+        # Disk full, quota, permissions: meta.json was not replaced, so the old model stands.
+        # Don't leave its would-be successor taking the space that just ran out.
+        for leftover in (weights_name, f"optim-{generation}.safetensors"):
+            try:
+                (folder / leftover).unlink()
+            except OSError:
+                pass
+        raise
     _remove_old_generations(folder, keep={record["weights"], record.get("optimizer")})
     return folder
 
@@ -251,7 +304,8 @@ def _remove_old_generations(folder: Path, keep: set) -> None:
                 entry.unlink()
             except OSError:
                 pass  # a reader may still hold it on some platforms; it is removed next time
-    remove_stale_temps(folder)
+    # Writers hold the model's lock (see save_model), so any temp file here is a dead writer's, however young.
+    remove_stale_temps(folder, older_than_s=0)
 
 
 def remove_model(name: str) -> None:
@@ -286,8 +340,29 @@ def read_settings() -> dict:
         return data if isinstance(data, dict) else {}
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return {}  # a damaged settings file must never stop the tool; defaults apply
+
+
+def exclude_patterns() -> list[str]:
+    """The settings file's "exclude" globs: files `train` must never read, on top of --exclude.
+
+    Unlike other settings, a damaged file is an error here: falling back to no patterns
+    would feed the model exactly the files the user asked to keep out."""
+    path = locations().settings_file
+    try:
+        settings = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        settings = None
+    patterns = settings.get("exclude", []) if isinstance(settings, dict) else None
+    if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
+        raise CharcompleteError(
+            f"the settings file {path} is damaged or its \"exclude\" is not a list of patterns; "
+            "fix it so that train can honour it"
+        )
+    return patterns
 
 
 def update_settings(**changes: object) -> dict:

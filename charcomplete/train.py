@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from charcomplete import store
-from charcomplete.distributed import SINGLE, Distributed
 from charcomplete.config import ModelConfig
+from charcomplete.distributed import SINGLE, Distributed
 from charcomplete.errors import CharcompleteError
 from charcomplete.model import CharModel, Hidden, detach_hidden, weights_from_numpy, weights_to_numpy
 
@@ -136,7 +136,8 @@ class Trainer:
         flat: dict[str, np.ndarray] = {}
         for index, state in self.optimizer.state_dict()["state"].items():
             for key, value in state.items():
-                flat[f"{index}.{key}"] = np.asarray(torch.as_tensor(value).detach().cpu().float().numpy(), dtype=np.float32)
+                array = torch.as_tensor(value).detach().cpu().float().numpy()
+                flat[f"{index}.{key}"] = np.asarray(array, dtype=np.float32)
         return flat
 
     def load_optimizer_state(self, flat: dict[str, np.ndarray]) -> None:
@@ -148,7 +149,9 @@ class Trainer:
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         for index, entry in state.items():
             if index >= len(params) or ("exp_avg" in entry and entry["exp_avg"].shape != params[index].shape):
-                raise CharcompleteError("the saved optimizer state does not match this model; train with --from instead of --resume")
+                raise CharcompleteError(
+                    "the saved optimizer state does not match this model; train with --from instead of --resume"
+                )
             for name, tensor in entry.items():
                 entry[name] = tensor.to(self.device) if name != "step" else tensor.reshape(())
         current["state"] = state
@@ -278,8 +281,16 @@ class TrainPlan:
     dist: Distributed = SINGLE
 
 
-def train_model(plan: TrainPlan, report: Callable[[Progress], None] = lambda p: None) -> TrainResult:
+def train_model(
+    plan: TrainPlan,
+    report: Callable[[Progress], None] = lambda p: None,
+    warn: Callable[[str], None] = lambda message: None,
+) -> TrainResult:
     """Train until the budget is spent or Ctrl-C; save the best model (by validation bpc).
+
+    A checkpoint that cannot be saved (disk full, permissions) is reported through `warn`
+    once, and training goes on; the next checkpoint, or the end, tries again. The final
+    save failing raises CharcompleteError: the model on disk stays the last one saved whole.
 
     Under torchrun every rank runs this: each learns from its own shard of the text,
     validation is summed across ranks, and only rank 0 reports and writes the model."""
@@ -302,15 +313,27 @@ def train_model(plan: TrainPlan, report: Callable[[Progress], None] = lambda p: 
         best.update(weights=trainer.weights(), optim=trainer.optimizer_state())
     history.append({"step": start_step, "chars": start_chars, "val_bpc": best["bpc"], "time": store.now_iso()})
     saved_bpc = None
+    save_failed = False  # the last save failed; set until one succeeds, so the user is told once
 
-    def save_best() -> None:
-        nonlocal saved_bpc
+    def save_best(final: bool = False) -> None:
+        nonlocal saved_bpc, save_failed
         if not dist.main or (saved_bpc is not None and saved_bpc == best["bpc"]):
             return
         record = dict(meta, history=history, best_val_bpc=best["bpc"], steps=best["step"],
                       trained_chars=start_chars + (best["step"] - start_step) * chars_per_step)
-        store.save_model(plan.name, plan.config, best["weights"], record, best["optim"])
+        try:
+            store.save_model(plan.name, plan.config, best["weights"], record, best["optim"])
+        except OSError as error:
+            kept = "the previous version is kept" if store.model_exists(plan.name) else "nothing was saved"
+            message = f"could not save model {plan.name!r}: {error.strerror or error}; {kept}"
+            if final:
+                raise CharcompleteError(message) from None
+            if not save_failed:
+                warn(f"{message}; training goes on and tries again at the next checkpoint")
+            save_failed = True
+            return
         saved_bpc = best["bpc"]
+        save_failed = False
 
     def evaluate_now(steps: int, train_bpc: float | None) -> None:
         bpc = trainer.evaluate(val_data)
@@ -373,7 +396,7 @@ def train_model(plan: TrainPlan, report: Callable[[Progress], None] = lambda p: 
             evaluate_now(steps, ema)
         except KeyboardInterrupt:
             stop.requested = True
-    save_best()
+    save_best(final=True)
     return TrainResult(
         folder=store.model_folder(plan.name),
         steps_run=steps,

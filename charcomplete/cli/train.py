@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,12 +14,14 @@ from charcomplete import store
 from charcomplete.cli import app
 from charcomplete.config import CELLS, ModelConfig
 from charcomplete.errors import CharcompleteError
+from charcomplete.paths import locations
 
 DEFAULT_MINUTES = 5.0  # when no --minutes, --steps or --epochs is given
+LOCK_WAIT_S = 10.0  # how long train waits for another writer of the same model before refusing
 
 
 def _plan(
-    paths: list[Path], name: str, resume: bool, from_model: Optional[str], config_overrides: dict,
+    paths: list[Path], name: str, resume: bool, from_model: str | None, config_overrides: dict,
     exclude: list[str], val_fraction: float,
 ):
     """Read the corpus and the starting point; return (plan pieces, corpus, train docs, val docs)."""
@@ -37,7 +40,9 @@ def _plan(
         asked = {k: v for k, v in config_overrides.items() if v is not None}
         clash = {k: v for k, v in asked.items() if getattr(loaded.config, k) != v}
         if clash:
-            raise CharcompleteError(f"model {name!r} is a {loaded.config.describe()}; its shape cannot change on --resume")
+            raise CharcompleteError(
+                f"model {name!r} is a {loaded.config.describe()}; its shape cannot change on --resume"
+            )
         config, weights, meta = loaded.config, loaded.weights, dict(loaded.meta)
         optim = store.load_optimizer_state(loaded)
     elif from_model:
@@ -72,22 +77,36 @@ def train(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders of text to learn from.", show_default=False)],
     model: Annotated[str, typer.Option("--model", "-m", help="Name of the model to train.")] = "mine",
     resume: Annotated[bool, typer.Option("--resume", help="Continue training this model where it stopped.")] = False,
-    from_model: Annotated[Optional[str], typer.Option("--from", help="Start from this model's weights (fine-tune into --model).")] = None,
-    arch: Annotated[Optional[str], typer.Option("--arch", help=f"Cell: {', '.join(CELLS)} (default gru).")] = None,
-    hidden: Annotated[Optional[int], typer.Option("--hidden", help="Hidden size (default 512).")] = None,
-    layers: Annotated[Optional[int], typer.Option("--layers", help="Recurrent layers (default 1).")] = None,
-    embed: Annotated[Optional[int], typer.Option("--embed", help="Byte embedding size (default 64).")] = None,
-    dropout: Annotated[Optional[float], typer.Option("--dropout", help="Dropout while training (default 0).")] = None,
-    minutes: Annotated[Optional[float], typer.Option("--minutes", help=f"Stop after this long (default {DEFAULT_MINUTES:g} when no other limit).")] = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Stop after this many updates.")] = None,
-    epochs: Annotated[Optional[float], typer.Option("--epochs", help="Stop after this many passes over the text.")] = None,
+    from_model: Annotated[
+        str | None, typer.Option("--from", help="Start from this model's weights (fine-tune into --model).")
+    ] = None,
+    arch: Annotated[str | None, typer.Option("--arch", help=f"Cell: {', '.join(CELLS)} (default gru).")] = None,
+    hidden: Annotated[int | None, typer.Option("--hidden", help="Hidden size (default 512).")] = None,
+    layers: Annotated[int | None, typer.Option("--layers", help="Recurrent layers (default 1).")] = None,
+    embed: Annotated[int | None, typer.Option("--embed", help="Byte embedding size (default 64).")] = None,
+    dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout while training (default 0).")] = None,
+    minutes: Annotated[
+        float | None,
+        typer.Option("--minutes", help=f"Stop after this long (default {DEFAULT_MINUTES:g} when no other limit)."),
+    ] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Stop after this many updates.")] = None,
+    epochs: Annotated[float | None, typer.Option("--epochs", help="Stop after this many passes over the text.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Parallel streams per update.")] = 64,
     seq_len: Annotated[int, typer.Option("--seq-len", help="Characters per stream per update (BPTT length).")] = 128,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (default 2e-3, 1e-3 when fine-tuning).")] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="Peak learning rate (default 2e-3, 1e-3 when fine-tuning).")
+    ] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option("--precision", help="fp32 or bf16 (autocast).")] = "fp32",
-    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Glob of files to keep out (repeatable).")] = None,
-    val_fraction: Annotated[float, typer.Option("--val-fraction", help="Share of documents held out for validation.")] = 0.1,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude", help='Glob of files to keep out (repeatable), on top of the settings file\'s "exclude" list.'
+        ),
+    ] = None,
+    val_fraction: Annotated[
+        float, typer.Option("--val-fraction", help="Share of documents held out for validation.")
+    ] = 0.1,
     eval_every: Annotated[float, typer.Option("--eval-every", help="Seconds between validation checks.")] = 30.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
 ) -> None:
@@ -102,28 +121,34 @@ def train(
         if value is not None and value < 1:
             raise CharcompleteError(f"{label} must be at least 1")
     overrides = {"cell": arch, "hidden": hidden, "layers": layers, "embed": embed, "dropout": dropout}
+    excluded = [*store.exclude_patterns(), *(exclude or [])]
+    # The lock is taken before the model is read, so that two runs on one model take turns
+    # (the second sees what the first saved) instead of both starting from the same version.
+    # torchrun sets RANK: rank 0 alone writes the model, so it alone takes the lock.
+    lock = _lock_model(model) if os.environ.get("RANK", "0") == "0" else None
+    dist = None
     try:
-        config, weights, optim, meta, corpus, train_docs, val_docs = _plan(
-            paths, model, resume, from_model, overrides, list(exclude or []), val_fraction
-        )
-    except ValueError as error:  # a ModelConfig value out of range
-        raise CharcompleteError(str(error)) from None
-    from charcomplete import train as training  # torch: imported only once the input is known to be good
-    from charcomplete.corpus import encode
-    from charcomplete.distributed import from_environment
+        try:
+            config, weights, optim, meta, corpus, train_docs, val_docs = _plan(
+                paths, model, resume, from_model, overrides, excluded, val_fraction
+            )
+        except ValueError as error:  # a ModelConfig value out of range
+            raise CharcompleteError(str(error)) from None
+        from charcomplete import train as training  # torch: imported only once the input is known to be good
+        from charcomplete.corpus import encode
+        from charcomplete.distributed import from_environment
 
-    budget = training.Budget(minutes, steps, epochs)
-    if not (minutes or steps or epochs):
-        budget.minutes = DEFAULT_MINUTES
-    tuning = bool(resume or from_model)
-    dist = from_environment(device)  # under torchrun: join the process group
-    plan = training.TrainPlan(
-        name=model, config=config, train_data=encode(train_docs), val_data=encode(val_docs)[:131072], meta=meta,
-        weights=weights, optimizer_state=optim, budget=budget, batch_size=batch_size, seq_len=seq_len,
-        lr=lr if lr is not None else (1e-3 if tuning else 2e-3), device=device, precision=precision,
-        eval_every_s=eval_every, seed=seed, dist=dist,
-    )
-    try:
+        budget = training.Budget(minutes, steps, epochs)
+        if not (minutes or steps or epochs):
+            budget.minutes = DEFAULT_MINUTES
+        tuning = bool(resume or from_model)
+        dist = from_environment(device)  # under torchrun: join the process group
+        plan = training.TrainPlan(
+            name=model, config=config, train_data=encode(train_docs), val_data=encode(val_docs)[:131072], meta=meta,
+            weights=weights, optimizer_state=optim, budget=budget, batch_size=batch_size, seq_len=seq_len,
+            lr=lr if lr is not None else (1e-3 if tuning else 2e-3), device=device, precision=precision,
+            eval_every_s=eval_every, seed=seed, dist=dist,
+        )
         if not dist.main:  # other ranks train silently; rank 0 holds the lock, reports and saves
             training.train_model(plan)
             return
@@ -135,12 +160,25 @@ def train(
             f"{len(corpus.documents)} documents: {train_bytes:,} bytes to learn, {val_bytes:,} held out",
             file=sys.stderr,
         )
-        with store.lock_model(model, timeout=10.0):
-            with _ProgressView(budget) as view:
-                result = training.train_model(plan, view.update)
+        with _ProgressView(budget) as view:
+            result = training.train_model(plan, view.update, view.warn)
         print(_summary(model, corpus, train_docs, val_docs, result))
     finally:
-        dist.close()
+        if dist is not None:
+            dist.close()
+        if lock is not None:
+            lock.release()
+
+
+def _lock_model(name: str):
+    """Take the model's writer lock, waiting up to LOCK_WAIT_S for another writer; one sentence if we can't."""
+    store.check_name(name)
+    try:
+        return store.lock_model(name, timeout=LOCK_WAIT_S)
+    except OSError as error:  # the model folder cannot be created or written
+        raise CharcompleteError(
+            f"cannot write model {name!r} in {locations().models}: {error.strerror or error}"
+        ) from None
 
 
 def _summary(name, corpus, train_docs, val_docs, result) -> str:
@@ -188,6 +226,12 @@ class _ProgressView:
         elif p.evaluated:
             print(f"step {p.step:>7}  {p.progress:4.0%}  train {p.train_bpc:.3f} bpc  val {val} bpc  "
                   f"{p.chars_per_s:,.0f} chars/s", file=sys.stderr, flush=True)
+
+    def warn(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(f"charcomplete: {message}", markup=False, highlight=False)
+        else:
+            print(f"charcomplete: {message}", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc) -> None:
         if self.progress is not None:
