@@ -190,6 +190,17 @@ def _check_weights(weights: dict[str, np.ndarray], config: ModelConfig, name: st
 
 
 def load_from_folder(folder: Path, name: str, builtin: bool = False) -> LoadedModel:
+    try:
+        return _load_from_folder(folder, name, builtin)
+    except ModelError:
+        # A reader that raced a save can see the new meta.json's generation before its
+        # own read of the old one finished; a second read sees one consistent pair.
+        if not (folder / META_FILE).is_file():
+            raise
+        return _load_from_folder(folder, name, builtin)
+
+
+def _load_from_folder(folder: Path, name: str, builtin: bool) -> LoadedModel:
     meta = _read_meta(folder, name)
     config = _config_of(meta, name)
     weights_name = meta.get("weights")
