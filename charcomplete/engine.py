@@ -25,6 +25,9 @@ Speed (one step is one matrix-vector product per layer plus a few vector operati
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from charcomplete import store
@@ -34,6 +37,42 @@ from charcomplete.store import LoadedModel
 
 F32 = np.float32
 PRIME_WINDOW = 1024  # bytes of context replayed when a state is rebuilt from text
+TAIL_BYTES = 4  # a UTF-8 character is at most 4 bytes
+
+
+_blas_checked = False
+_BLAS_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads")
+
+
+def use_one_blas_thread() -> None:
+    """Run numpy's matrix-vector products on one thread (once per process, best effort).
+
+    A step is one product of a few MB of weights: two threads gain little on an idle
+    machine and lose badly on a busy one, and the editor's learner keeps the other
+    cores busy (on the 2-core development machine under load, a GRU 512 product took
+    1.2-2.3 ms on numpy's default two OpenBLAS threads, 0.17-0.29 ms on one). A thread
+    count the user set (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS) is left alone. This
+    calls the bundled OpenBLAS of numpy wheels the way threadpoolctl does; with another
+    BLAS nothing changes."""
+    global _blas_checked
+    if _blas_checked:
+        return
+    _blas_checked = True
+    if os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS"):
+        return
+    import ctypes
+
+    package = Path(np.__file__).parent
+    for library in [*package.parent.glob("numpy.libs/*openblas*"), *package.glob(".dylibs/*openblas*")]:
+        try:
+            blas = ctypes.CDLL(str(library))  # already loaded by numpy: this only finds it
+        except OSError:
+            continue
+        for symbol in _BLAS_SETTERS:
+            setter = getattr(blas, symbol, None)
+            if setter is not None:
+                setter(1)
+                return
 
 
 class _Layer:
@@ -41,18 +80,16 @@ class _Layer:
 
     def __init__(self, cell: str, hidden: int, w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray):
         H = hidden
-        w_ih, w_hh, b_ih, b_hh = (np.array(a, dtype=np.float64) for a in (w_ih, w_hh, b_ih, b_hh))
         if cell == "lstm":
             # PyTorch stacks i, f, g, o; reorder to i, f, o, g so the sigmoid gates are rows [0, 3H).
             order = np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
             w_ih, w_hh, b_ih, b_hh = w_ih[order], w_hh[order], b_ih[order], b_hh[order]
         sigmoid_rows = {"rnn": 0, "gru": 2 * H, "lstm": 3 * H}[cell]
-        scale = np.ones(w_hh.shape[0])
-        scale[:sigmoid_rows] = 0.5  # sigmoid(a) = 0.5 + 0.5 * tanh(a / 2)
-        self.sigmoid_rows = sigmoid_rows
+        scale = np.ones(w_hh.shape[0], F32)  # (G*H,)
+        scale[:sigmoid_rows] = 0.5  # sigmoid(a) = 0.5 + 0.5 * tanh(a / 2); halving is exact in float32
         # Input-side bias, with every hidden-side bias that is plainly added folded in.
         # GRU's b_hn is not: it sits inside r * (W_hn h + b_hn).
-        bias = b_ih.copy()
+        bias = np.array(b_ih, dtype=F32)
         if cell == "gru":
             bias[: 2 * H] += b_hh[: 2 * H]
             self.b_hn = np.ascontiguousarray(b_hh[2 * H :], dtype=F32)  # (H,)
@@ -61,11 +98,11 @@ class _Layer:
         self.w_ih = np.ascontiguousarray(w_ih * scale[:, None], dtype=F32)  # (G*H, in)
         self.w_hh = np.ascontiguousarray(w_hh * scale[:, None], dtype=F32)  # (G*H, H)
         self.bias = np.ascontiguousarray(bias * scale, dtype=F32)  # (G*H,)
-        self.scale = scale
 
     def input_table(self, embed: np.ndarray) -> np.ndarray:
         """(256, G*H): layer 0's full input projection of every byte, biases included."""
-        table = np.asarray(embed, dtype=np.float64) @ self.w_ih.astype(np.float64).T + self.bias
+        table = np.asarray(embed, dtype=F32) @ self.w_ih.T  # (256, E) @ (E, G*H)
+        table += self.bias
         return np.ascontiguousarray(table, dtype=F32)
 
 
@@ -73,6 +110,7 @@ class Engine:
     """A loaded model, ready to step: `start()`/`prime()` give states to feed bytes into."""
 
     def __init__(self, name: str, config: ModelConfig, weights: dict[str, np.ndarray]):
+        use_one_blas_thread()
         self.name = name
         self.config = config
         c = config
@@ -126,7 +164,7 @@ class Engine:
         state reads DOC_START first, as in training. A longer text is cut to its tail
         and read from a zero state: the recurrent state forgets the distant past anyway."""
         if isinstance(text, str):
-            text = text.encode("utf-8")
+            text = text.encode("utf-8", errors="replace")
         if len(text) <= window:
             state = self.start()
             state.feed(text)
@@ -142,22 +180,21 @@ class State:
     A state is used by one thread at a time; `fork()` it to look ahead (or to hand it to
     another thread) without disturbing it."""
 
-    __slots__ = ("engine", "h", "c", "_gates", "_hproj", "_tmp", "_logits", "_logits_ok")
+    __slots__ = ("engine", "h", "c", "tail", "_scratch", "_logits", "_logits_ok")
 
     def __init__(self, engine: Engine, h: list[np.ndarray] | None = None, c: list[np.ndarray] | None = None):
         self.engine = engine
         H, n = engine.hidden, len(engine.layers)
         self.h = h if h is not None else [np.zeros(H, F32) for _ in range(n)]  # per layer (H,)
         self.c = c if c is not None else ([np.zeros(H, F32) for _ in range(n)] if engine.cell == "lstm" else [])
-        # Scratch buffers, private to this state so forks never share them.
-        self._gates = np.empty(engine.gate_rows, F32)  # (G*H,) pre-activations, then gates
-        self._hproj = np.empty(engine.gate_rows, F32)  # (G*H,) W_hh h
-        self._tmp = np.empty(H, F32)  # (H,)
+        self.tail = b""  # the last few bytes read: enough to tell "inside a word" or "inside a character"
+        self._scratch = _Scratch(engine.cell, H, n > 1)  # private to this state, so forks never share it
         self._logits = np.empty(VOCAB_SIZE, F32)  # (256,)
         self._logits_ok = False
 
     def fork(self) -> State:
         twin = State(self.engine, [h.copy() for h in self.h], [c.copy() for c in self.c])
+        twin.tail = self.tail
         if self._logits_ok:
             twin._logits[:] = self._logits
             twin._logits_ok = True
@@ -166,16 +203,14 @@ class State:
     def feed(self, data: bytes) -> None:
         """Read `data` (bytes, or a str as UTF-8), updating the state in place."""
         if isinstance(data, str):
-            data = data.encode("utf-8")
+            data = data.encode("utf-8", errors="replace")
         if not data:
             return
         step = {"gru": self._step_gru, "lstm": self._step_lstm, "rnn": self._step_rnn}[self.engine.cell]
         for byte in data:
             step(byte)
+        self.tail = (self.tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
         self._logits_ok = False
-
-    def feed_byte(self, byte: int) -> None:
-        self.feed(bytes((byte,)))
 
     def logits(self) -> np.ndarray:
         """(256,) float32: the next-byte logits (a copy)."""
@@ -185,7 +220,7 @@ class State:
         """(256,) float32: log-softmax of the next-byte logits."""
         logits = self._head()
         shifted = logits - logits.max()
-        return shifted - np.log(np.exp(shifted).sum(dtype=np.float64)).astype(F32)
+        return shifted - np.float32(np.log(np.exp(shifted).sum(dtype=np.float64)))
 
     def probs(self) -> np.ndarray:
         """(256,) float64: softmax of the next-byte logits."""
@@ -203,61 +238,75 @@ class State:
             self._logits_ok = True
         return self._logits
 
-    def _layer_input(self, index: int, byte: int) -> None:
-        """Write layer `index`'s input projection, biases folded in, into self._gates."""
+    def _inputs(self, index: int, byte: int) -> np.ndarray:
+        """Layer `index`'s input projection (G*H,), biases folded in: a table row for layer 0."""
         if index == 0:
-            self._gates[:] = self.engine.table[byte]
-        else:
-            layer = self.engine.layers[index]
-            np.dot(layer.w_ih, self.h[index - 1], out=self._gates)
-            self._gates += layer.bias
+            return self.engine.table[byte]
+        layer, x = self.engine.layers[index], self._scratch.x
+        np.dot(layer.w_ih, self.h[index - 1], out=x)
+        x += layer.bias
+        return x
 
     def _step_rnn(self, byte: int) -> None:
-        gates, hproj = self._gates, self._hproj
+        hp = self._scratch.hp
         for index, layer in enumerate(self.engine.layers):
             h = self.h[index]
-            self._layer_input(index, byte)
-            np.dot(layer.w_hh, h, out=hproj)
-            np.add(gates, hproj, out=gates)
-            np.tanh(gates, out=h)
+            x = self._inputs(index, byte)
+            np.dot(layer.w_hh, h, out=hp)  # (H,)
+            np.add(x, hp, out=h)
+            np.tanh(h, out=h)
 
     def _step_gru(self, byte: int) -> None:
-        gates, hproj, n = self._gates, self._hproj, self._tmp
-        H = self.engine.hidden
+        s = self._scratch
+        H2 = 2 * self.engine.hidden
         for index, layer in enumerate(self.engine.layers):
             h = self.h[index]
-            self._layer_input(index, byte)
-            np.dot(layer.w_hh, h, out=hproj)  # (3H,) rows r, z pre-scaled by 0.5
-            rz = gates[: 2 * H]
-            np.add(rz, hproj[: 2 * H], out=rz)
-            np.tanh(rz, out=rz)
-            rz *= 0.5
-            rz += 0.5  # now sigmoid of the r and z pre-activations
-            r, z = gates[:H], gates[H : 2 * H]
-            np.add(hproj[2 * H :], layer.b_hn, out=n)
-            n *= r
-            n += gates[2 * H :]
-            np.tanh(n, out=n)
+            x = self._inputs(index, byte)  # (3H,) rows r, z pre-scaled by 0.5
+            np.dot(layer.w_hh, h, out=s.hp)  # (3H,) likewise
+            np.add(x[:H2], s.hp_rz, out=s.rz)
+            np.tanh(s.rz, out=s.rz)
+            s.rz *= 0.5
+            s.rz += 0.5  # sigmoid of the r and z pre-activations
+            np.add(s.hp_n, layer.b_hn, out=s.n)
+            s.n *= s.r
+            s.n += x[H2:]
+            np.tanh(s.n, out=s.n)
             # h' = (1 - z) * n + z * h = n + z * (h - n)
-            h -= n
-            h *= z
-            h += n
+            h -= s.n
+            h *= s.z
+            h += s.n
 
     def _step_lstm(self, byte: int) -> None:
-        gates, hproj, tmp = self._gates, self._hproj, self._tmp
-        H = self.engine.hidden
+        s = self._scratch
         for index, layer in enumerate(self.engine.layers):
             h, c = self.h[index], self.c[index]
-            self._layer_input(index, byte)
-            np.dot(layer.w_hh, h, out=hproj)  # (4H,) gates i, f, o (pre-scaled by 0.5), g
-            gates += hproj
-            np.tanh(gates, out=gates)
-            sig = gates[: 3 * H]
-            sig *= 0.5
-            sig += 0.5
-            i, f, o, g = gates[:H], gates[H : 2 * H], gates[2 * H : 3 * H], gates[3 * H :]
-            c *= f
-            np.multiply(i, g, out=tmp)
-            c += tmp
+            x = self._inputs(index, byte)  # (4H,) gates i, f, o (pre-scaled by 0.5), g
+            np.dot(layer.w_hh, h, out=s.hp)
+            np.add(x, s.hp, out=s.gates)
+            np.tanh(s.gates, out=s.gates)
+            s.sig *= 0.5
+            s.sig += 0.5  # sigmoid of i, f and o
+            c *= s.f
+            np.multiply(s.i, s.g, out=s.n)
+            c += s.n
             np.tanh(c, out=h)
-            h *= o
+            h *= s.o
+
+
+class _Scratch:
+    """Buffers a state computes in, and named views of them made once (slicing costs per step)."""
+
+    def __init__(self, cell: str, hidden: int, stacked: bool):
+        H = hidden
+        rows = GATES[cell] * H
+        self.hp = np.empty(rows, F32)  # (G*H,) W_hh h
+        self.x = np.empty(rows, F32) if stacked else None  # (G*H,) input projection of layers above 0
+        self.n = np.empty(H, F32)  # (H,) GRU candidate, LSTM i * g
+        if cell == "gru":
+            self.rz = np.empty(2 * H, F32)  # (2H,) gates r, z
+            self.r, self.z = self.rz[:H], self.rz[H:]
+            self.hp_rz, self.hp_n = self.hp[: 2 * H], self.hp[2 * H :]
+        elif cell == "lstm":
+            self.gates = np.empty(rows, F32)  # (4H,) i, f, o, g
+            self.sig = self.gates[: 3 * H]
+            self.i, self.f, self.o, self.g = (self.gates[k * H : (k + 1) * H] for k in range(4))

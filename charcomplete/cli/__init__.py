@@ -28,6 +28,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 # Sub-commands register themselves on `app` when imported.
+from charcomplete.cli import complete as _complete  # noqa: E402,F401
 from charcomplete.cli import forget as _forget  # noqa: E402,F401
 from charcomplete.cli import models as _models  # noqa: E402,F401
 from charcomplete.cli import train as _train  # noqa: E402,F401

@@ -1,0 +1,429 @@
+"""Suggestions (decoding, the Completer) and the `charcomplete complete` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from charcomplete import store
+from charcomplete.config import ModelConfig
+from charcomplete.engine import Engine
+from charcomplete.paths import HOME_ENV
+from charcomplete.suggest import Completer, alternatives, sample, suggest, unfinished_tail
+from tests.test_engine import chain_weights, random_weights, save_weights
+
+CLI = [sys.executable, "-m", "charcomplete", "complete"]
+
+# "qu" goes on as "ick brown." (likely) or "est" (less likely); after "x" comes a line end;
+# "f" is followed by the lead byte C5 but not surely by the byte that ends the character;
+# after "z" or "é" comes "é" (C3 A9) forever, and after "h" "✓" (E2 9C 93) forever.
+CHAIN = {
+    "q": {"u": 0.95},
+    "u": {"i": 0.6, "e": 0.3},
+    "i": {"c": 0.95},
+    "c": {"k": 0.95},
+    "k": {" ": 0.9},
+    " ": {"b": 0.9},
+    "b": {"r": 0.95},
+    "r": {"o": 0.95},
+    "o": {"w": 0.95},
+    "w": {"n": 0.95},
+    "n": {".": 0.9},
+    "e": {"s": 0.9},
+    "s": {"t": 0.9},
+    "t": {" ": 0.9},
+    "a": {"x": 0.9},
+    "x": {"\n": 0.9},
+    "f": {0xC5: 0.9},
+    0xC5: {0xBF: 0.2, 0xBE: 0.2},
+    0xC3: {0xA9: 0.99},
+    "h": {0xE2: 0.9},  # "h✓✓✓...": E2 9C 93, every byte sure
+    0xE2: {0x9C: 0.99},
+    0x9C: {0x93: 0.99},
+    0x93: {0xE2: 0.99},
+    "z": {0xC3: 0.99},
+    0xA9: {0xC3: 0.99},
+}
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    """Every test keeps its models in its own temporary CHARCOMPLETE_HOME."""
+    path = tmp_path / "home"
+    monkeypatch.setenv(HOME_ENV, str(path))
+    return path
+
+
+@pytest.fixture
+def chain() -> Engine:
+    config, weights = chain_weights(CHAIN)
+    save_weights("chain", config, weights)
+    return Engine.load("chain")
+
+
+@pytest.fixture
+def small() -> Engine:
+    config = ModelConfig(cell="gru", embed=16, hidden=32)
+    save_weights("small", config, random_weights(config, seed=1))
+    return Engine.load("small")
+
+
+def run_cli(*args: str, data: bytes = b"", timeout: float = 60) -> subprocess.CompletedProcess:
+    env = dict(os.environ)  # carries the test's CHARCOMPLETE_HOME
+    return subprocess.run([*CLI, *args], input=data, capture_output=True, env=env, timeout=timeout)
+
+
+# ------------------------------------------------------------ decoding
+
+
+def test_completes_the_word_and_the_space_after_it(chain):
+    result = suggest(chain, chain.prime(b"the qu"))
+    assert result.text == "ick "
+    assert result.probability == pytest.approx(0.6 * 0.95 * 0.95 * 0.9, rel=1e-4)
+
+
+def test_more_words_when_asked(chain):
+    assert suggest(chain, chain.prime(b"the qu"), words=2).text == "ick brown."
+
+
+def test_after_a_space_suggests_the_next_word(chain):
+    assert suggest(chain, chain.prime(b"the quick ")).text == "brown."
+
+
+def test_never_includes_the_line_end(chain):
+    assert suggest(chain, chain.prime(b"a")).text == "x"
+
+
+def test_low_confidence_gives_an_empty_suggestion(chain):
+    result = suggest(chain, chain.prime(b"m"))  # anything may follow "m"
+    assert result.text == "" and result.probability == 1.0
+
+
+def test_thresholds_and_cap(chain):
+    state = chain.prime(b"the qu")
+    assert suggest(chain, state, min_prob=0.7).text == ""  # "i" has only 0.6
+    assert suggest(chain, state, min_total=0.58).text == "i"  # 0.6, then 0.57 would be below
+    assert suggest(chain, state, max_chars=2).text == "ic"
+    assert suggest(chain, state, max_chars=0).text == ""
+
+
+def test_never_ends_inside_a_utf8_character(chain):
+    # After "f" the model is sure of the lead byte C5 but not of the byte that ends the
+    # character: the suggestion must not show half of it.
+    result = suggest(chain, chain.prime(b"f"))
+    assert result.text == ""
+    assert result.probability == 1.0
+    # A cap that falls inside a character keeps whole characters only.
+    assert suggest(chain, chain.prime(b"h"), max_chars=3).text == "✓✓✓"
+    assert suggest(chain, chain.prime("zé"), max_chars=4).text == "éééé"
+    for text in ("f", "h", "zé", "the qu"):
+        for cap in range(6):
+            got = suggest(chain, chain.prime(text.encode()), max_chars=cap, min_prob=0.0, min_total=0.0)
+            assert "\ufffd" not in got.text and len(got.text) <= cap
+
+
+def test_a_text_ending_mid_character_gets_no_suggestion(chain):
+    assert suggest(chain, chain.prime(b"z\xc3")).text == ""
+    assert unfinished_tail(b"z\xc3") == 1 and unfinished_tail(b"z\xe2\x9c") == 2 and unfinished_tail("é✓".encode()) == 0
+
+
+def test_beam_finds_the_likelier_whole_word():
+    # After "c": greedy takes "a" (0.5), then "t" (0.4); "o" (0.4) leads to a sure "ol ".
+    config, weights = chain_weights(
+        {"c": {"a": 0.5, "o": 0.4}, "a": {"t": 0.4, "r": 0.3}, "o": {"l": 0.99}, "l": {" ": 0.99}, "t": {" ": 0.9}}
+    )
+    engine = Engine("b", config, weights)
+    state = engine.prime(b" c")
+    assert suggest(engine, state, beam=1, min_prob=0.3, min_total=0.01).text == "at "
+    assert suggest(engine, state, beam=3, min_prob=0.3, min_total=0.01).text == "ol "
+
+
+def test_suggest_leaves_the_state_alone(chain):
+    state = chain.prime(b"the qu")
+    before = state.logits()
+    suggest(chain, state, beam=3)
+    alternatives(chain, state, 3)
+    sample(chain, state, 20, rng=np.random.default_rng(0))
+    assert np.array_equal(state.logits(), before)
+
+
+def test_alternatives_are_distinct_and_ranked(chain):
+    options = alternatives(chain, chain.prime(b"the qu"), 3)
+    assert [o.text for o in options] == ["ick ", "est "]  # nothing else is likely enough
+    assert options[0].probability > options[1].probability
+    assert alternatives(chain, chain.prime(b"the qu"), 1)[0].text == "ick "
+    assert alternatives(chain, chain.prime(b"the qu"), 0) == []
+
+
+def test_sample_is_repeatable_and_bounded(small):
+    state = small.prime(b"hello")
+    one = sample(small, state, 30, temperature=0.8, top_k=20, rng=np.random.default_rng(5))
+    two = sample(small, state, 30, temperature=0.8, top_k=20, rng=np.random.default_rng(5))
+    assert one == two and len(one) <= 30
+    assert sample(small, state, 0, rng=np.random.default_rng(1)) == ""
+
+
+def test_sample_at_temperature_zero_is_greedy(chain):
+    assert sample(chain, chain.prime(b"the qu"), 9, temperature=0) == "ick brown"
+
+
+def test_a_state_of_another_engine_is_refused(chain, small):
+    with pytest.raises(ValueError, match="another engine"):
+        suggest(chain, small.start())
+
+
+# ------------------------------------------------------------ the completer
+
+
+def _states_equal(a, b) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a.h + a.c, b.h + b.c, strict=True))
+
+
+def test_completer_typing_and_editing_equals_fresh_priming(small):
+    completer = Completer(small, checkpoint_every=4)
+    typed = ""
+    script = "Déjà vu: the quick brown fox ✓ jumps"
+    rng = np.random.default_rng(0)
+    for char in script:
+        typed += char
+        if rng.random() < 0.2:
+            typed = typed[: max(0, len(typed) - int(rng.integers(1, 6)))]  # backspaces
+        incremental = completer.state_for(typed)
+        assert _states_equal(incremental, small.prime(typed.encode()))
+        assert completer.complete(typed) == suggest(small, small.prime(typed.encode()))
+    jumped = "something else entirely"
+    assert _states_equal(completer.state_for(jumped), small.prime(jumped.encode()))
+    assert _states_equal(completer.state_for(b""), small.start())
+
+
+def test_completer_past_the_window_matches_a_windowed_prime(small):
+    completer = Completer(small, window=64)
+    long_a = "a" * 10 + "x" * 200
+    long_b = "b" * 300
+    completer.state_for(long_a)
+    assert _states_equal(completer.state_for(long_b), small.prime(long_b.encode(), window=64))
+
+
+def test_completer_reads_only_new_bytes(small, monkeypatch):
+    completer = Completer(small)
+    text = "hello world, this is a longer line of text"  # 42 bytes: checkpoints at 16 and 32
+    completer.complete(text)
+    fed = []
+    state_class = type(completer.state_for(text))
+    original = state_class.feed
+
+    def counting_feed(self, data):
+        fed.append(len(data))
+        return original(self, data)
+
+    monkeypatch.setattr(state_class, "feed", counting_feed)
+    completer.state_for(text + "!")
+    assert fed == [1]
+    fed.clear()
+    completer.state_for(text[:-1])  # a backspace resumes from the checkpoint at 32
+    assert sum(fed) == 41 - 32
+
+
+def test_set_engine_drops_the_cache(chain, small):
+    completer = Completer(small)
+    completer.complete("the qu")
+    completer.set_engine(chain)
+    assert completer.complete("the qu").text == "ick "
+
+
+# ------------------------------------------------------------ the command
+
+
+def test_plain_completion(chain):
+    result = run_cli("--model", "chain", data=b"the qu")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"ick \n"
+    assert result.stderr == b""
+
+
+def test_echo_newline_is_dropped_unless_kept(chain):
+    assert run_cli("--model", "chain", data=b"the qu\n").stdout == b"ick \n"
+    assert run_cli("--model", "chain", "--keep-newline", data=b"the qu\n").stdout == b"\n"
+
+
+def test_model_in_use_is_the_default(chain):
+    store.update_settings(model="chain")
+    assert run_cli(data=b"the qu").stdout == b"ick \n"
+
+
+def test_json_answer(chain):
+    result = run_cli("--model", "chain", "--json", "--max-chars", "3", data=b"the qu")
+    answer = json.loads(result.stdout)
+    assert answer["completion"] == "ick"
+    assert answer["probability"] == pytest.approx(0.6 * 0.95 * 0.95, rel=1e-3)
+    assert answer["alternatives"] == [] and answer["model"] == "chain"
+
+
+def test_alternatives(chain):
+    plain = run_cli("--model", "chain", "--alternatives", "3", data=b"the qu")
+    assert plain.stdout.decode().splitlines() == ["ick ", "est "]
+    answer = json.loads(run_cli("--model", "chain", "--alternatives", "3", "--json", data=b"the qu").stdout)
+    assert [a["completion"] for a in answer["alternatives"]] == ["ick ", "est "]
+    assert answer["completion"] == "ick "
+
+
+def test_sample(chain, small):
+    greedy = run_cli("--model", "chain", "--sample", "--temperature", "0", "--max-chars", "9", data=b"the qu")
+    assert greedy.stdout == b"ick brown\n"
+    one = run_cli("--model", "small", "--sample", "--seed", "3", "--top-k", "5", "--max-chars", "25", data=b"x")
+    two = run_cli("--model", "small", "--sample", "--seed", "3", "--top-k", "5", "--max-chars", "25", data=b"x")
+    assert one.returncode == 0 and one.stdout == two.stdout
+    assert len(one.stdout.decode()) <= 26
+
+
+def test_invalid_utf8_input(chain):
+    result = run_cli("--model", "chain", "--json", data=b"\xff\xfe\x80 the qu")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["completion"] == "ick "
+    ends_mid_character = run_cli("--model", "chain", data=b"abc\xc3")
+    assert ends_mid_character.returncode == 0 and ends_mid_character.stdout == b"\n"
+
+
+def test_missing_model_is_one_sentence():
+    result = run_cli("--model", "nope", data=b"x")
+    assert result.returncode != 0
+    message = result.stderr.decode().strip()
+    assert "nope" in message and "\n" not in message and "Traceback" not in message
+
+
+def test_lines_mode_serves_many_requests_and_survives_bad_ones(chain):
+    requests, expected = [], []
+    texts = ["the qu", "the quick ", "a", "m", "the q", "zé"]
+    for index in range(1000):
+        kind = index % 10
+        if kind == 3:
+            requests.append(b"this is not json")
+            expected.append("error")
+        elif kind == 5:
+            requests.append(b'{"text": "\xff\xfe bad bytes"}')
+            expected.append("error")
+        elif kind == 7:
+            requests.append(json.dumps({"text": 42}).encode())
+            expected.append("error")
+        elif kind == 8:
+            requests.append(json.dumps({"text": "x", "max_chars": -1}).encode())
+            expected.append("error")
+        else:
+            text = texts[index % len(texts)]
+            requests.append(json.dumps({"text": text, "id": index, "alternatives": index % 3}).encode())
+            expected.append(suggest(chain, chain.prime(text.encode())).text)
+    result = run_cli("--model", "chain", "--lines", data=b"\n".join(requests) + b"\n", timeout=120)
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(answers) == 1000
+    for index, (answer, want) in enumerate(zip(answers, expected, strict=True)):
+        if want == "error":
+            assert set(answer) == {"error"}, answer
+        else:
+            assert answer["id"] == index and answer["completion"] == want
+            assert len(answer["alternatives"]) <= index % 3
+    assert b"Traceback" not in result.stderr
+
+
+def test_lines_mode_answers_each_line_at_once(chain):
+    process = subprocess.Popen(
+        [*CLI, "--model", "chain", "--lines"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        for text in ("the qu", "the quick "):
+            process.stdin.write(json.dumps({"text": text}).encode() + b"\n")
+            process.stdin.flush()
+            answer = json.loads(process.stdout.readline())  # would hang if answers were buffered
+            assert answer["completion"] == {"the qu": "ick ", "the quick ": "brown."}[text]
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
+    assert process.returncode == 0
+
+
+def test_closed_pipe_gives_no_traceback(chain):
+    # The reader takes one byte and leaves, as `| head -c 1` does.
+    process = subprocess.Popen(
+        [*CLI, "--model", "chain", "--lines"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    writer = threading.Thread(target=_write_requests, args=(process.stdin, 20_000), daemon=True)
+    writer.start()
+    assert len(process.stdout.read(1)) == 1
+    process.stdout.close()
+    writer.join(timeout=60)
+    _, stderr = process.communicate(timeout=60)
+    assert b"Traceback" not in stderr and b"Error" not in stderr
+
+    # A long answer into `head -c 1`: "z" is followed by "é" forever.
+    command = f"{' '.join(CLI)} --model chain --sample --temperature 0 --max-chars 100000"
+    result = subprocess.run(
+        ["sh", "-c", f"printf z | {command} | head -c 1"], capture_output=True, timeout=60, env=dict(os.environ)
+    )
+    assert result.stdout == b"\xc3" and b"Traceback" not in result.stderr, result.stderr
+
+
+def _write_requests(stream, count: int) -> None:
+    try:
+        for _ in range(count):
+            stream.write(b'{"text": "the qu"}\n')
+        stream.close()
+    except (BrokenPipeError, OSError):
+        pass  # the command may stop reading once its reader is gone
+
+
+def _peak_memory_kb(megabytes: int) -> tuple[bytes, int]:
+    """Run the command on `megabytes` MB of text ending in "the qu"; (stdout, peak RSS in kB)."""
+    script = (
+        "import resource, sys\n"
+        "from charcomplete.cli import main\n"
+        "sys.argv = ['charcomplete', 'complete', '--model', 'chain']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "sys.stderr.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    block = b"lorem ipsum dolor sit amet " * 4000  # ~108 kB
+
+    def feed() -> None:
+        for _ in range(megabytes * 1024 * 1024 // len(block)):
+            process.stdin.write(block)
+        process.stdin.write(b"the qu")
+        process.stdin.close()
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    stdout = process.stdout.read()  # not communicate(): it would close stdin under the writer
+    writer.join(timeout=120)
+    stderr = process.stderr.read()
+    process.wait(timeout=60)
+    return stdout, int(stderr.decode().strip().splitlines()[-1])
+
+
+def test_huge_input_uses_bounded_memory(chain):
+    # 100 MB of text before the cursor: only the tail matters, and only the tail is kept.
+    small_out, small_peak = _peak_memory_kb(0)
+    big_out, big_peak = _peak_memory_kb(100)
+    assert small_out == big_out == b"ick \n"
+    assert big_peak - small_peak < 30 * 1024, f"peak memory grew by {big_peak - small_peak} kB: the input was buffered"
+
+
+def test_complete_path_never_imports_torch_or_textual(chain):
+    script = (
+        "import sys\n"
+        "from charcomplete.cli import main\n"
+        "sys.argv = ['charcomplete', 'complete', '--model', 'chain', '--json', '--alternatives', '2']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "sys.stderr.write(repr(sorted(m for m in ('torch', 'textual') if m in sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], input=b"the qu", capture_output=True, timeout=60, env=dict(os.environ)
+    )
+    assert json.loads(result.stdout)["completion"] == "ick "
+    assert result.stderr.decode().strip().endswith("[]"), result.stderr
