@@ -1,6 +1,6 @@
 """`python -m charcomplete` (also what torchrun launches)."""
 
-from charcomplete.cli import main
+from charcomplete.launcher import main
 
 if __name__ == "__main__":
     main()
