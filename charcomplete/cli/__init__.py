@@ -32,6 +32,7 @@ from charcomplete.cli import complete as _complete  # noqa: E402,F401
 from charcomplete.cli import forget as _forget  # noqa: E402,F401
 from charcomplete.cli import models as _models  # noqa: E402,F401
 from charcomplete.cli import train as _train  # noqa: E402,F401
+from charcomplete.cli import edit as _edit  # noqa: E402,F401
 
 
 def main() -> None:

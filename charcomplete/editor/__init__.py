@@ -1,0 +1,7 @@
+"""The terminal editor (Textual): ghost-text suggestions and a background learner.
+
+Importing this package imports textual; the CLI does so only inside `charcomplete edit`."""
+
+from charcomplete.editor.app import EditorApp, read_document
+
+__all__ = ["EditorApp", "read_document"]

@@ -1,0 +1,499 @@
+"""The editor app: a TextArea with ghost-text suggestions, a status bar, saving and
+crash recovery, and a background learner process that keeps adapting the model.
+
+Nothing here imports torch: suggestions come from the numpy engine, learning happens
+in the learner process (charcomplete.learner), which only ever talks to this one
+through two queues."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+from collections import deque
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from charcomplete import store
+from charcomplete.atomic import atomic_write
+from charcomplete.editor.journal import Journal, Redactions
+from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped
+from charcomplete.editor.widgets import QuitScreen, RecoverScreen, SaveAsScreen, StatusBar, SuggestingTextArea
+from charcomplete.errors import CharcompleteError
+from charcomplete.learner import Learner, LearnerSettings
+from charcomplete.learner import prepare as prepare_learner
+
+MAX_DOCUMENT_BYTES = 32 * 1024 * 1024  # a bigger file is not notes; the editor would crawl
+SNIFF_BYTES = 8192
+
+
+def read_document(path: Path) -> str:
+    """The text of `path` for editing ("" when it does not exist yet); CharcompleteError if it can't be edited."""
+    path = Path(path)
+    if path.is_dir():
+        raise CharcompleteError(f"{path} is a folder; give the file to edit")
+    if not path.exists():
+        if path.is_symlink():
+            raise CharcompleteError(f"{path} is a link to something that does not exist")
+        if not path.parent.is_dir():
+            raise CharcompleteError(f"cannot create {path}: the folder {path.parent} does not exist")
+        return ""
+    if not path.is_file():
+        raise CharcompleteError(f"{path} is not a regular file")
+    try:
+        if path.stat().st_size > MAX_DOCUMENT_BYTES:
+            limit = MAX_DOCUMENT_BYTES // 2**20
+            raise CharcompleteError(f"{path} is larger than {limit} MiB; it is too big to edit here")
+        raw = path.read_bytes()
+    except PermissionError:
+        raise CharcompleteError(f"{path} cannot be read (permission denied)") from None
+    except OSError as error:
+        raise CharcompleteError(f"{path} cannot be read ({error.strerror or error})") from None
+    if b"\0" in raw[:SNIFF_BYTES]:
+        raise CharcompleteError(f"{path} looks like a binary file; charcomplete edits text")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CharcompleteError(f"{path} is not UTF-8 text; charcomplete edits UTF-8 files only") from None
+
+
+def _markdown_language() -> str | None:
+    """Highlight Markdown when tree-sitter is installed (textual[syntax]); plain text otherwise."""
+    try:
+        from textual._tree_sitter import TREE_SITTER
+    except ImportError:  # a private module of Textual: if it moves, plain text is the safe answer
+        return None
+    return "markdown" if TREE_SITTER else None
+
+
+class ModelCommands(Provider):
+    """Command palette: switch the model suggestions come from."""
+
+    def _names(self) -> list[str]:
+        return store.list_model_names()
+
+    async def discover(self) -> Hits:
+        app = self.app
+        for name in await asyncio.to_thread(self._names):
+            yield DiscoveryHit(f"Use model {name}", partial(app.switch_model, name), help="Suggest with this model")
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        app = self.app
+        for name in await asyncio.to_thread(self._names):
+            command = f"Use model {name}"
+            score = matcher.match(command)
+            if score > 0:
+                yield Hit(score, matcher.highlight(command), partial(app.switch_model, name),
+                          help="Suggest with this model")
+
+
+class EditorApp(App):
+    """`charcomplete edit [FILE]`."""
+
+    CSS_PATH = "editor.tcss"
+    TITLE = "charcomplete"
+    COMMANDS = App.COMMANDS | {ModelCommands}
+    editor: SuggestingTextArea  # set in compose
+    status: StatusBar
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f2,ctrl+g", "toggle_suggestions", "Suggestions"),
+        Binding("f3", "toggle_learning", "Learning"),
+    ]
+
+    def __init__(
+        self,
+        path: Path | None,
+        engine,
+        *,
+        text: str | None = None,
+        learn: bool = True,
+        learner_settings: LearnerSettings | None = None,
+        journal_every_s: float = 3.0,
+        send_every_s: float = 1.5,
+        poll_every_s: float = 0.2,
+        stop_timeout_s: float = 15.0,
+        suggest_options: dict | None = None,
+    ):
+        super().__init__()
+        self.path = None if path is None else Path(os.path.abspath(Path(path).expanduser()))
+        self.engine = engine
+        initial = text if text is not None else (read_document(self.path) if self.path is not None else "")
+        self.saved_text = initial
+        self.initial_text = initial
+        self.journal = Journal(self.path)
+        self.learn = learn
+        prepare_learner()  # now: it cannot be done once the app has taken over stderr
+        self.learner_settings = learner_settings or LearnerSettings()
+        self.learner: Learner | None = None
+        self.learner_state = "starting" if learn else "off"
+        self.learner_steps = 0
+        self.learner_error: str | None = None
+        self.bpc_history: deque[float] = deque(maxlen=40)
+        self.swaps = 0  # how many times new weights were swapped in (tests and the status read it)
+        self.journal_every_s = journal_every_s
+        self.send_every_s = send_every_s
+        self.poll_every_s = poll_every_s
+        self.stop_timeout_s = stop_timeout_s
+        self.suggest_options = dict(suggest_options or {})  # suggest() settings; the defaults were tuned for savings
+        self.redactions = Redactions()
+        self._pause_snapshot: str | None = None
+        self._sent_version = -1
+        self._journaled_version = -1
+        self._status_version = -1
+        self._modified = False
+        self._quitting = False
+
+    # ------------------------------------------------------------ layout and start
+
+    def compose(self) -> ComposeResult:
+        from charcomplete.suggest import Completer
+
+        # Kept as attributes: background results may still arrive while the app tears its screen down.
+        self.editor = SuggestingTextArea(
+            self.initial_text,
+            completer=Completer(self.engine, **self.suggest_options),
+            language=_markdown_language(),
+            soft_wrap=True,
+            tab_behavior="indent",
+            id="editor",
+        )
+        self.status = StatusBar(id="status")
+        yield self.editor
+        yield self.status
+        yield Footer()
+
+    @property
+    def document_name(self) -> str:
+        return self.path.name if self.path is not None else "untitled"
+
+    def on_mount(self) -> None:
+        self.editor.focus()
+        self.sub_title = str(self.path) if self.path is not None else "new document"
+        self._show_model()
+        self._refresh_status(force=True)
+        self.set_interval(self.poll_every_s, self._poll_learner)
+        self.set_interval(self.journal_every_s, self._journal_tick)
+        self.set_interval(self.send_every_s, self._send_tick)
+        self.set_interval(0.5, self._refresh_status)
+        entry = self.journal.recoverable(self.initial_text)
+        if entry is not None:
+            self.push_screen(RecoverScreen(self.document_name, entry.saved_at), partial(self._recover, entry.text))
+        if self.learn:
+            self._start_learner()
+
+    def _recover(self, text: str, recover: bool | None) -> None:
+        if recover:
+            self.editor.load_text(text)
+            self.notify("Recovered the unsaved changes.")
+        else:
+            self.journal.remove()
+        self._refresh_status(force=True)
+
+    # ------------------------------------------------------------ status
+
+    def _show_model(self) -> None:
+        if not self.status.is_mounted:
+            return
+        config = self.engine.config
+        self.status.show_model(self.engine.name, config.describe(), config.parameter_count())
+
+    def _document_modified(self) -> bool:
+        version = self.editor.version
+        if version != self._status_version:
+            self._status_version = version
+            self._modified = self.editor.text != self.saved_text
+        return self._modified
+
+    def _refresh_status(self, force: bool = False) -> None:
+        if not self.status.is_mounted:
+            return
+        if force:
+            self._status_version = -1
+        if self.path is None:
+            state = "modified" if self._document_modified() else "new"
+        else:
+            state = "modified" if self._document_modified() else ("saved" if self.path.exists() else "new")
+        self.status.show_file(self.document_name, state)
+        self.status.show_learner(self.learner_state, self.learner_steps)
+        self.status.show_bpc(list(self.bpc_history))
+        latencies = self.editor.latencies
+        if latencies:
+            self.status.show_latency(latencies[-1], statistics.median(latencies))
+
+    # ------------------------------------------------------------ saving
+
+    def action_save(self) -> None:
+        if self.path is None:
+            self.push_screen(SaveAsScreen(), self._save_as)
+        else:
+            self.save_to(self.path)
+
+    def _save_as(self, path: Path | None, then_quit: bool = False) -> None:
+        if path is None:
+            return
+        path = Path(os.path.abspath(path))
+        if path.is_dir():
+            self.notify(f"{path} is a folder; give a file name.", severity="error")
+            return
+        if path.exists():
+            self.notify(f"{path.name} already exists; choose another name.", severity="error")
+            return
+        if self.save_to(path):
+            self.journal.remove()  # the scratch journal: the text now lives in its own file
+            self.path = path
+            self.journal = Journal(path)
+            self.sub_title = str(path)
+            self._refresh_status(force=True)
+            if then_quit:
+                self._quit_cleanly()
+
+    def save_to(self, path: Path) -> bool:
+        """Write the buffer to `path` atomically; on failure say why and keep the buffer."""
+        text = self.editor.text
+        # Through a symlink, the link stays and its target gets the new text.
+        target = Path(os.path.realpath(path))
+        try:
+            atomic_write(target, lambda handle: handle.write(text.encode("utf-8")), mode=None)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            self.notify(f"Could not save {path.name}: {reason.lower()}; your text is still here.", severity="error")
+            return False
+        self.saved_text = text
+        self.journal.remove()
+        self._journaled_version = self.editor.version
+        self._refresh_status(force=True)
+        return True
+
+    # ------------------------------------------------------------ journal
+
+    def _journal_tick(self) -> None:
+        version = self.editor.version
+        if self._quitting or version == self._journaled_version or self.learner_state == "paused":
+            return  # nothing new, or the user asked that nothing typed now be kept anywhere
+        self._journaled_version = version
+        text = self.editor.text
+        if text == self.saved_text:
+            self.journal.remove()
+        else:
+            self._write_journal(self.redactions.apply(text))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="journal")
+    def _write_journal(self, text: str) -> None:
+        self.journal.write(text)
+
+    # ------------------------------------------------------------ learner
+
+    def _start_learner(self) -> None:
+        """Start a learner for the model in use, ending the previous one (which keeps what it learned)."""
+        old, self.learner = self.learner, None
+        if self.learner_state != "paused":
+            self.learner_state = "starting"
+        self.learner_error = None
+        self.learner_steps = 0
+        self._sent_version = -1
+        self._spawn_learner(old, self.engine.name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="learner-start")
+    def _spawn_learner(self, old: Learner | None, name: str) -> None:
+        # Off the event loop: the old learner may take seconds to publish and stop, and
+        # starting a process takes tens of milliseconds.
+        if old is not None:
+            old.stop(self.stop_timeout_s)
+        learner = Learner(name, self.learner_settings).start()
+        if get_current_worker().is_cancelled:  # a newer start (another model) replaced this one
+            learner.stop(self.stop_timeout_s)
+            return
+        self.call_from_thread(self._learner_started, learner)
+
+    def _learner_started(self, learner: Learner) -> None:
+        if self._quitting or self.learner is not None:
+            # Closing, or a newer learner won the race: this one must not keep running unseen.
+            self.run_worker(partial(learner.stop, self.stop_timeout_s), thread=True, group="learner-stop")
+            return
+        self.learner = learner
+        if self.learner_state == "paused":
+            learner.pause()  # paused while it was starting
+        else:
+            self.learner_state = "learning"
+        self._send_tick()
+        self._refresh_status()
+
+    def _send_tick(self) -> None:
+        learner = self.learner
+        if learner is None or self.learner_state in ("paused", "error", "off"):
+            return
+        version = self.editor.version
+        if version != self._sent_version:
+            self._sent_version = version
+            learner.send_text(self.redactions.apply(self.editor.text))
+
+    def _poll_learner(self) -> None:
+        learner = self.learner
+        if learner is None:
+            return
+        for message in learner.poll():
+            self._on_learner_message(message)
+        if not learner.is_alive() and not learner.stopped and self.learner_state != "error":
+            self._learner_failed(f"the background learner stopped unexpectedly ({learner.exit_description()})")
+
+    def _on_learner_message(self, message: dict) -> None:
+        kind = message.get("kind")
+        if "steps" in message:
+            self.learner_steps = int(message["steps"])
+        if kind == "progress":
+            if message.get("bpc") is not None:
+                self.bpc_history.append(float(message["bpc"]))
+        elif kind in ("published", "rebased") and not self._quitting:
+            self._load_engine(message["name"], "learned")
+        elif kind == "busy":
+            self.notify("Model busy: another charcomplete process is training it; learning goes on.", timeout=4)
+        elif kind == "error":
+            self._learner_failed(f"the background learner failed: {message.get('message')}")
+        self._refresh_status()
+
+    def _learner_failed(self, reason: str) -> None:
+        self.learner_state = "error"
+        self.learner_error = reason
+        self.notify(f"{reason[0].upper()}{reason[1:]}; editing goes on without learning.", severity="error", timeout=8)
+        self._refresh_status()
+
+    def action_toggle_learning(self) -> None:
+        if self.learner_state in ("off", "error"):
+            self.learn = True
+            self._start_learner()
+            self.notify("Learning on.")
+        elif self.learner_state == "paused":
+            if self._pause_snapshot is not None:
+                self.redactions.add_changes(self._pause_snapshot, self.editor.text)
+                self._pause_snapshot = None
+            self.learner_state = "learning"
+            if self.learner is not None:
+                self.learner.resume()
+            self._sent_version = -1
+            self.notify("Learning resumed; what you typed while paused stays out of it.")
+        elif self.learner_state in ("learning", "starting"):
+            self._pause_snapshot = self.editor.text
+            self.learner_state = "paused"
+            if self.learner is not None:
+                self.learner.pause()
+            self.notify("Learning paused: nothing you type now is learned or journaled.")
+        self._refresh_status()
+
+    # ------------------------------------------------------------ engines
+
+    def action_toggle_suggestions(self) -> None:
+        editor = self.editor
+        editor.suggestions_enabled = not editor.suggestions_enabled
+        self.notify("Suggestions on." if editor.suggestions_enabled else "Suggestions off.")
+
+    def switch_model(self, name: str) -> None:
+        self._load_engine(name, "switched")
+
+    def _load_engine(self, name: str, reason: str) -> None:
+        editor = self.editor
+        before = editor.document.get_text_range((0, 0), editor.cursor_location)
+        self._swap_engine(editor, name, reason, before)
+
+    @work(thread=True, exit_on_error=False, group="engine")
+    def _swap_engine(self, editor: SuggestingTextArea, name: str, reason: str, before: str) -> None:
+        """Load weights off the event loop, then swap them in between two suggestions.
+
+        A fresh Completer reads the current context with the new weights before the swap
+        (rather than Completer.set_engine on the one in use, which would make the next
+        keystroke re-read it): suggestions go on with the old weights meanwhile."""
+        from charcomplete.engine import Engine
+        from charcomplete.suggest import Completer
+
+        try:
+            engine = Engine.load(name)
+        except CharcompleteError as error:
+            self.post_message(EngineLoadFailed(name, str(error)))
+            return
+        completer = Completer(engine, **self.suggest_options)
+        completer.state_for(before)
+        editor.install_completer(completer, before)
+        self.engine = engine
+        self.post_message(EngineSwapped(name, reason))
+
+    @on(EngineSwapped)
+    def _engine_swapped(self, event: EngineSwapped) -> None:
+        self.swaps += 1
+        self._show_model()
+        if event.reason == "switched":
+            self.notify(f"Suggesting with model {event.name!r}.")
+            if self.learner is not None or self.learner_state == "error":
+                self._start_learner()  # the learner follows the model suggestions come from
+
+    @on(EngineLoadFailed)
+    def _engine_load_failed(self, event: EngineLoadFailed) -> None:
+        self.notify(f"Could not load model {event.name!r}: {event.error}", severity="error")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Save", "Save the document (Ctrl+S)", self.action_save)
+        yield SystemCommand("Toggle suggestions", "Turn ghost-text suggestions off or on (F2)",
+                            self.action_toggle_suggestions)
+        yield SystemCommand("Toggle learning", "Pause or resume the background learner (F3)",
+                            self.action_toggle_learning)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place where a failed background job is told to the user."""
+        if event.state != WorkerState.ERROR:
+            return
+        group, error = event.worker.group, event.worker.error
+        if group == "learner-start":
+            self._learner_failed(f"the background learner could not start ({error})")
+        elif group == "journal":
+            self.notify(f"Could not write the recovery journal: {error}", severity="warning")
+        elif group != "suggest":  # the editor widget reports its own
+            self.notify(f"{group} failed: {error}", severity="error")
+
+    # ------------------------------------------------------------ quitting
+
+    async def action_quit(self) -> None:
+        if self.editor.text == self.saved_text:
+            self._quit_cleanly()
+            return
+        self.push_screen(QuitScreen(self.document_name), self._quit_answer)
+
+    def _quit_answer(self, answer: str | None) -> None:
+        if answer == "discard":
+            self._quit_cleanly()
+        elif answer == "save":
+            if self.path is None:
+                self.push_screen(SaveAsScreen(), partial(self._save_as, then_quit=True))
+            elif self.save_to(self.path):
+                self._quit_cleanly()
+
+    @work(exclusive=True, group="quit")
+    async def _quit_cleanly(self) -> None:
+        """Quit cleanly: no journal left behind, the learner publishes what it learned and stops."""
+        if self._quitting:
+            return
+        self._quitting = True
+        self.journal.remove()
+        if self.learner is not None and self.learner.is_alive():
+            self.notify("Keeping what was learned...", timeout=self.stop_timeout_s)
+            await asyncio.to_thread(self.learner.stop, self.stop_timeout_s)
+            self._poll_learner()
+        self.exit()
+
+    def on_unmount(self) -> None:
+        # The app can end without action_quit (a test leaving run_test, an error):
+        # the learner must not outlive it.
+        self._quitting = True
+        if self.learner is not None and not self.learner.stopped:
+            self.learner.stop(self.stop_timeout_s)

@@ -1,0 +1,130 @@
+"""Crash recovery for the editor: the unsaved buffer is copied, every few seconds, to
+a journal file under `locations().journals`.
+
+One journal per document, named by a hash of the document's absolute path (a scratch
+document has its own fixed name), written atomically with mode 0600 in a 0700 folder:
+a journal holds the user's unsaved words and must be as private as the document.
+Saving or quitting cleanly removes it; a journal left behind means the editor died
+with unsaved changes, and opening the document again offers them back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from charcomplete.atomic import atomic_write_bytes
+from charcomplete.paths import locations, private_dir
+
+SCRATCH_KEY = "scratch"  # the journal of a document that has no file yet
+MAX_JOURNAL_BYTES = 64 * 1024 * 1024  # a larger file is not ours; never read it into memory
+
+
+@dataclass
+class JournalEntry:
+    text: str
+    saved_at: float  # time.time() when it was written
+    document: str | None  # absolute path of the document, None for a scratch document
+
+
+def journal_key(document: Path | None) -> str:
+    if document is None:
+        return SCRATCH_KEY
+    absolute = os.path.abspath(document)
+    return hashlib.sha256(absolute.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+class Journal:
+    """The journal of one document."""
+
+    def __init__(self, document: Path | None):
+        self.document = None if document is None else Path(os.path.abspath(document))
+        self.path = locations().journals / f"{journal_key(self.document)}.json"
+
+    def write(self, text: str) -> None:
+        record = {
+            "document": None if self.document is None else str(self.document),
+            "saved_at": time.time(),
+            "text": text,
+        }
+        private_dir(self.path.parent)
+        atomic_write_bytes(self.path, json.dumps(record, ensure_ascii=False).encode("utf-8"), mode=0o600)
+
+    def read(self) -> JournalEntry | None:
+        """The journaled text, or None when there is none (or it is not a journal of this document)."""
+        try:
+            if self.path.stat().st_size > MAX_JOURNAL_BYTES:
+                return None
+            record = json.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None  # a damaged journal cannot be offered; the document itself is untouched
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            return None
+        document = None if self.document is None else str(self.document)
+        if record.get("document") != document:
+            return None  # a hash collision or a foreign file: not this document's journal
+        saved_at = record.get("saved_at")
+        return JournalEntry(record["text"], float(saved_at) if isinstance(saved_at, (int, float)) else 0.0, document)
+
+    def remove(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def recoverable(self, current_text: str) -> JournalEntry | None:
+        """A journal worth offering: newer than the file on disk and different from it."""
+        entry = self.read()
+        if entry is None:
+            return None
+        if entry.text == current_text:
+            self.remove()  # nothing was lost
+            return None
+        if self.document is not None:
+            try:
+                if self.document.stat().st_mtime > entry.saved_at:
+                    return None  # the file was saved (by us or another program) after the journal
+            except OSError:
+                pass  # the file is gone: the journal is all that is left of it
+        return entry
+
+
+class Redactions:
+    """Lines written while learning was paused: kept out of what the learner is sent and
+    what is journaled, for the rest of the session.
+
+    Work is by whole lines, conservatively: a line changed during the pause is private
+    as a whole, and so is any later line that still contains it (text appended to it)."""
+
+    MIN_FRAGMENT = 6  # shorter private lines are matched whole only: "ok" must not hide every "ok"
+
+    def __init__(self) -> None:
+        self.lines: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.lines)
+
+    def add_changes(self, before: str, after: str) -> None:
+        """Record the lines of `after` that were added or changed since `before`."""
+        import difflib
+
+        old, new = before.splitlines(), after.splitlines()
+        matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+        for tag, _, _, start, end in matcher.get_opcodes():
+            if tag in ("replace", "insert"):
+                self.lines.update(line.strip() for line in new[start:end] if line.strip())
+
+    def apply(self, text: str) -> str:
+        if not self.lines:
+            return text
+        fragments = [line for line in self.lines if len(line) >= self.MIN_FRAGMENT]
+        kept = [
+            line for line in text.split("\n")
+            if line.strip() not in self.lines and not any(fragment in line for fragment in fragments)
+        ]
+        return "\n".join(kept)

@@ -1,0 +1,366 @@
+"""The editor's widgets: the text area that shows suggestions, the status bar, and the
+small modal dialogs (recover, save as, quit)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Sparkline, Static, TextArea
+from textual.widgets.text_area import Location
+from textual.worker import Worker, WorkerState, get_current_worker
+
+INLINE_BUDGET_MS = 2.0  # a suggestion computed faster than this may be computed inline (see _ask)
+INLINE_MAX_NEW_CHARS = 12  # ...when the Completer has at most this much new text to read (a typed-over word)
+_NEXT_WORD = re.compile(r"\s*[\w'-]+|\s*[^\w\s]+|\s+")  # Ctrl+Right: the next word, with the space before it
+
+
+class SuggestingTextArea(TextArea):
+    """A TextArea whose `suggestion` (Textual's ghost text) comes from a `Completer`.
+
+    A suggestion is computed after every change of the document: inline when that is
+    known to be cheap, otherwise in a thread worker whose answer is shown only if the
+    document and cursor are still what they were when it was asked for. Typing the
+    suggestion's next character keeps the rest of it (TextArea.edit does that); any other
+    change or cursor move drops it."""
+
+    suggestions_enabled: reactive[bool] = reactive(True)
+
+    def __init__(self, text: str = "", *, completer=None, **kwargs):
+        # Set before TextArea.__init__, which already moves the cursor (and so calls watch_selection).
+        self.completer = completer
+        # The Completer keeps one inference state: one thread at a time may use it, and
+        # install_completer takes this lock to swap in new weights between two suggestions.
+        self.completer_lock = threading.Lock()
+        self.latencies: deque[float] = deque(maxlen=500)  # ms, keystroke -> suggestion shown
+        self._version = 0  # bumped on every change of the document
+        self._request = 0  # the newest suggestion request; older answers are dropped
+        self._anchor: Location | None = None  # the cursor location the shown suggestion belongs to
+        self._in_edit = False
+        self._failed = False
+        self._last_before: str | None = None  # the text the Completer read last
+        self._compute_ms: float | None = None  # recent time of Completer.complete (moving average)
+        super().__init__(text, **kwargs)
+
+    @property
+    def version(self) -> int:
+        """A number that changes whenever the document does."""
+        return self._version
+
+    # ------------------------------------------------------------ deciding when to suggest
+
+    def edit(self, edit):
+        # TextArea.edit consumes a typed character from the suggestion, then calls
+        # update_suggestion: the flag tells that hook the leftover is still good.
+        self._in_edit = True
+        try:
+            return super().edit(edit)
+        finally:
+            self._in_edit = False
+
+    def update_suggestion(self) -> None:
+        """Textual's hook, called after every change of the document."""
+        self._version += 1
+        self._request += 1
+        if self._in_edit and self.suggestion and self.selection.is_empty:
+            self._anchor = self.cursor_location  # typed what was suggested: the rest stays, nothing to compute
+            return
+        self.suggestion = ""
+        if self.can_suggest():
+            self._ask()
+
+    def can_suggest(self) -> bool:
+        """Suggest only with suggestions on, no selection, and the cursor at a line end or before whitespace."""
+        if not self.suggestions_enabled or self.completer is None or self.read_only or not self.selection.is_empty:
+            return False
+        row, column = self.cursor_location
+        line = self.document[row]
+        return column >= len(line) or line[column].isspace()
+
+    def watch_selection(self, selection) -> None:
+        if self._in_edit:
+            return  # the edit itself moved the cursor; update_suggestion decides
+        if self.suggestion and (not selection.is_empty or selection.end != self._anchor):
+            self.suggestion = ""
+            self._request += 1
+
+    def watch_suggestions_enabled(self, enabled: bool) -> None:
+        self.dismiss_suggestion()
+
+    def dismiss_suggestion(self) -> None:
+        self.suggestion = ""
+        self._request += 1  # an answer still on its way must not bring it back
+
+    def _ask(self) -> None:
+        started = time.perf_counter()
+        location = self.cursor_location
+        before = self.document.get_text_range((0, 0), location)
+        request, version = self._request, self._version
+        # Inline when it is known to be cheap: a keystroke or two after the text the
+        # Completer last read, on a model measured fast here. A thread hop and the trip
+        # back through the event loop cost more than such a computation (several ms on a
+        # busy machine); anything else (a jump, a paste, fresh weights, a slow model) goes
+        # to a thread so typing never waits for it.
+        if self._cheap(before) and self.completer_lock.acquire(blocking=False):
+            try:
+                result = self._complete(before)
+            except Exception as error:  # a failed suggestion is reported and must not cost the keystroke
+                self._report_failure(error)
+                return
+            finally:
+                self.completer_lock.release()
+            self._show(request, version, location, result.text, started)
+        else:
+            self._compute(request, version, location, before, started)
+
+    def _cheap(self, before: str) -> bool:
+        last = self._last_before
+        return (
+            self._compute_ms is not None
+            and self._compute_ms < INLINE_BUDGET_MS
+            and last is not None
+            and 0 <= len(before) - len(last) <= INLINE_MAX_NEW_CHARS
+            and before.startswith(last)
+        )
+
+    def _complete(self, before: str):
+        """Completer.complete, timed; the caller holds completer_lock."""
+        # CPU time of this thread, not wall time: in a worker, waiting for the GIL while
+        # the event loop renders is not what the computation would cost inline.
+        started = time.thread_time()
+        result = self.completer.complete(before)
+        spent = (time.thread_time() - started) * 1000.0
+        self._compute_ms = spent if self._compute_ms is None else 0.8 * self._compute_ms + 0.2 * spent
+        self._last_before = before
+        return result
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="suggest")
+    def _compute(self, request: int, version: int, location: Location, before: str, started: float) -> None:
+        worker = get_current_worker()
+        with self.completer_lock:
+            # Typing faster than suggestions come: skip the ones already out of date.
+            if worker.is_cancelled or request != self._request:
+                return
+            result = self._complete(before)
+        if not worker.is_cancelled and result.text:
+            self.app.call_from_thread(self._show, request, version, location, result.text, started)
+
+    def install_completer(self, completer, primed_on: str | None = None) -> None:
+        """Suggest with `completer` (new weights) from the next keystroke on; safe to call from a thread.
+
+        The caller builds it and has it read the text before the cursor (`primed_on`)
+        first, without the lock: re-reading up to a kilobyte of context takes a good
+        part of a second on a busy machine, and suggestions must not wait for it. Only
+        the swap itself happens under the lock, between two suggestions."""
+        with self.completer_lock:
+            self.completer = completer
+            self._last_before = primed_on
+
+    def _show(self, request: int, version: int, location: Location, text: str, started: float) -> None:
+        if request != self._request or version != self._version or location != self.cursor_location:
+            return  # the text or cursor changed while it was computed: it would be stale
+        if not self.can_suggest():
+            return
+        text = _printable_prefix(text)  # ghost text is drawn on the cursor's line, as plain characters
+        if not text:
+            return
+        self._anchor = location
+        self.suggestion = text
+        self.latencies.append((time.perf_counter() - started) * 1000.0)
+
+    def _report_failure(self, error: BaseException) -> None:
+        if not self._failed:
+            self._failed = True  # say it once; typing goes on, and so do later suggestions
+            self.notify(f"Suggestions failed: {error}", severity="error")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "suggest" and event.state == WorkerState.ERROR:
+            self._report_failure(event.worker.error)
+
+    # ------------------------------------------------------------ accepting
+
+    def accept_suggestion(self, text: str | None = None) -> bool:
+        """Insert the suggestion (or its first `text` characters); False when there is none."""
+        text = self.suggestion if text is None else text
+        if not text:
+            return False
+        location = self.cursor_location
+        self.replace(text, location, location, maintain_selection_offset=False)
+        return True
+
+    def action_cursor_right(self, select: bool = False) -> None:
+        if not select and self.accept_suggestion():
+            return
+        self.dismiss_suggestion()
+        super().action_cursor_right(select)
+
+    def action_cursor_line_end(self, select: bool = False) -> None:
+        if not select and self.accept_suggestion():
+            return
+        super().action_cursor_line_end(select)
+
+    def action_cursor_word_right(self, select: bool = False) -> None:
+        if not select and self.suggestion:
+            match = _NEXT_WORD.match(self.suggestion)
+            self.accept_suggestion(match.group(0) if match else self.suggestion)
+            return
+        super().action_cursor_word_right(select)
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Tab and Escape are handled here, not by bindings: TextArea's own key handler
+        # (which Textual calls after this one, unless prevented) would insert an indent
+        # or move the focus first.
+        if event.key == "tab" and self.suggestion:
+            event.stop()
+            event.prevent_default()
+            self.accept_suggestion()
+        elif event.key == "escape":
+            event.stop()
+            event.prevent_default()
+            self.dismiss_suggestion()
+
+
+def _printable_prefix(text: str) -> str:
+    """`text` up to its first line end, tab or other control character."""
+    for index, char in enumerate(text):
+        if not char.isprintable():
+            return text[:index]
+    return text
+
+
+class StatusBar(Horizontal):
+    """File and state, model, learner, recent bits per character, suggestion latency.
+
+    Refreshed on a timer, not per keystroke, and each part only when its text changes:
+    an auto-width label that changes costs a layout pass of the whole screen."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._shown: dict[str, object] = {}
+
+    def compose(self) -> ComposeResult:
+        # markup=False: file and model names are shown as they are, brackets included.
+        yield Static(id="status-file", markup=False)
+        yield Static(id="status-model", markup=False)
+        yield Static(id="status-learner", markup=False)
+        yield Sparkline([], id="status-bpc")
+        yield Static("", id="status-bpc-value", markup=False)
+        yield Static("", id="status-latency", markup=False)
+
+    def _set(self, part: str, text: str) -> Static | None:
+        """Show `text` in the part; returns the label when it changed."""
+        if self._shown.get(part) == text:
+            return None
+        self._shown[part] = text
+        static = self.query_one(f"#status-{part}", Static)
+        static.update(text)
+        return static
+
+    def show_file(self, name: str, state: str) -> None:
+        self._set("file", f"{name} [{state}]")
+
+    def show_model(self, name: str, description: str, parameters: int) -> None:
+        static = self._set("model", f"{name} {description}")
+        if static is not None:
+            static.tooltip = f"model {name!r}: {description}, {parameters:,} parameters"
+
+    def show_learner(self, state: str, steps: int | None = None) -> None:
+        count = f" {steps:,} step{'' if steps == 1 else 's'}" if steps else ""
+        static = self._set("learner", f"learner: {state}{count}")
+        if static is not None:
+            static.set_class(state.startswith("error"), "error")
+
+    def show_bpc(self, history: list[float]) -> None:
+        if self._shown.get("bpc-history") != history:
+            self._shown["bpc-history"] = history
+            self.query_one("#status-bpc", Sparkline).data = history
+        self._set("bpc-value", f"{history[-1]:.2f} bpc" if history else "")
+
+    def show_latency(self, last_ms: float, p50_ms: float) -> None:
+        static = self._set("latency", f"{last_ms:.1f}/{p50_ms:.1f}ms")
+        if static is not None:
+            static.tooltip = "suggestion latency: last / median, from the keystroke to the suggestion"
+
+
+# ---------------------------------------------------------------- dialogs
+
+
+class _Dialog(ModalScreen):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class RecoverScreen(_Dialog):
+    """Offer the journaled text of a document the editor lost; dismissed with True to recover it."""
+
+    BINDINGS = [Binding("r", "dismiss(True)", "Recover"), Binding("d", "dismiss(False)", "Discard")]
+
+    def __init__(self, document: str, saved_at: float):
+        super().__init__()
+        self.document = document
+        self.saved_at = saved_at
+
+    def compose(self) -> ComposeResult:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.saved_at))
+        with Vertical(classes="dialog"):
+            yield Label(f"{self.document} has unsaved changes from {when} that were never saved.")
+            yield Label("Recover them?")
+            with Horizontal(classes="buttons"):
+                yield Button("Recover", id="recover", variant="primary")
+                yield Button("Discard", id="discard", variant="error")
+            yield Label("r recover · d discard", classes="hint")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "recover")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class SaveAsScreen(_Dialog):
+    """Ask for a file name; dismissed with the Path, or None."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Save as:")
+            yield Input(placeholder="file name, e.g. notes/today.md", id="save-as-name")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        name = event.value.strip()
+        self.dismiss(Path(name).expanduser() if name else None)
+
+
+class QuitScreen(_Dialog):
+    """Unsaved changes on quit: dismissed with "save", "discard" or None (stay)."""
+
+    BINDINGS = [Binding("s", "dismiss('save')", "Save"), Binding("d", "dismiss('discard')", "Discard")]
+
+    def __init__(self, document: str):
+        super().__init__()
+        self.document = document
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"{self.document} has unsaved changes.")
+            with Horizontal(classes="buttons"):
+                yield Button("Save", id="save", variant="primary")
+                yield Button("Discard", id="discard", variant="error")
+                yield Button("Cancel", id="cancel")
+            yield Label("s save · d discard · Esc cancel", classes="hint")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "cancel" else event.button.id)

@@ -1,0 +1,536 @@
+"""The editor, driven for real with Textual's Pilot: suggestions from a small trained
+model, the accept keys, saving, quitting, journal recovery, and the background learner."""
+
+from __future__ import annotations
+
+import errno
+import os
+import queue
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from charcomplete import store
+from charcomplete.config import ModelConfig
+from charcomplete.editor import EditorApp, read_document
+from charcomplete.editor.journal import Journal, Redactions
+from charcomplete.editor.widgets import QuitScreen, RecoverScreen, SaveAsScreen
+from charcomplete.engine import Engine
+from charcomplete.errors import CharcompleteError
+from charcomplete.learner import LearnerSettings, learn
+from tests.conftest import CLI, cli_env
+
+SENTENCE = "the quick brown fox jumps over the lazy dog.\n"
+TINY = ModelConfig(cell="gru", embed=16, hidden=32, layers=1)
+FAST_LEARNER = LearnerSettings(publish_every_s=0.5, batch=4, seq_len=32, lr=2e-3, idle_steps=100_000)
+SIZE = (100, 30)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """A tiny GRU that has learned one sentence by heart, so its suggestions are predictable."""
+    import torch
+
+    from charcomplete.train import ChunkStream, Trainer
+
+    folder = tmp_path_factory.mktemp("sentence")
+    (folder / "sentence.md").write_text(SENTENCE * 60, encoding="utf-8")
+    data = np.frombuffer(b"\0" + (SENTENCE * 200).encode() + b"!", dtype=np.uint8).copy()
+    torch.manual_seed(0)
+    trainer = Trainer(TINY, lr=2e-2)
+    stream = ChunkStream(data, 8, 48, torch.device("cpu"))
+    hidden = None
+    for step in range(400):
+        x, y, new_epoch = stream.next()
+        loss, hidden = trainer.step(x, y, None if new_epoch else hidden)
+        if step >= 80 and loss < 0.02:
+            break
+    assert loss < 0.1, loss
+    return trainer.weights(), folder
+
+
+@pytest.fixture
+def tiny_model(tiny_weights) -> str:
+    """Model "tiny" in this test's home; its sources are the sentence folder."""
+    weights, folder = tiny_weights
+    with store.lock_model("tiny"):
+        store.save_model("tiny", TINY, weights, {"sources": [str(folder)], "steps": 250, "history": []})
+    return "tiny"
+
+
+@pytest.fixture
+def engine(tiny_model) -> Engine:
+    return Engine.load(tiny_model)
+
+
+def make_app(engine, path=None, **options) -> EditorApp:
+    options.setdefault("learn", False)
+    options.setdefault("suggest_options", {"words": 4})  # longer than the default one word, to test the keys
+    return EditorApp(path, engine, **options)
+
+
+async def wait_for(pilot, condition, timeout: float = 5.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def type_and_wait(pilot, text: str) -> str:
+    """Type `text`, then wait for the suggestion that follows it."""
+    app = pilot.app
+    await pilot.press(*text)
+    await wait_for(pilot, lambda: app.editor.suggestion, what=f"a suggestion after {text!r}")
+    return app.editor.suggestion
+
+
+# ---------------------------------------------------------------- suggestions
+
+
+async def test_typing_shows_the_models_suggestion(engine, tmp_path):
+    app = make_app(engine, tmp_path / "a.md", suggest_options={})
+    async with app.run_test(size=SIZE) as pilot:
+        suggestion = await type_and_wait(pilot, "the quick b")
+        assert suggestion == "rown "  # one word, with the space after it: the default
+        assert app.editor.text == "the quick b"  # a suggestion is not text
+        assert app.editor.latencies and app.editor.latencies[-1] > 0
+
+
+@pytest.mark.parametrize("key", ["tab", "right", "end"])
+async def test_accept_keys_insert_the_whole_suggestion(engine, tmp_path, key):
+    app = make_app(engine, tmp_path / "a.md")
+    async with app.run_test(size=SIZE) as pilot:
+        suggestion = await type_and_wait(pilot, "the quick b")
+        await pilot.press(key)
+        assert app.editor.text == "the quick b" + suggestion
+        assert app.editor.cursor_location == (0, len(app.editor.text))
+
+
+async def test_ctrl_right_accepts_the_next_word(engine, tmp_path):
+    app = make_app(engine, tmp_path / "a.md")
+    async with app.run_test(size=SIZE) as pilot:
+        suggestion = await type_and_wait(pilot, "the quick b")
+        await pilot.press("ctrl+right")
+        assert app.editor.text == "the quick brown"
+        assert app.editor.suggestion == suggestion[len("rown"):]  # the rest is still offered
+        await pilot.press("ctrl+right")
+        assert app.editor.text == "the quick brown fox"
+
+
+async def test_escape_dismisses_and_typing_consumes_or_clears(engine, tmp_path):
+    app = make_app(engine, tmp_path / "a.md")
+    async with app.run_test(size=SIZE) as pilot:
+        editor = app.editor
+        suggestion = await type_and_wait(pilot, "the quick b")
+        await pilot.press("r")  # matches the suggestion: the rest stays, nothing recomputed
+        assert editor.suggestion == suggestion[1:]
+        await pilot.press("escape")
+        assert editor.suggestion == ""
+        await pilot.pause(0.1)
+        assert editor.suggestion == "" and editor.text == "the quick br"
+        await type_and_wait(pilot, "o")
+        stale = editor.suggestion
+        assert stale.startswith("wn")
+        await pilot.press("x")  # does not match: the old suggestion goes at once
+        assert editor.suggestion != stale[1:]
+
+
+async def test_without_a_suggestion_keys_do_their_usual_thing(engine, tmp_path):
+    app = make_app(engine, tmp_path / "a.md")
+    async with app.run_test(size=SIZE) as pilot:
+        editor = app.editor
+        await pilot.press("f2")  # suggestions off
+        assert not editor.suggestions_enabled
+        await pilot.press(*"the quick b")
+        await pilot.pause(0.1)
+        assert editor.suggestion == ""
+        await pilot.press("tab")
+        assert editor.text.startswith("the quick b ") and editor.text.strip() == "the quick b"
+        await pilot.press("home", "right")
+        assert editor.cursor_location == (0, 1)
+        await pilot.press("ctrl+g")  # and on again
+        assert editor.suggestions_enabled
+
+
+async def test_no_suggestion_inside_a_word_or_with_a_selection(engine, tmp_path):
+    app = make_app(engine, tmp_path / "a.md", text="the quick brown")
+    async with app.run_test(size=SIZE) as pilot:
+        editor = app.editor
+        editor.move_cursor((0, 6))  # "the qu|ick"
+        await pilot.press("a")
+        await pilot.pause(0.1)
+        assert editor.suggestion == ""
+        await pilot.press("end")
+        await type_and_wait(pilot, " f")
+        await pilot.press("shift+left")  # a selection: the suggestion goes
+        assert editor.suggestion == ""
+
+
+async def test_a_suggestion_for_old_text_is_never_shown(engine, tmp_path):
+    app = make_app(engine, tmp_path / "a.md")
+    async with app.run_test(size=SIZE) as pilot:
+        editor = app.editor
+        await pilot.press(*"the quick b")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        # Answer to an older request, as if the computation finished after more typing.
+        editor._show(editor._request - 1, editor.version, editor.cursor_location, "STALE", time.perf_counter())
+        editor._show(editor._request, editor.version - 1, editor.cursor_location, "STALE", time.perf_counter())
+        editor._show(editor._request, editor.version, (0, 0), "STALE", time.perf_counter())
+        assert "STALE" not in editor.suggestion
+
+
+# ---------------------------------------------------------------- saving, quitting, journal
+
+
+async def test_ctrl_s_saves_atomically_and_keeps_the_mode(engine, tmp_path):
+    path = tmp_path / "notes.md"
+    path.write_text("old\n", encoding="utf-8")
+    path.chmod(0o640)
+    app = make_app(engine, path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("end", "x", "ctrl+s")
+        assert path.read_text(encoding="utf-8") == "oldx\n"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
+        assert [p.name for p in tmp_path.iterdir()] == ["notes.md"]  # no temporary file left
+        assert app.saved_text == "oldx\n"
+        assert not app.journal.path.exists()
+
+
+async def test_status_bar_shows_file_state_model_and_latency(engine, tmp_path):
+    app = make_app(engine, tmp_path / "a.md")
+    async with app.run_test(size=SIZE) as pilot:
+        status = lambda part: str(app.query_one(f"#status-{part}").render())  # noqa: E731
+        assert status("file") == "a.md [new]"
+        assert status("model").startswith("tiny GRU 1x32")
+        assert status("learner") == "learner: off"
+        await type_and_wait(pilot, "the quick b")
+        await pilot.pause(0.6)
+        assert status("file") == "a.md [modified]"
+        assert status("latency").endswith("ms")
+        await pilot.press("ctrl+s")
+        assert status("file") == "a.md [saved]"
+
+
+async def test_the_command_palette_switches_the_model(engine, tiny_weights, tmp_path):
+    weights, _ = tiny_weights
+    with store.lock_model("other"):
+        store.save_model("other", TINY, weights, {"history": []})
+    app = make_app(engine, tmp_path / "a.md")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p", *"use model other")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.engine.name == "other", what="the model switch")
+        assert app.editor.completer.engine.name == "other"
+        assert str(app.query_one("#status-model").render()).startswith("other ")
+        assert (await type_and_wait(pilot, "the quick b")).startswith("rown")
+
+
+async def test_saving_through_a_symlink_writes_its_target(engine, tmp_path):
+    target = tmp_path / "real.md"
+    target.write_text("a", encoding="utf-8")
+    link = tmp_path / "link.md"
+    link.symlink_to(target)
+    app = make_app(engine, link)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("end", "b", "ctrl+s")
+    assert link.is_symlink()
+    assert target.read_text(encoding="utf-8") == "ab"
+
+
+@pytest.mark.parametrize("error", [errno.EACCES, errno.ENOSPC])
+async def test_a_failed_save_keeps_the_buffer_and_says_why(engine, tmp_path, monkeypatch, error):
+    path = tmp_path / "a.md"
+    path.write_text("a", encoding="utf-8")
+
+    def failing_write(*args, **kwargs):
+        raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr("charcomplete.editor.app.atomic_write", failing_write)
+    app = make_app(engine, path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("end", "b", "ctrl+s")
+        assert app.editor.text == "ab"
+        assert path.read_text(encoding="utf-8") == "a"
+        messages = [n.message for n in app._notifications]
+        reason = os.strerror(error).lower()
+        assert f"Could not save a.md: {reason}; your text is still here." in messages, messages
+
+
+async def test_scratch_document_asks_for_a_name(engine, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_app(engine, None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"hello", "ctrl+s")
+        assert isinstance(app.screen, SaveAsScreen)
+        await pilot.press(*"new.md", "enter")
+        assert (tmp_path / "new.md").read_text(encoding="utf-8") == "hello"
+        assert app.path == tmp_path / "new.md"
+
+
+async def test_quitting_with_unsaved_changes_asks(engine, tmp_path):
+    path = tmp_path / "a.md"
+    app = make_app(engine, path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("x", "ctrl+q")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("escape")  # stay
+        assert not isinstance(app.screen, QuitScreen) and app.return_code is None
+        await pilot.press("ctrl+q", "s")  # s: save, then quit
+        await wait_for(pilot, lambda: app.return_code is not None, what="the app to exit")
+    assert path.read_text(encoding="utf-8") == "x"
+
+
+async def test_quitting_a_saved_document_does_not_ask(engine, tmp_path):
+    app = make_app(engine, tmp_path / "a.md")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: app.return_code is not None, what="the app to exit")
+
+
+async def test_unsaved_text_is_journaled_privately_and_offered_back(engine, tmp_path):
+    path = tmp_path / "a.md"
+    path.write_text("saved\n", encoding="utf-8")
+    app = make_app(engine, path, journal_every_s=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("end", *" unsaved")
+        journal = app.journal.path
+        await wait_for(pilot, journal.exists, what="the journal")
+        await app.workers.wait_for_complete()
+        assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+        assert stat.S_IMODE(journal.parent.stat().st_mode) == 0o700
+        assert Journal(path).read().text == "saved unsaved\n"
+        # The editor dies here without quitting: the journal stays.
+        app.journal = Journal(None)  # (so the test's clean exit does not remove the real one)
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    again = make_app(engine, path)
+    async with again.run_test(size=SIZE) as pilot:
+        assert isinstance(again.screen, RecoverScreen)
+        await pilot.click("#recover")
+        assert again.editor.text == "saved unsaved\n"
+        await pilot.press("ctrl+s")
+        assert not Journal(path).path.exists()  # saved: nothing left to recover
+
+
+async def test_a_journal_older_than_the_file_is_not_offered(engine, tmp_path):
+    path = tmp_path / "a.md"
+    Journal(path).write("stale")
+    time.sleep(0.01)
+    path.write_text("newer", encoding="utf-8")
+    app = make_app(engine, path)
+    async with app.run_test(size=SIZE):
+        assert not isinstance(app.screen, RecoverScreen)
+
+
+def test_redactions_keep_lines_typed_while_paused_out():
+    redactions = Redactions()
+    before = "# notes\nfirst line\n"
+    after = "# notes\nfirst line\nmy password is hunter2\nok\n"
+    redactions.add_changes(before, after)
+    assert redactions.apply(after + "more\n") == "# notes\nfirst line\nmore\n"
+    assert redactions.apply("my password is hunter2 and more") == ""  # appended to: still private
+    assert redactions.apply("ok then") == "ok then"  # short lines are matched whole only
+
+
+# ---------------------------------------------------------------- command line
+
+
+@pytest.mark.parametrize("kind", ["folder", "binary", "latin1", "unreadable", "no-folder"])
+def test_edit_refuses_bad_files_with_one_sentence(tmp_path, kind):
+    if kind == "folder":
+        target = tmp_path
+    elif kind == "binary":
+        target = tmp_path / "x.bin"
+        target.write_bytes(b"\x7fELF\0\0\1")
+    elif kind == "latin1":
+        target = tmp_path / "x.txt"
+        target.write_bytes("café".encode("latin-1"))
+    elif kind == "unreadable":
+        if os.geteuid() == 0:
+            pytest.skip("root can read anything")
+        target = tmp_path / "x.md"
+        target.write_text("secret", encoding="utf-8")
+        target.chmod(0)
+    else:
+        target = tmp_path / "missing" / "x.md"
+    with pytest.raises(CharcompleteError):
+        read_document(target)
+    result = subprocess.run([*CLI, "edit", str(target)], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.startswith("charcomplete: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_editor_needs_a_terminal(tiny_model, tmp_path):
+    result = subprocess.run([*CLI, "edit", "--model", tiny_model, str(tmp_path / "a.md")], capture_output=True,
+                            text=True, env=cli_env(), timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1
+    assert result.stderr.startswith("charcomplete: the editor needs a terminal;")
+    assert result.stderr.count("\n") == 1
+
+
+def test_cli_imports_neither_torch_nor_textual():
+    code = "import sys, charcomplete.cli; print(sorted(m for m in ('torch', 'textual') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+# ---------------------------------------------------------------- the background learner
+
+# Runs in a fresh interpreter: this test process has imported torch to train the fixture
+# model, and the point is to show the editor process never does.
+_EDITOR_WITH_LEARNER = textwrap.dedent("""
+    import asyncio, os, sys, time
+    from pathlib import Path
+    from charcomplete.editor import EditorApp
+    from charcomplete.engine import Engine
+    from charcomplete.learner import LearnerSettings
+
+    async def main():
+        settings = LearnerSettings(publish_every_s=0.5, batch=4, seq_len=32, lr=2e-3, idle_steps=100_000)
+        app = EditorApp(Path(sys.argv[1]), Engine.load("tiny"), learn=True, learner_settings=settings,
+                        send_every_s=0.2, poll_every_s=0.05)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press(*"zebras cross the road at noon. zebras cross the road at noon. ")
+            deadline = time.monotonic() + 60
+            while app.swaps < 1 and app.learner_state != "error" and time.monotonic() < deadline:
+                await pilot.pause(0.05)
+            assert app.learner_state != "error", app.learner_error
+            assert app.swaps >= 1, "no published weights were swapped in"
+            learner = app.learner
+            niceness = os.getpriority(os.PRIO_PROCESS, learner.pid) - os.getpriority(os.PRIO_PROCESS, 0)
+            status = str(app.query_one("#status-learner").render())
+            await pilot.press("ctrl+q", "d")  # unsaved: the dialog; d for discard
+            deadline = time.monotonic() + 30
+            while app.return_code is None and time.monotonic() < deadline:
+                await pilot.pause(0.05)
+        print("torch" in sys.modules, learner.process.exitcode, app.swaps, niceness, status, sep="|")
+
+    asyncio.run(main())
+""")
+
+
+def test_learner_publishes_the_editor_swaps_and_torch_stays_out(tiny_model, tmp_path):
+    result = subprocess.run([sys.executable, "-c", _EDITOR_WITH_LEARNER, str(tmp_path / "z.md")],
+                            capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    torch_loaded, exitcode, swaps, niceness, status = result.stdout.strip().splitlines()[-1].split("|")
+    assert torch_loaded == "False"
+    assert exitcode == "0"  # stopped cleanly when the editor quit
+    assert int(swaps) >= 1
+    assert int(niceness) == 10  # it learns at a lower priority than the editor
+    assert status.startswith("learner: learning")
+    meta = store.load_model("tiny").meta
+    assert meta["editor_chars"] > 0 and meta["history"][-1]["by"] == "editor"
+
+
+@pytest.mark.slow
+async def test_a_crashed_learner_leaves_the_editor_working(engine, tmp_path):
+    app = make_app(engine, tmp_path / "a.md", learn=True, learner_settings=FAST_LEARNER, poll_every_s=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.learner is not None and app.learner.is_alive(), timeout=30,
+                       what="the learner to start")
+        os.kill(app.learner.pid, signal.SIGKILL)
+        await wait_for(pilot, lambda: app.learner_state == "error", what="the editor to notice")
+        assert "error" in str(app.query_one("#status-learner").render())
+        assert "stopped unexpectedly (killed by SIGKILL)" in app.learner_error
+        suggestion = await type_and_wait(pilot, "the quick b")  # suggestions go on
+        assert suggestion.startswith("rown")
+        await pilot.press("tab", "ctrl+s")
+        assert (tmp_path / "a.md").read_text(encoding="utf-8").startswith("the quick brown")
+        dead = app.learner.pid
+        await pilot.press("f3")  # learning on again: a new learner
+        await wait_for(pilot, lambda: app.learner is not None and app.learner.pid != dead, timeout=30,
+                       what="a new learner")
+        assert app.learner_state == "learning" and app.learner.is_alive()
+
+
+@pytest.mark.slow
+async def test_pausing_learning_stops_sending_and_journaling(engine, tmp_path):
+    app = make_app(engine, tmp_path / "a.md", learn=True, learner_settings=FAST_LEARNER,
+                   journal_every_s=0.05, send_every_s=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.learner_state == "learning", timeout=30, what="the learner")
+        await pilot.press("f3")
+        assert app.learner_state == "paused"
+        sent = app._sent_version
+        await pilot.press(*"private words here")
+        await pilot.pause(0.3)
+        assert app._sent_version == sent
+        assert not app.journal.path.exists()
+        await pilot.press("f3")
+        assert app.learner_state == "learning"
+        await pilot.press("enter", *"public")
+        await wait_for(pilot, app.journal.path.exists, what="the journal")
+        await app.workers.wait_for_complete()
+        assert Journal(tmp_path / "a.md").read().text == "public"  # the line typed while paused is kept out
+
+
+# ---------------------------------------------------------------- the learner, in this process
+
+
+def _run_learner(name: str, settings: LearnerSettings, text: str | list[str], until, timeout: float = 60.0) -> list:
+    """Run a learning session in a thread with plain queues until `until(messages)`; then stop it."""
+    inbox: queue.Queue = queue.Queue()
+    outbox: queue.Queue = queue.Queue()
+    for version in [text] if isinstance(text, str) else text:
+        inbox.put(("text", version))
+    thread = threading.Thread(target=learn, args=(name, settings, inbox, outbox), daemon=True)
+    thread.start()
+    messages: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while not until(messages) and time.monotonic() < deadline and thread.is_alive():
+        try:
+            messages.append(outbox.get(timeout=0.1))
+        except queue.Empty:
+            pass
+    inbox.put(("stop",))
+    thread.join(30)
+    while not outbox.empty():
+        messages.append(outbox.get())
+    assert not thread.is_alive()
+    return messages
+
+
+def test_learning_on_the_builtin_model_publishes_a_user_default(tiny_weights, tmp_path, monkeypatch):
+    weights, _ = tiny_weights
+    builtin = tmp_path / "builtin"
+    store.save_model("default", TINY, weights, {"history": []}, folder=builtin)
+    monkeypatch.setattr(store, "builtin_folder", lambda: builtin)
+    assert store.load_model("default").builtin
+    settings = LearnerSettings(publish_every_steps=5, publish_every_s=1e9, batch=4, seq_len=16, lr=2e-3)
+    messages = _run_learner("default", settings, "zebras cross the road. " * 8,
+                            lambda ms: any(m["kind"] == "published" for m in ms))
+    published = [m for m in messages if m["kind"] == "published"]
+    assert published and published[0]["name"] == "default"
+    assert published[0]["bpc"] <= published[0]["was"]
+    assert store.model_exists("default")  # a user model now shadows the built-in one
+    assert store.load_model("default").meta["parent"] == "default (built-in)"
+    assert messages[-1]["kind"] == "stopped"
+
+
+def test_a_busy_model_lock_skips_the_publish(tiny_model):
+    settings = LearnerSettings(publish_every_steps=3, publish_every_s=1e9, batch=4, seq_len=16, lock_timeout_s=0.05)
+    before = store.load_meta(tiny_model)[0]["weights"]
+    with store.lock_model(tiny_model):  # as `charcomplete train` would hold it
+        messages = _run_learner(tiny_model, settings, "zebras cross the road. " * 8,
+                                lambda ms: any(m["kind"] == "busy" for m in ms))
+        assert any(m["kind"] == "busy" for m in messages)
+        assert store.load_meta(tiny_model)[0]["weights"] == before
+
+
+def test_a_document_emptied_while_learning_is_not_an_error(tiny_model):
+    settings = LearnerSettings(publish_every_s=1e9, batch=4, seq_len=16)
+    messages = _run_learner(tiny_model, settings, ["zebras cross the road. " * 4, "", "a"],
+                            lambda ms: sum(m["kind"] == "progress" for m in ms) >= 2, timeout=10)
+    assert not [m for m in messages if m["kind"] == "error"], messages
+    assert messages[-1]["kind"] == "stopped"
