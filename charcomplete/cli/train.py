@@ -109,6 +109,9 @@ def train(
     ] = 0.1,
     eval_every: Annotated[float, typer.Option("--eval-every", help="Seconds between validation checks.")] = 30.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="CPU threads (default: the cores not busy with other work).")
+    ] = None,
 ) -> None:
     """Learn (or keep learning) from folders of text. Ctrl-C stops and keeps the best model."""
     if arch is not None and arch not in CELLS:
@@ -142,7 +145,9 @@ def train(
         if not (minutes or steps or epochs):
             budget.minutes = DEFAULT_MINUTES
         tuning = bool(resume or from_model)
-        dist = from_environment(device)  # under torchrun: join the process group
+        dist = from_environment(device)  # under torchrun: join the process group (it sets threads itself)
+        if dist.world == 1:
+            training.pick_threads(threads)
         plan = training.TrainPlan(
             name=model, config=config, train_data=encode(train_docs), val_data=encode(val_docs)[:131072], meta=meta,
             weights=weights, optimizer_state=optim, budget=budget, batch_size=batch_size, seq_len=seq_len,
