@@ -255,7 +255,7 @@ async def test_a_failed_save_keeps_the_buffer_and_says_why(engine, tmp_path, mon
     def failing_write(*args, **kwargs):
         raise OSError(error, os.strerror(error))
 
-    monkeypatch.setattr("charcomplete.editor.app.atomic_write", failing_write)
+    monkeypatch.setattr("charcomplete.documents.atomic_write", failing_write)
     app = make_app(engine, path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("end", "b", "ctrl+s")

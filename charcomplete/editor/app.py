@@ -24,7 +24,7 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from charcomplete import store
-from charcomplete.atomic import atomic_write
+from charcomplete.documents import write_document
 from charcomplete.editor.journal import Journal, Redactions
 from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped
 from charcomplete.editor.widgets import QuitScreen, RecoverScreen, SaveAsScreen, StatusBar, SuggestingTextArea
@@ -263,10 +263,8 @@ class EditorApp(App):
     def save_to(self, path: Path) -> bool:
         """Write the buffer to `path` atomically; on failure say why and keep the buffer."""
         text = self.editor.text
-        # Through a symlink, the link stays and its target gets the new text.
-        target = Path(os.path.realpath(path))
         try:
-            atomic_write(target, lambda handle: handle.write(text.encode("utf-8")), mode=None)
+            write_document(path, text)
         except OSError as error:
             reason = error.strerror or str(error)
             self.notify(f"Could not save {path.name}: {reason.lower()}; your text is still here.", severity="error")
