@@ -260,8 +260,11 @@ class StatusBar(Horizontal):
         """Show `text` in the part; returns the label when it changed."""
         if self._shown.get(part) == text:
             return None
+        found = self.query(f"#status-{part}").results(Static)
+        static = next(found, None)
+        if static is None:  # the bar's children are not mounted yet, or already gone at exit
+            return None
         self._shown[part] = text
-        static = self.query_one(f"#status-{part}", Static)
         static.update(text)
         return static
 
