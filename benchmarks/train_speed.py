@@ -110,8 +110,10 @@ def main() -> None:
         print(f"round {round_index + 1}: plain loop {plain[-1]:,.0f} chars/s, charcomplete train {ours[-1]:,.0f} chars/s",
               flush=True)
     best_plain, best_ours = max(plain), max(ours)
-    print(f"{args.cell.upper()} {args.hidden}, batch {args.batch} x {args.seq}, {args.steps} steps, threads "
-          f"{os.cpu_count()}: plain loop ({args.plain_precision}) {best_plain:,.0f} chars/s, charcomplete train "
+    import torch
+
+    print(f"{args.cell.upper()} {args.hidden}, batch {args.batch} x {args.seq}, {args.steps} steps, torch threads "
+          f"{torch.get_num_threads()} of {os.cpu_count()} cores: plain loop ({args.plain_precision}) {best_plain:,.0f} chars/s, charcomplete train "
           f"({args.precision}) {best_ours:,.0f} chars/s, ratio {best_ours / best_plain:.2f}")
 
 
