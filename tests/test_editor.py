@@ -534,3 +534,24 @@ def test_a_document_emptied_while_learning_is_not_an_error(tiny_model):
                             lambda ms: sum(m["kind"] == "progress" for m in ms) >= 2, timeout=10)
     assert not [m for m in messages if m["kind"] == "error"], messages
     assert messages[-1]["kind"] == "stopped"
+
+
+async def test_a_failed_journal_write_keeps_the_buffer_and_says_so_once(engine, tmp_path, monkeypatch):
+    path = tmp_path / "a.md"
+    path.write_text("saved\n", encoding="utf-8")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("charcomplete.editor.journal.atomic_write_bytes", disk_full)
+    app = make_app(engine, path, journal_every_s=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("end", *" more")
+        warning = f"Could not write the recovery journal: {os.strerror(errno.ENOSPC).lower()}; your text is still here."
+        await wait_for(pilot, lambda: warning in [n.message for n in app._notifications], what="the warning")
+        await pilot.press(*" text")
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        assert [n.message for n in app._notifications].count(warning) == 1
+        assert app.editor.text == "saved more text\n"
+        assert path.read_text(encoding="utf-8") == "saved\n"

@@ -152,6 +152,7 @@ class EditorApp(App):
         self._pause_snapshot: str | None = None
         self._sent_version = -1
         self._journaled_version = -1
+        self._journal_failed = False  # a failed journal write is reported once, not every few seconds
         self._status_version = -1
         self._modified = False
         self._quitting = False
@@ -290,7 +291,20 @@ class EditorApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="journal")
     def _write_journal(self, text: str) -> None:
-        self.journal.write(text)
+        try:
+            self.journal.write(text)
+        except OSError as error:
+            # The document and the buffer are untouched; say so once, and try again at the next change.
+            self._journaled_version = -1
+            if not self._journal_failed:
+                self._journal_failed = True
+                reason = (error.strerror or str(error)).lower()
+                self.call_from_thread(
+                    self.notify, f"Could not write the recovery journal: {reason}; your text is still here.",
+                    severity="warning",
+                )
+            return
+        self._journal_failed = False
 
     # ------------------------------------------------------------ learner
 
