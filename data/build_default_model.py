@@ -40,6 +40,9 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--arch", default="gru")
     parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--continue", dest="resume", action="store_true",
+                        help="start from the packaged default model's weights instead of from scratch")
+    parser.add_argument("--lr", type=float, default=None)
     args = parser.parse_args()
     if not NOTES.is_dir():
         sys.exit(f"the notes corpus is absent ({NOTES}); it lives in ../shared/corpora beside the checkout")
@@ -50,9 +53,14 @@ def main() -> None:
         topics = write_python_docs(text / "python-docs")
         print(f"training text: {len(train_files)} notes (held out: {len(held_out)}), {topics} Python doc topics")
         home = Path(work) / "home"
-        command = [sys.executable, "-m", "charcomplete", "train", str(text), "--model", "default", "--arch", args.arch,
-                   "--hidden", str(args.hidden), "--layers", str(args.layers), "--minutes", str(args.minutes),
-                   "--precision", args.precision]
+        command = [sys.executable, "-m", "charcomplete", "train", str(text), "--model", "default",
+                   "--minutes", str(args.minutes), "--precision", args.precision]
+        if args.resume:  # the packaged model is what "default" means in an empty home
+            command += ["--from", "default"]
+        else:
+            command += ["--arch", args.arch, "--hidden", str(args.hidden), "--layers", str(args.layers)]
+        if args.lr:
+            command += ["--lr", str(args.lr)]
         subprocess.run(command, check=True, env={**os.environ, "CHARCOMPLETE_HOME": str(home)})
         built = home / "data" / "models" / "default"
         shutil.rmtree(PACKAGE_MODEL, ignore_errors=True)
