@@ -19,7 +19,7 @@ from textual.widgets import Button, Input, Label, Sparkline, Static, TextArea
 from textual.widgets.text_area import Location
 from textual.worker import Worker, WorkerState, get_current_worker
 
-INLINE_BUDGET_MS = 2.0  # a suggestion computed faster than this may be computed inline (see _ask)
+INLINE_BUDGET_MS = 5.0  # a suggestion computed faster than this is computed inline (see _ask): a third of a frame
 INLINE_MAX_NEW_CHARS = 12  # ...when the Completer has at most this much new text to read (a typed-over word)
 _NEXT_WORD = re.compile(r"\s*[\w'-]+|\s*[^\w\s]+|\s+")  # Ctrl+Right: the next word, with the space before it
 
