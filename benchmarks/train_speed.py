@@ -71,8 +71,9 @@ def plain_loop(data: bytes, steps: int, cell: str, hidden: int, batch: int, seq:
 
 def charcomplete_train(corpus: Path, steps: int, cell: str, hidden: int, batch: int, seq: int, precision: str) -> float:
     with tempfile.TemporaryDirectory() as home:
-        command = [sys.executable, "-m", "charcomplete", "train", str(corpus), "--model", "bench", "--steps", str(steps),
-                   "--arch", cell, "--hidden", str(hidden), "--batch-size", str(batch), "--seq-len", str(seq),
+        command = [sys.executable, "-m", "charcomplete", "train", str(corpus), "--model", "bench",
+                   "--steps", str(steps), "--arch", cell, "--hidden", str(hidden), "--batch-size", str(batch),
+                   "--seq-len", str(seq),
                    "--precision", precision, "--eval-every", "1e9", "--device", "cpu"]
         result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "CHARCOMPLETE_HOME": home})
         if result.returncode != 0:
@@ -107,14 +108,15 @@ def main() -> None:
     for round_index in range(args.rounds):  # interleaved, so drift in machine load hits both alike
         plain.append(plain_loop(data, args.steps, *shape, args.plain_precision))
         ours.append(charcomplete_train(args.corpus, args.steps, *shape, args.precision))
-        print(f"round {round_index + 1}: plain loop {plain[-1]:,.0f} chars/s, charcomplete train {ours[-1]:,.0f} chars/s",
-              flush=True)
+        print(f"round {round_index + 1}: plain loop {plain[-1]:,.0f} chars/s, "
+              f"charcomplete train {ours[-1]:,.0f} chars/s", flush=True)
     best_plain, best_ours = max(plain), max(ours)
     import torch
 
     print(f"{args.cell.upper()} {args.hidden}, batch {args.batch} x {args.seq}, {args.steps} steps, torch threads "
-          f"{torch.get_num_threads()} of {os.cpu_count()} cores: plain loop ({args.plain_precision}) {best_plain:,.0f} chars/s, charcomplete train "
-          f"({args.precision}) {best_ours:,.0f} chars/s, ratio {best_ours / best_plain:.2f}")
+          f"{torch.get_num_threads()} of {os.cpu_count()} cores: plain loop ({args.plain_precision}) "
+          f"{best_plain:,.0f} chars/s, charcomplete train ({args.precision}) {best_ours:,.0f} chars/s, "
+          f"ratio {best_ours / best_plain:.2f}")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ def make_notes(folder: Path, count: int = 24, seed: int = 0) -> Path:
         topic = topics[index % len(topics)]
         lines = [f"# How to {rng.choice(verbs)} {rng.choice(objects)} in {topic}", ""]
         for _ in range(12):
-            lines.append(f"To {rng.choice(verbs)} {rng.choice(objects)}, run `{topic} {rng.choice(verbs)}` and then check the result.")
+            verb, thing, command = rng.choice(verbs), rng.choice(objects), rng.choice(verbs)
+            lines.append(f"To {verb} {thing}, run `{topic} {command}` and then check the result.")
         (folder / f"note-{index:03d}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return folder

@@ -12,7 +12,7 @@ import torch
 from charcomplete import corpus, store
 from charcomplete.config import ModelConfig
 from charcomplete.model import CharModel, weights_from_numpy
-from charcomplete.train import Budget, ChunkStream, TrainPlan, Trainer, lr_at, train_model
+from charcomplete.train import Budget, ChunkStream, Trainer, TrainPlan, lr_at, train_model
 from tests.conftest import make_notes
 
 TINY = ModelConfig(cell="gru", embed=16, hidden=64, layers=1)
@@ -33,7 +33,8 @@ def notes_data(tmp_path):
 
 def plan_for(data, config=TINY, **kw) -> TrainPlan:
     train_data, val_data = data
-    options = dict(budget=Budget(steps=150), batch_size=16, seq_len=64, lr=5e-3, device="cpu", eval_every_s=0.5, meta={})
+    options = dict(budget=Budget(steps=150), batch_size=16, seq_len=64, lr=5e-3, device="cpu", eval_every_s=0.5,
+                   meta={})
     options.update(kw)
     return TrainPlan(name="t", config=config, train_data=train_data, val_data=val_data, **options)
 
@@ -100,7 +101,7 @@ def test_optimizer_state_round_trip():
     flat = trainer.optimizer_state()
     other = Trainer(TINY, trainer.weights())
     other.load_optimizer_state(flat)
-    for a, b in zip(trainer.optimizer.state.values(), other.optimizer.state.values()):
+    for a, b in zip(trainer.optimizer.state.values(), other.optimizer.state.values(), strict=True):
         assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
 
 

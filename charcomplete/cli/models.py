@@ -71,7 +71,8 @@ def info(
     meta, folder, builtin = store.load_meta(name)
     store.load_from_folder(folder, name, builtin)  # also proves the weights load
     if as_json:
-        print(json.dumps({**meta, "folder": str(folder), "builtin": builtin, "in_use": store.current_model_name() == name}, indent=1))
+        in_use = store.current_model_name() == name
+        print(json.dumps({**meta, "folder": str(folder), "builtin": builtin, "in_use": in_use}, indent=1))
         return
     config = store.ModelConfig.from_dict(meta["config"])
     history = meta.get("history", [])
