@@ -28,11 +28,13 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 # Sub-commands register themselves on `app` when imported.
+from charcomplete.cli import compare as _compare  # noqa: E402,F401
 from charcomplete.cli import complete as _complete  # noqa: E402,F401
+from charcomplete.cli import edit as _edit  # noqa: E402,F401
+from charcomplete.cli import eval as _eval  # noqa: E402,F401
 from charcomplete.cli import forget as _forget  # noqa: E402,F401
 from charcomplete.cli import models as _models  # noqa: E402,F401
 from charcomplete.cli import train as _train  # noqa: E402,F401
-from charcomplete.cli import edit as _edit  # noqa: E402,F401
 
 
 def main() -> None:

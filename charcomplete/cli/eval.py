@@ -1,0 +1,128 @@
+"""`charcomplete eval PATH...`: how good is a model on this text."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from charcomplete.cli import app
+from charcomplete.errors import CharcompleteError
+
+DEFAULT_MAX_BYTES = 100_000
+DEFAULT_KSR_BYTES = 20_000
+
+
+def read_documents(paths: list[Path], exclude: list[str] | None = None) -> list:
+    """The documents under `paths` (files and folders), in path order, as `train` would read them."""
+    from charcomplete import corpus, store
+
+    found = corpus.scan(paths, exclude=[*store.exclude_patterns(), *(exclude or [])])
+    corpus.require_text(found)
+    return found.documents
+
+
+@app.command("eval")
+def eval_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders of text to evaluate on.", show_default=False)],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model to evaluate (default: the one in use).")
+    ] = None,
+    adapt: Annotated[
+        bool, typer.Option("--adapt", help="Keep learning while reading (dynamic evaluation + cache).")
+    ] = False,
+    no_dynamic: Annotated[
+        bool, typer.Option("--no-dynamic", help="With --adapt: no gradient steps, cache only.")
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="With --adapt: no n-gram cache, gradient steps only.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every figure as JSON.")] = False,
+    max_bytes: Annotated[
+        int, typer.Option("--max-bytes", help="Evaluate the first N bytes of the text (0: all).")
+    ] = DEFAULT_MAX_BYTES,
+    ksr_bytes: Annotated[
+        int, typer.Option("--ksr-bytes", help="Simulate typing on the first N bytes, whole documents (0: skip).")
+    ] = DEFAULT_KSR_BYTES,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="Glob of files to keep out (repeatable).")
+    ] = None,
+) -> None:
+    """Bits per character, next-character accuracy, keystroke savings and suggestion latency on your text."""
+    if max_bytes < 0 or ksr_bytes < 0:
+        raise CharcompleteError("--max-bytes and --ksr-bytes must be 0 or more")
+    if (no_dynamic or no_cache) and not adapt:
+        raise CharcompleteError("--no-dynamic and --no-cache only go with --adapt")
+    if no_dynamic and no_cache:
+        raise CharcompleteError("--no-dynamic with --no-cache leaves nothing to adapt; drop --adapt instead")
+    from charcomplete import store
+    from charcomplete.evaluate import evaluate
+
+    documents = read_documents(paths, exclude)
+    loaded = store.load_model(model)
+    with _Bar() as bar:
+        result = evaluate(loaded, documents, adapt, dynamic=None if not no_dynamic else False,
+                          cache=None if not no_cache else False, max_bytes=max_bytes or None, ksr_bytes=ksr_bytes,
+                          progress=bar.update)
+    if as_json:
+        print(json.dumps(result, indent=1))
+    else:
+        print_result(result)
+
+
+def print_result(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("note")
+    table.add_row("model", f"{result['model']}", f"{result['description']}, {result['parameters']:,} parameters")
+    table.add_row("mode", result["mode"], "learns while reading" if result["mode"] != "static" else "weights fixed")
+    table.add_row("text", f"{result['bytes']:,} bytes", f"{result['documents']:,} documents")
+    table.add_row("bits per character", f"{result['bpc']:.3f}", "lower is better")
+    table.add_row("next-character top-1", f"{result['top1']:.1%}", "")
+    table.add_row("next-character top-3", f"{result['top3']:.1%}", "")
+    ksr = result.get("ksr")
+    if ksr:
+        where = f"typing the first {ksr['documents']:,} documents ({ksr['chars']:,} characters)"
+        table.add_row("keystroke savings", f"{ksr['whole']:.1%}", f"Tab takes the whole suggestion, {where}")
+        table.add_row("  first word only", f"{ksr['word']:.1%}", "Ctrl+Right takes its first word")
+        table.add_row("  suggestions taken", f"{ksr['precision']:.1%}", "of those shown")
+        lat = result["latency_ms"]
+        table.add_row("suggestion latency", f"{lat['p50']:.2f} ms",
+                      f"p50; p99 {lat['p99']:.2f} ms, {lat['suggestions']:,} suggestions")
+    table.add_row("step", f"{result['step_us']:.0f} us", "per character read and predicted")
+    table.add_row("time", f"{result['seconds']:.1f} s", "")
+    # Off a terminal (a pipe, a file) rich would wrap at 80 columns; a row per line reads better.
+    Console(highlight=False, width=None if sys.stdout.isatty() else 160).print(table)
+
+
+class _Bar:
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+
+    def __init__(self) -> None:
+        self.progress = None
+
+    def __enter__(self) -> _Bar:
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("evaluating"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                                     console=Console(stderr=True), transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task("eval", total=None)
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()

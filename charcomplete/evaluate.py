@@ -1,0 +1,366 @@
+"""How good is a model on given text: bits per character, next-character accuracy,
+keystroke savings and suggestion latency, statically or while adapting to the text.
+
+One pass reads the documents byte by byte, the way the editor reads what is typed:
+each document starts from the state after DOC_START (as in training) and the state is
+carried through it. At each position the model's log-probabilities of the next byte
+give the bits and the accuracy. On the first `ksr_bytes` (whole documents) a simulated
+typist also asks for the suggestion the editor would show there (`suggest.suggest`,
+the function the editor's Completer calls, with the same defaults) and:
+
+- "whole": accepts it with one key (Tab) when the text goes on with it, else types one
+  character;
+- "word": accepts only its first word (Ctrl+Right, the editor's next-word rule) the
+  same way.
+
+keystroke savings (KSR) = 1 - keys / characters. Bits and accuracy are per byte (a
+character for ASCII text); DOC_START itself is read, never predicted.
+
+Adaptation (`adapt=True`, or `dynamic`/`cache` one at a time):
+- dynamic evaluation: after each `chunk` bytes have been predicted, the model takes a
+  gradient step on them (`adapt.OnlineAdapter`, torch) and the next bytes are predicted
+  by the new weights, exported to the numpy engine with the hidden state carried;
+- cache: an adaptive byte n-gram of the text read so far (the user's own strings) mixed
+  linearly with the neural prediction, with mixing weights learned online
+  (`ngram.CacheEngine`).
+A byte is always predicted before anything learns from it.
+
+Nothing here imports torch unless dynamic evaluation is asked for."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from charcomplete import suggest as decoding
+from charcomplete.engine import Engine, State
+from charcomplete.errors import CharcompleteError
+from charcomplete.ngram import CacheEngine, CacheState, NGram, NGramEngine
+from charcomplete.store import LoadedModel
+
+LN2 = math.log(2.0)
+MAX_BYTES = 100_000  # text evaluated (bits, accuracy); the notes benchmark reads its first 100 kB
+KSR_BYTES = 20_000  # text the simulated typist types: a suggestion per position reached costs a search
+# Ctrl+Right in the editor accepts the suggestion's next word, with the space before it (editor/widgets.py).
+NEXT_WORD = re.compile(r"\s*[\w'-]+|\s*[^\w\s]+|\s+")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class AdaptSettings:
+    """How the model adapts while it reads. The defaults were chosen on a dev slice of the
+    notes benchmark (held-out text after the first 100 kB), see BENCHMARKS.md."""
+
+    dynamic: bool = False  # gradient steps on the text read (torch)
+    cache: bool = False  # mix in an n-gram of the text read
+    chunk: int = 32  # bytes predicted between two gradient steps (64: a little worse, 2.69 vs 2.67 bpc)
+    lr: float = 0.1  # dynamic evaluation's learning rate (SGD 0.1 beat Adam 1e-4..1e-3 and SGD 0.03 or 0.3)
+    optimizer: str = "sgd"  # sgd or adam
+    decay: float = 0.0  # pull back towards the starting weights after each step
+    cache_order: int = 5  # the cache n-gram's order
+    mix_lr: float = 0.1  # learning rate of the mixing weights (0.02-0.1: within 0.01 bpc)
+    mixing: str = "linear"  # linear or geometric (ngram.Mixer); geometric was 0.06 bpc worse
+    recent_weight: float = 4.0  # counts of the text read, each worth this many (when the cache is fitted too)
+
+    @property
+    def any(self) -> bool:
+        return self.dynamic or self.cache
+
+
+@dataclass
+class _Typist:
+    """A simulated user who accepts suggestions (whole, or first word) whenever they fit."""
+
+    label: str
+    options: dict
+    word: bool
+    next: int = 0  # position of the next decision in the current document
+    keys: int = 0
+    shown: int = 0
+    accepted: int = 0
+    accepted_chars: int = 0
+
+    def figures(self, chars: int) -> dict:
+        return {
+            "savings": 1.0 - self.keys / chars if chars else 0.0,
+            "keys": self.keys,
+            "shown": self.shown,
+            "accepted": self.accepted,
+            "precision": self.accepted / self.shown if self.shown else 0.0,
+            "chars_per_accept": self.accepted_chars / self.accepted if self.accepted else 0.0,
+        }
+
+
+@dataclass
+class _Tally:
+    bits: float = 0.0
+    bytes: int = 0
+    top1: int = 0
+    top3: int = 0
+    step_s: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+
+def as_documents(items: Sequence) -> list[bytes]:
+    """Bytes of each document: accepts bytes, str (UTF-8) or corpus.Document; drops empty ones."""
+    out = []
+    for item in items:
+        data = getattr(item, "data", item)
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError(f"a document is bytes, str or a corpus.Document, not {type(item).__name__}")
+        if data:
+            out.append(bytes(data))
+    return out
+
+
+def truncate(documents: list[bytes], max_bytes: int | None) -> list[bytes]:
+    """The first `max_bytes` of the documents taken as one text (the last one cut)."""
+    if max_bytes is None:
+        return documents
+    out, total = [], 0
+    for doc in documents:
+        if total >= max_bytes:
+            break
+        out.append(doc[: max_bytes - total])
+        total += len(out[-1])
+    return out
+
+
+def char_starts(data: bytes) -> list[int]:
+    """Where each character starts: whole UTF-8 sequences, or single bytes where it is not valid UTF-8."""
+    starts, i, n = [], 0, len(data)
+    while i < n:
+        starts.append(i)
+        i += char_length(data, i)
+    return starts
+
+
+def char_length(data: bytes, i: int) -> int:
+    byte = data[i]
+    if byte < 0xC0:
+        return 1
+    need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+    end = i + 1
+    while end < min(len(data), i + need) and data[end] & 0xC0 == 0x80:
+        end += 1
+    return end - i if end - i == need else 1
+
+
+def _resolve(model) -> tuple[object, LoadedModel | None]:
+    """(engine-like, the loaded model when there are weights to adapt)."""
+    if isinstance(model, str):
+        from charcomplete import store
+
+        model = store.load_model(model)
+    if isinstance(model, LoadedModel):
+        return Engine.from_model(model), model
+    if isinstance(model, NGram):
+        return NGramEngine(model), None
+    if isinstance(model, (Engine, NGramEngine)):
+        return model, None
+    raise TypeError(f"cannot evaluate a {type(model).__name__}; give a model name, LoadedModel, Engine or NGram")
+
+
+def _carry(state: State, engine: Engine) -> State:
+    """The same hidden state, continued under new weights."""
+    twin = State(engine, [h.copy() for h in state.h], [c.copy() for c in state.c])
+    twin.tail = state.tail
+    return twin
+
+
+def evaluate(
+    model,
+    documents: Sequence,
+    adapt: bool = False,
+    *,
+    dynamic: bool | None = None,
+    cache: bool | None = None,
+    settings: AdaptSettings | None = None,
+    max_bytes: int | None = MAX_BYTES,
+    ksr_bytes: int = KSR_BYTES,
+    decoders: dict[str, dict] | None = None,
+    cache_text: bytes | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Evaluate `model` (a model name, LoadedModel, numpy Engine, NGram or NGramEngine)
+    on `documents`; returns every figure in a JSON-ready dict.
+
+    adapt: learn while reading: dynamic evaluation and the cache, unless `dynamic` or
+        `cache` says otherwise. For an n-gram, adapt means it keeps counting.
+    max_bytes: evaluate the first this many bytes of the documents (None: all).
+    ksr_bytes: simulate typing on the first documents until this many bytes (0: no KSR).
+    decoders: label -> suggest() options, one simulated typist pair each; the first is
+        the headline figure. Default: the editor's own settings.
+    cache_text: text to fit the cache n-gram on before reading (e.g. the user's own
+        folders); by default it starts empty and counts only what it reads."""
+    engine, loaded = _resolve(model)
+    settings = AdaptSettings(**asdict(settings)) if settings is not None else AdaptSettings()
+    settings.dynamic = adapt if dynamic is None else dynamic
+    settings.cache = adapt if cache is None else cache
+    neural = isinstance(engine, Engine)
+    if not neural:
+        if adapt:
+            engine.model.adaptive = True
+        settings.dynamic = settings.cache = False
+    elif settings.dynamic and loaded is None:
+        raise CharcompleteError("dynamic evaluation needs the model's weights: give its name rather than an engine")
+    docs = truncate(as_documents(documents), max_bytes)
+    if not docs:
+        raise CharcompleteError("there is no text to evaluate on")
+    decoders = decoders if decoders is not None else {"default": {}}
+    if not decoders:
+        raise ValueError("give at least one decoding setting")
+
+    adapter = None
+    if settings.dynamic:
+        from charcomplete.adapt import OnlineAdapter  # torch: only now
+
+        adapter = OnlineAdapter(loaded.config, loaded.weights, lr=settings.lr, optimizer=settings.optimizer,
+                                decay=settings.decay)
+    top = engine
+    if settings.cache:
+        cache_model = NGram(settings.cache_order, adaptive=True, recent_weight=settings.recent_weight)
+        if cache_text:
+            cache_model.fit(cache_text)
+        top = CacheEngine(engine, [cache_model], lr=settings.mix_lr, mixing=settings.mixing)
+
+    typists = [_Typist(label, dict(options), word) for label, options in decoders.items() for word in (False, True)]
+    tally = _Tally()
+    total = sum(len(doc) for doc in docs)
+    ksr_docs = ksr_chars = ksr_byte_count = 0
+    started = time.perf_counter()
+    for doc in docs:
+        typing = ksr_bytes > 0 and ksr_byte_count < ksr_bytes
+        if typing:
+            ksr_docs += 1
+            ksr_byte_count += len(doc)
+            ksr_chars += len(char_starts(doc))
+            for typist in typists:
+                typist.next = 0
+        state = top.start()
+        if adapter is not None:
+            adapter.start_document()
+        chunk_start = 0
+        for i, byte in enumerate(doc):
+            t0 = time.perf_counter()
+            logp = state.log_probs()  # (256,)
+            tally.step_s += time.perf_counter() - t0
+            lp = float(logp[byte])
+            tally.bits -= lp / LN2
+            better = int(np.count_nonzero(logp >= lp)) - 1  # ties count against it: a flat guess is no hit
+            tally.top1 += better == 0
+            tally.top3 += better < 3
+            if typing:
+                _type(typists, state, doc, i, tally)
+            if top is not engine or not neural:
+                _observe(top, state, byte)
+            t0 = time.perf_counter()
+            state.feed(bytes((byte,)))
+            tally.step_s += time.perf_counter() - t0
+            if adapter is not None and (i + 1 - chunk_start >= settings.chunk or i + 1 == len(doc)):
+                adapter.update(doc[chunk_start : i + 1])
+                chunk_start = i + 1
+                engine = adapter.engine(engine.name)
+                if isinstance(state, CacheState):
+                    top.set_base(engine)
+                    state.rebind(_carry(state.inner, engine))
+                else:
+                    top = engine
+                    state = _carry(state, engine)
+        tally.bytes += len(doc)
+        if progress is not None:
+            progress(tally.bytes, total)
+
+    return _report(top, engine, loaded, settings, docs, tally, typists, ksr_docs, ksr_byte_count, ksr_chars,
+                   time.perf_counter() - started, adapter)
+
+
+def _observe(top, state, byte: int) -> None:
+    observe = getattr(top, "observe", None)
+    if observe is not None:
+        observe(state, byte)
+
+
+def _type(typists: list[_Typist], state, doc: bytes, i: int, tally: _Tally) -> None:
+    """Each typist due at position i asks for the suggestion and takes it or types a character."""
+    offers: dict[str, str] = {}
+    for typist in typists:
+        if typist.next != i:
+            continue
+        if typist.label not in offers:
+            t0 = time.perf_counter()
+            offers[typist.label] = decoding.suggest(state.engine, state, **typist.options).text
+            tally.latencies.append(time.perf_counter() - t0)
+        offer = offers[typist.label]
+        if typist.word and offer:
+            match = NEXT_WORD.match(offer)
+            offer = match.group(0) if match else offer
+        typist.keys += 1
+        data = offer.encode("utf-8")
+        if data:
+            typist.shown += 1
+            if doc.startswith(data, i):
+                typist.accepted += 1
+                typist.accepted_chars += len(offer)
+                typist.next = i + len(data)
+                continue
+        typist.next = i + char_length(doc, i)
+
+
+def _report(top, engine, loaded, settings, docs, tally, typists, ksr_docs, ksr_bytes, ksr_chars, seconds,
+            adapter) -> dict:
+    n = max(1, tally.bytes)
+    latencies = np.asarray(tally.latencies) * 1e3
+    by_label: dict[str, dict] = {}
+    for typist in typists:
+        entry = by_label.setdefault(typist.label, {"label": typist.label, "options": typist.options})
+        entry["word" if typist.word else "whole"] = typist.figures(ksr_chars)
+    decoders = list(by_label.values())
+    neural = isinstance(engine, Engine)
+    result = {
+        "model": engine.name,
+        "description": engine.config.describe() if neural else engine.describe(),
+        "parameters": engine.config.parameter_count() if neural else 0,
+        "mode": _mode(settings, neural, engine),
+        "adapt": asdict(settings) if settings.any else None,
+        "documents": len(docs),
+        "bytes": tally.bytes,
+        "chars": sum(len(char_starts(doc)) for doc in docs),
+        "bpc": tally.bits / n,
+        "top1": tally.top1 / n,
+        "top3": tally.top3 / n,
+        "ksr": None,
+        "decoders": decoders,
+        "latency_ms": None,
+        "step_us": tally.step_s / n * 1e6,
+        "seconds": seconds,
+    }
+    if ksr_chars:
+        main = decoders[0]
+        result["ksr"] = {"documents": ksr_docs, "bytes": ksr_bytes, "chars": ksr_chars,
+                         "whole": main["whole"]["savings"], "word": main["word"]["savings"],
+                         "precision": main["whole"]["precision"]}
+        result["latency_ms"] = {"p50": float(np.percentile(latencies, 50)), "p99": float(np.percentile(latencies, 99)),
+                                "suggestions": int(latencies.size)}
+    if adapter is not None:
+        result["adapter_steps"] = adapter.steps
+    if isinstance(top, CacheEngine):
+        weights = np.array([top.mixer.weights(b) for b in range(top.bins)])
+        result["cache_weight_mean"] = float(weights[:, 1:].sum(axis=1).mean())
+        result["cache_fitted_bytes"] = top.caches[0].fitted_bytes
+    return result
+
+
+def _mode(settings: AdaptSettings, neural: bool, engine) -> str:
+    if not neural:
+        return "adaptive" if engine.model.adaptive else "static"
+    parts = [name for name, on in (("dynamic", settings.dynamic), ("cache", settings.cache)) if on]
+    return "+".join(parts) if parts else "static"

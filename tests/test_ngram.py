@@ -1,0 +1,100 @@
+"""The byte n-gram: its formula on a hand-checkable case, adaptation, the engine interface
+the decoders use, and the cache mixed with a neural engine."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from charcomplete.config import DOC_START, ModelConfig
+from charcomplete.engine import Engine
+from charcomplete.ngram import CacheEngine, Mixer, NGram, NGramEngine
+from charcomplete.suggest import Completer, suggest
+from tests.test_engine import random_weights
+
+
+def test_interpolated_absolute_discounting_by_hand():
+    model = NGram(order=2).fit(b"abac")
+    # Unigrams a:2 b:1 c:1 -> D0 = n1 / (n1 + 2 n2) = 2 / (2 + 2) = 0.5;
+    # bigrams ab, ba, ac once each: no n2 to estimate from -> D1 = 0.75 (the default).
+    assert model.discounts == [0.5, 0.75]
+    p0 = {ch: (max(n - 0.5, 0) + 0.5 * 3 / 256) / 4 for ch, n in {"a": 2, "b": 1, "c": 1, "z": 0}.items()}
+    probs = model.probs(b"a")  # after "a": b once, c once
+    assert probs[ord("b")] == pytest.approx((1 - 0.75 + 0.75 * 2 * p0["b"]) / 2)
+    assert probs[ord("z")] == pytest.approx(0.75 * 2 * p0["z"] / 2)
+    assert model.probs(b"z")[ord("a")] == pytest.approx(p0["a"])  # unseen context: the lower order alone
+    assert model.probs(b"")[ord("a")] == pytest.approx(p0["a"])
+    for context in (b"", b"a", b"b", b"q"):
+        assert model.probs(context).sum() == pytest.approx(1.0)
+
+
+def test_added_counts_equal_fitted_counts():
+    text = b"\x00the cat sat on the mat; the cat ate the rat.\x00then the bat"
+    fitted = NGram().fit(text)
+    counted = NGram(discounts=fitted.discounts)
+    counted.observe(b"", DOC_START)  # fit counts a stream's first byte with no context...
+    counted.update(text[1:])  # ...and update() goes on after DOC_START, as a fresh stream does
+    for context in (b"the ", b"at", b"e c", b"zzzz", b"\x00th"):
+        np.testing.assert_allclose(counted.probs(context), fitted.probs(context), rtol=1e-12)
+    mixed = NGram().fit(text[:20])  # part fitted, the rest added: the same model again
+    mixed.set_discounts(fitted.discounts)
+    mixed.update(text[20:])
+    for context in (b"the ", b"at", b"e c", b"zzzz"):
+        np.testing.assert_allclose(mixed.probs(context), fitted.probs(context), rtol=1e-12)
+        assert mixed.probs(context).sum() == pytest.approx(1.0)
+
+
+def test_adaptive_counting_lowers_the_bits_of_repeated_text():
+    training = b"\x00" + b"some ordinary words of a note about shells and editors. " * 5
+    novel = b"zygomorphic quokkas juxtapose " * 8
+    static = NGram().fit(training)
+    adaptive = NGram(adaptive=True).fit(training)
+    assert adaptive.bits(novel) < 0.5 * static.bits(novel)
+    assert adaptive.observed_bytes == len(novel)
+
+
+def test_the_decoders_run_on_an_ngram():
+    model = NGram().fit(b"\x00" + b"the quick brown fox jumps over the lazy dog. " * 20)
+    engine = NGramEngine(model)
+    state = engine.prime(b"the quick br")
+    assert suggest(engine, state).text == "own "
+    assert Completer(engine).complete("over the la").text == "zy "
+    assert engine.start().tail == bytes([DOC_START])
+
+
+@pytest.mark.parametrize("kind", ["linear", "geometric"])
+def test_mixer_moves_weight_to_the_component_that_predicts_better(kind):
+    mixer = Mixer(2, bins=2, lr=0.1, kind=kind)
+    good, bad = np.full(256, 0.5 / 255), np.full(256, 1 / 256)
+    good[7] = 0.5
+    probs = np.vstack([bad, good])
+    before = mixer.mix(probs, 0)[7]
+    for _ in range(200):
+        mixer.learn(probs, 7, 0)
+    assert mixer.mix(probs, 0)[7] > max(before, 0.45)
+    assert mixer.mix(probs, 1)[7] == pytest.approx(before)  # another bin is another set of weights
+    assert mixer.mix(probs, 0).sum() == pytest.approx(1.0)
+
+
+def test_cache_engine_learns_the_users_strings():
+    config = ModelConfig(cell="gru", embed=8, hidden=16)
+    base = Engine("tiny", config, random_weights(config, scale=0.1))
+    engine = CacheEngine(base, [NGram(adaptive=True)], lr=0.05)
+    text = b"charcomplete learns how you write; " * 12
+    state = engine.start()
+    first = last = None
+    for i, byte in enumerate(text):
+        p = state.probs()
+        assert p.sum() == pytest.approx(1.0)
+        bits = -math.log2(p[byte])
+        first = bits if i == 40 else first
+        last = bits
+        engine.observe(state, byte)
+        state.feed(bytes((byte,)))
+    assert last < 1.0 < first
+    # Looking ahead (suggestions) never counts anything.
+    observed = engine.caches[0].observed_bytes
+    assert suggest(engine, state).text
+    assert engine.caches[0].observed_bytes == observed
