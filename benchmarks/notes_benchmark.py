@@ -12,9 +12,11 @@ corpus is absent.
 
 Rows: the order-5 byte n-gram (interpolated absolute discounting) fitted on the 90%,
 static and adaptive (counting as it reads); the model (default: the built-in default
-model) static, with dynamic evaluation, with the cache, and with both; the decoding
-thresholds for keystroke savings; optionally the "new user" model and the cell
-comparison. Everything runs in a throw-away CHARCOMPLETE_HOME except reading --model.
+model) static, with dynamic evaluation, with the cache of the text read, with both, and
+with both plus a second cache fitted on the 90% (the user's own folders); with
+--decoders, keystroke savings for several decoding thresholds; optionally the "new
+user" model (--new-user-rows picks its rows) and the cell comparison. Everything runs
+in a throw-away CHARCOMPLETE_HOME except reading --model.
 Prints a table and writes every figure as JSON (--json)."""
 
 from __future__ import annotations
@@ -48,6 +50,16 @@ def decoders() -> dict[str, dict]:
         "min_prob 0.4": {"min_prob": 0.4},
         "2 words": {"words": 2},
     }
+
+
+# The model rows: (key for --rows, label, evaluate() options). "primed" also fits the cache on the 90%.
+ROWS = [
+    ("static", "static", {}),
+    ("dynamic", "+ dynamic evaluation", {"adapt": True, "cache": False}),
+    ("cache", "+ cache", {"adapt": True, "dynamic": False}),
+    ("both", "+ dynamic evaluation + cache", {"adapt": True}),
+    ("primed", "+ both + 5-gram of the 90%", {"adapt": True}),
+]
 
 
 def machine() -> str:
@@ -85,6 +97,7 @@ def main() -> None:
                         help="which rows: ngram, static, dynamic, cache, both, primed (cache fitted on the 90%%)")
     parser.add_argument("--decoders", action="store_true", help="also measure KSR for several decoding thresholds")
     parser.add_argument("--new-user-minutes", type=float, default=0.0, help="train --from default on the 90%% first")
+    parser.add_argument("--new-user-rows", default="static,both", help="the rows (as --rows) for the new-user model")
     parser.add_argument("--compare-minutes", type=float, default=0.0, help="RNN vs LSTM vs GRU, minutes each")
     parser.add_argument("--compare-hidden", type=int, default=256, help="the GRU's hidden size in the comparison")
     parser.add_argument("--png", help="with --compare-minutes: write the learning curves here")
@@ -139,20 +152,17 @@ def main() -> None:
         add("5-gram static", evaluate(NGram().fit(train_data), held_docs, **common))
         log("n-gram, adaptive")
         add("5-gram adaptive", evaluate(NGram().fit(train_data), held_docs, adapt=True, **common))
-    for label, key, options in [
-        ("static", "static", {}),
-        ("+ dynamic evaluation", "dynamic", {"adapt": True, "cache": False}),
-        ("+ cache", "cache", {"adapt": True, "dynamic": False}),
-        ("+ dynamic evaluation + cache", "both", {"adapt": True}),
-        ("+ both, cache fitted on the 90%", "primed", {"adapt": True, "cache_text": bytes(train_data)}),
-    ]:
-        if key in rows_wanted:
-            log(f"{args.model}: {label}")
-            add(f"{args.model} {label}", evaluate(loaded, held_docs, decoders=decoding, **options, **common))
+    def model_rows(name: str, model, wanted: set[str]) -> None:
+        for key, label, options in ROWS:
+            if key in wanted:
+                log(f"{name}: {label}")
+                options = {**options, "cache_text": bytes(train_data)} if key == "primed" else options
+                add(f"{name} {label}", evaluate(model, held_docs, decoders=decoding, **options, **common))
 
+    model_rows(args.model, loaded, rows_wanted)
     if args.new_user_minutes:
         with tempfile.TemporaryDirectory(prefix="charcomplete-notes-") as work:
-            new_user(args, Path(work), train_files, held_docs, common, decoding, add, report)
+            model_rows("new user", new_user(args, Path(work), train_files, report), set(args.new_user_rows.split(",")))
     if args.compare_minutes:
         with tempfile.TemporaryDirectory(prefix="charcomplete-compare-") as home:
             compare(args, Path(home), train_docs, held_docs, report)
@@ -161,10 +171,9 @@ def main() -> None:
         print(f"figures written to {args.json}")
 
 
-def new_user(args, work: Path, train_files, held_docs, common, decoders, add, report) -> None:
-    """`charcomplete train <the 90%> --from default --minutes M` in a fresh home, then evaluate."""
+def new_user(args, work: Path, train_files, report):
+    """`charcomplete train <the 90%> --from default --minutes M` in a fresh home; returns the model."""
     from charcomplete import store
-    from charcomplete.evaluate import evaluate
 
     text = link_tree(train_files, NOTES, work / "text")
     home = work / "home"
@@ -180,9 +189,7 @@ def new_user(args, work: Path, train_files, held_docs, common, decoders, add, re
     report["new_user"] = {"command": " ".join(["charcomplete", *command[3:]]), "seconds": time.time() - started,
                           "trained_chars": loaded.meta.get("trained_chars"),
                           "best_val_bpc": loaded.meta.get("best_val_bpc")}
-    for label, options in [("static", {}), ("+ dynamic evaluation + cache", {"adapt": True})]:
-        log(f"new user: {label}")
-        add(f"new user {label}", evaluate(loaded, held_docs, decoders=decoders, **options, **common))
+    return loaded
 
 
 def compare(args, home: Path, train_docs, held_docs, report) -> None:

@@ -66,7 +66,7 @@ class AdaptSettings:
     cache_order: int = 5  # the cache n-gram's order
     mix_lr: float = 0.1  # learning rate of the mixing weights (0.02-0.1: within 0.01 bpc)
     mixing: str = "linear"  # linear or geometric (ngram.Mixer); geometric was 0.06 bpc worse
-    recent_weight: float = 4.0  # counts of the text read, each worth this many (when the cache is fitted too)
+    recent_weight: float = 4.0  # in a fitted cache, each byte read counts this many times (1: 2.09, 4: 2.07 bpc)
 
     @property
     def any(self) -> bool:
@@ -227,10 +227,14 @@ def evaluate(
                                 decay=settings.decay)
     top = engine
     if settings.cache:
-        cache_model = NGram(settings.cache_order, adaptive=True, recent_weight=settings.recent_weight)
+        # The cache of the text read; with text to fit on, a second n-gram fitted on it that
+        # also keeps counting. Two caches beat one fitted n-gram on the dev slice (1.968 vs
+        # 2.003 bpc): the first one's bins then say what the *recent* text knows.
+        caches = [NGram(settings.cache_order, adaptive=True)]
         if cache_text:
-            cache_model.fit(cache_text)
-        top = CacheEngine(engine, [cache_model], lr=settings.mix_lr, mixing=settings.mixing)
+            fitted = NGram(settings.cache_order, adaptive=True, recent_weight=settings.recent_weight)
+            caches.append(fitted.fit(cache_text))
+        top = CacheEngine(engine, caches, lr=settings.mix_lr, mixing=settings.mixing)
 
     typists = [_Typist(label, dict(options), word) for label, options in decoders.items() for word in (False, True)]
     tally = _Tally()
@@ -355,7 +359,7 @@ def _report(top, engine, loaded, settings, docs, tally, typists, ksr_docs, ksr_b
     if isinstance(top, CacheEngine):
         weights = np.array([top.mixer.weights(b) for b in range(top.bins)])
         result["cache_weight_mean"] = float(weights[:, 1:].sum(axis=1).mean())
-        result["cache_fitted_bytes"] = top.caches[0].fitted_bytes
+        result["cache_fitted_bytes"] = sum(cache.fitted_bytes for cache in top.caches)
     return result
 
 

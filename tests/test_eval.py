@@ -94,6 +94,15 @@ def test_adapting_lowers_the_bits_of_repetitive_text(tiny_model):
     assert both["ksr"]["whole"] > 0.3  # the cache soon knows the line by heart
 
 
+def test_a_cache_fitted_on_the_users_folders_knows_their_strings(tiny_model):
+    text = ["pip install charcomplete; charcomplete train ~/notes"]
+    folders = b"\x00" + b"pip install charcomplete; charcomplete train ~/notes\n" * 20
+    fresh = evaluate(tiny_model, text, adapt=True, dynamic=False, ksr_bytes=0)
+    fitted = evaluate(tiny_model, text, adapt=True, dynamic=False, ksr_bytes=0, cache_text=folders)
+    assert fitted["cache_fitted_bytes"] == len(folders) and fresh["cache_fitted_bytes"] == 0
+    assert fitted["bpc"] < fresh["bpc"] - 1.0
+
+
 def test_eval_json_carries_every_figure(tmp_path, tiny_model):
     notes = make_notes(tmp_path / "notes", count=4)
     result = run("eval", str(notes), "--model", tiny_model, "--json", "--ksr-bytes", "800")
