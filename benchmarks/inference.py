@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTES = ROOT.parent / "shared" / "corpora" / "til-notes"
@@ -50,15 +51,6 @@ TYPED = (
 
 
 # ------------------------------------------------------------ setup
-
-
-def machine() -> str:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or "unknown CPU"
-    return f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}"
 
 
 def make_bench_model(name: str = "bench-gru512"):
@@ -348,7 +340,7 @@ def main() -> None:
     parser.add_argument("--only", help="only the decoding settings whose label contains this")
     args = parser.parse_args()
 
-    print(f"machine: {machine()}")
+    print("machine: " + describe(f"Python {platform.python_version()}, numpy {np.__version__}"))
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     if args.savings and args.skip_speed:
         savings(args.savings, args.savings_chars, args.only)

@@ -33,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "data"))
+from machine import describe  # noqa: E402
 from notes_benchmark import NOTES, link_tree, notes_split  # noqa: E402
 
 
@@ -60,15 +61,6 @@ ROWS = [
     ("both", "+ dynamic evaluation + cache", {"adapt": True}),
     ("primed", "+ both + 5-gram of the 90%", {"adapt": True}),
 ]
-
-
-def machine() -> str:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or "unknown CPU"
-    return f"{model}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start"
 
 
 def log(message: str) -> None:
@@ -120,7 +112,7 @@ def main() -> None:
     loaded = store.load_model(args.model)
     decoding = decoders() if args.decoders else None
     report: dict = {
-        "machine": machine(),
+        "machine": describe(),
         "python": platform.python_version(),
         "corpus": str(NOTES),
         "train_documents": len(train_docs), "train_bytes": int(len(train_data)),

@@ -26,18 +26,44 @@ from charcomplete.model import CharModel, Hidden, detach_hidden, weights_from_nu
 LN2 = math.log(2.0)
 
 
-def free_cores() -> int:
+def free_cores(sample_s: float = 0.25) -> int:
     """Cores not busy with other work right now (at least 1).
 
     On a machine whose cores are all taken, an OpenMP team wider than the free cores
     waits at every barrier for a descheduled thread: a GRU step then runs many times
-    slower (measured here: 177 ms on 2 threads against 34 ms on 1, with one core busy)."""
+    slower (measured here: 177 ms on 2 threads against 34 ms on 1, with one core busy).
+    "Right now" is a short sample of /proc/stat: the load average lags by a minute, so
+    just after another job ends it would still call its cores busy (a benchmark run
+    here got 1 thread of 2 that way and trained at 0.6 times the speed)."""
     cores = os.cpu_count() or 1
+    busy = _busy_cores(sample_s)
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except OSError:
+            busy = 0.0
+    return max(1, min(cores, cores - int(busy + 0.5)))
+
+
+def _busy_cores(sample_s: float) -> float | None:
+    """Cores' worth of CPU time spent on anything but idle over `sample_s` seconds (Linux), else None."""
+
+    def totals() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            fields = [int(n) for n in stat.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]), idle
+
     try:
-        busy = int(os.getloadavg()[0] + 0.5)
-    except OSError:
-        busy = 0
-    return max(1, min(cores, cores - busy))
+        total_0, idle_0 = totals()
+        time.sleep(sample_s)
+        total_1, idle_1 = totals()
+    except (OSError, ValueError, IndexError):
+        return None
+    elapsed = total_1 - total_0
+    if elapsed <= 0:
+        return None
+    return (os.cpu_count() or 1) * (elapsed - (idle_1 - idle_0)) / elapsed
 
 
 def pick_threads(choice: int | None) -> int:

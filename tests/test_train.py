@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+import time
 from collections import Counter
 
 import numpy as np
@@ -12,7 +16,16 @@ import torch
 from charcomplete import corpus, store
 from charcomplete.config import ModelConfig
 from charcomplete.model import CharModel, weights_from_numpy
-from charcomplete.train import Budget, ChunkStream, Trainer, TrainPlan, lr_at, train_model
+from charcomplete.train import (
+    Budget,
+    ChunkStream,
+    Trainer,
+    TrainPlan,
+    _busy_cores,
+    free_cores,
+    lr_at,
+    train_model,
+)
 from tests.conftest import make_notes
 
 TINY = ModelConfig(cell="gru", embed=16, hidden=64, layers=1)
@@ -128,3 +141,18 @@ def test_learning_rate_schedule_warms_up_and_decays():
     assert lr_at(0.0, 0, 1.0) < lr_at(0.0, 49, 1.0) == pytest.approx(1.0)
     assert lr_at(1.0, 1000, 1.0) == pytest.approx(0.1)
     assert lr_at(0.5, 1000, 1.0) == pytest.approx(0.55)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="samples Linux's /proc/stat")
+def test_busy_cores_sees_a_spinning_process_now():
+    """The thread choice must see work running now: a spinning process counts as about one core."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # let it start spinning
+        busy = _busy_cores(0.5)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert busy is not None
+    assert 0.6 <= busy <= (os.cpu_count() or 1)
+    assert 1 <= free_cores(0.1) <= (os.cpu_count() or 1)
