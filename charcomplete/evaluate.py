@@ -40,7 +40,7 @@ import numpy as np
 from charcomplete import suggest as decoding
 from charcomplete.engine import Engine, State
 from charcomplete.errors import CharcompleteError
-from charcomplete.ngram import CacheEngine, CacheState, NGram, NGramEngine
+from charcomplete.ngram import CACHE_MIX_LR, CACHE_TRUST, ORDER, CacheEngine, CacheState, NGram, NGramEngine
 from charcomplete.store import LoadedModel
 
 LN2 = math.log(2.0)
@@ -64,7 +64,7 @@ class AdaptSettings:
     optimizer: str = "sgd"  # sgd or adam
     decay: float = 0.0  # pull back towards the starting weights after each step
     cache_order: int = 5  # the cache n-gram's order
-    mix_lr: float = 0.1  # learning rate of the mixing weights (0.02-0.1: within 0.01 bpc)
+    mix_lr: float = CACHE_MIX_LR  # learning rate of the mixing weights (0.02-0.1: within 0.01 bpc)
     mixing: str = "linear"  # linear or geometric (ngram.Mixer); geometric was 0.06 bpc worse
     recent_weight: float = 4.0  # in a fitted cache, each byte read counts this many times (1: 2.09, 4: 2.07 bpc)
 
@@ -234,7 +234,10 @@ def evaluate(
         if cache_text:
             fitted = NGram(settings.cache_order, adaptive=True, recent_weight=settings.recent_weight)
             caches.append(fitted.fit(cache_text))
-        top = CacheEngine(engine, caches, lr=settings.mix_lr, mixing=settings.mixing)
+        # One cache starts from the editor's trust table, so this measures what the editor does.
+        one = len(caches) == 1 and settings.mixing == "linear" and settings.cache_order == ORDER
+        trust = CACHE_TRUST if one else None
+        top = CacheEngine(engine, caches, lr=settings.mix_lr, mixing=settings.mixing, trust=trust)
 
     typists = [_Typist(label, dict(options), word) for label, options in decoders.items() for word in (False, True)]
     tally = _Tally()

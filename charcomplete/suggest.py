@@ -346,11 +346,19 @@ class Completer:
     It keeps the state after the text it saw last. When the new text extends it, only
     the new bytes are read; after a deletion or a jump it resumes from the nearest
     checkpoint (a state saved every `checkpoint_every` bytes) before the change;
-    failing that it re-reads the last `window` bytes. One thread at a time may use it."""
+    failing that it re-reads the last `window` bytes. One thread at a time may use it.
 
-    def __init__(self, engine: Engine, window: int = PRIME_WINDOW, checkpoint_every: int = 16, **options):
+    learn: the engine learns from what is typed (a `CacheEngine`: its caches count the
+    bytes and its mixer learns how far to trust them). Only text that extends the text
+    read last is learned; text re-read after a jump or an edit is read, not counted again."""
+
+    def __init__(self, engine: Engine, window: int = PRIME_WINDOW, checkpoint_every: int = 16, learn: bool = False,
+                 **options):
         self.window = max(1, int(window))
         self.checkpoint_every = max(1, int(checkpoint_every))
+        if learn and not hasattr(engine, "read"):
+            raise ValueError(f"engine {engine.name!r} cannot learn from typing; wrap it in a CacheEngine")
+        self.learn = learn
         self.options = options  # defaults for suggest(), e.g. max_chars
         self.set_engine(engine)
 
@@ -366,9 +374,10 @@ class Completer:
         """The state after `text` (the Completer's own: fork it before changing it)."""
         data = text.encode("utf-8", errors="replace") if isinstance(text, str) else bytes(text)
         start, state = self._resume_point(data)
+        typed = state is not None and state is self._state  # the text grew after what was read last
         if state is None:
             start, state = self._fresh(data)
-        self._feed(state, data, start)
+        self._feed(state, data, start, learn=self.learn and typed)
         self._state = state
         self._length = len(data)
         self._tail = data[-self.window :]
@@ -411,13 +420,17 @@ class Completer:
         self._checkpoints = [(origin, state.fork())]
         return origin, state
 
-    def _feed(self, state: State, data: bytes, position: int) -> None:
-        """Read data[position:] into `state`, saving a checkpoint at each multiple of checkpoint_every."""
+    def _feed(self, state: State, data: bytes, position: int, learn: bool = False) -> None:
+        """Read data[position:] into `state` (learning from it when `learn`), saving a checkpoint
+        at each multiple of checkpoint_every."""
         every = self.checkpoint_every
         end = len(data)
         while position < end:
             stop = min(end, (position // every + 1) * every)
-            state.feed(data[position:stop])
+            if learn:
+                self.engine.read(state, data[position:stop])
+            else:
+                state.feed(data[position:stop])
             position = stop
             if position % every == 0:
                 self._checkpoints.append((position, state.fork()))

@@ -14,6 +14,7 @@ import pytest
 from charcomplete import store
 from charcomplete.config import ModelConfig
 from charcomplete.engine import Engine
+from charcomplete.ngram import typing_cache
 from charcomplete.paths import HOME_ENV
 from charcomplete.suggest import Completer, alternatives, sample, suggest, unfinished_tail
 from tests.test_engine import chain_weights, random_weights, save_weights
@@ -235,6 +236,48 @@ def test_set_engine_drops_the_cache(chain, small):
     completer.complete("the qu")
     completer.set_engine(chain)
     assert completer.complete("the qu").text == "ick "
+
+
+def test_a_learning_completer_picks_up_a_name_the_writer_repeats(small):
+    """With a cache, a made-up name typed twice is suggested the third time; the model alone cannot."""
+    text = ""
+    learning = Completer(typing_cache(small), learn=True)
+    for line in ("I met Zorblax today. ", "Zorblax likes tea. ", "Later Zorblax left. "):
+        for char in line:
+            text += char
+            learning.complete(text)
+    # Every typed byte was counted but the first, which the Completer read as the document's start.
+    assert learning.engine.caches[0].observed_bytes == len(text) - 1
+    assert learning.complete(text + "Zor").text == "blax "
+    assert Completer(small).complete(text + "Zor").text != "blax "
+
+
+def test_a_learning_completer_counts_text_once(small):
+    """Re-reading after an edit or a jump reads the text; only typing counts it."""
+    completer = Completer(typing_cache(small, "the opened document. "), learn=True)
+    cache = completer.engine.caches[0]
+    opened = cache.observed_bytes
+    completer.complete("hello world")  # first read: the text was there, not typed
+    assert cache.observed_bytes == opened
+    completer.complete("hello world!")  # one typed byte
+    assert cache.observed_bytes == opened + 1
+    completer.complete("hello")  # a deletion: resumes from a checkpoint, re-reads "hello", counts nothing
+    assert cache.observed_bytes == opened + 1
+    completer.complete("hello world!")  # typed again after the deletion: counted again
+    assert cache.observed_bytes == opened + 8
+
+
+def test_a_completer_without_a_cache_cannot_learn(small):
+    with pytest.raises(ValueError, match="cannot learn"):
+        Completer(small, learn=True)
+
+
+def test_a_rebased_cache_keeps_what_it_learned(small, chain):
+    engine = typing_cache(small, "Zorblax Zorblax Zorblax ")
+    twin = engine.rebased(chain)
+    assert twin.caches[0] is engine.caches[0] and twin.mixer is engine.mixer
+    assert twin.base is chain and engine.base is small
+    assert twin.name == "chain+cache"
 
 
 # ------------------------------------------------------------ the command

@@ -104,6 +104,19 @@ async def test_typing_shows_the_models_suggestion(engine, tmp_path):
         assert app.editor.latencies and app.editor.latencies[-1] > 0
 
 
+async def test_a_name_typed_twice_is_suggested_the_third_time(engine, tmp_path):
+    """The editor's cache learns from typing; without it the model cannot know a made-up name."""
+    typed = "Zorblax came. Zorblax went. Zor"
+    app = make_app(engine, tmp_path / "name.md", suggest_options={})
+    async with app.run_test(size=SIZE) as pilot:
+        assert await type_and_wait(pilot, typed) == "blax "
+    alone = make_app(engine, tmp_path / "alone.md", suggest_options={}, cache=False)
+    async with alone.run_test(size=SIZE) as pilot:
+        await pilot.press(*typed)
+        await pilot.pause(0.3)
+        assert alone.editor.suggestion != "blax "
+
+
 @pytest.mark.parametrize("key", ["tab", "right", "end"])
 async def test_accept_keys_insert_the_whole_suggestion(engine, tmp_path, key):
     app = make_app(engine, tmp_path / "a.md")

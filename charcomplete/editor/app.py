@@ -31,6 +31,7 @@ from charcomplete.editor.widgets import QuitScreen, RecoverScreen, SaveAsScreen,
 from charcomplete.errors import CharcompleteError
 from charcomplete.learner import Learner, LearnerSettings
 from charcomplete.learner import prepare as prepare_learner
+from charcomplete.ngram import typing_cache
 
 MAX_DOCUMENT_BYTES = 32 * 1024 * 1024  # a bigger file is not notes; the editor would crawl
 SNIFF_BYTES = 8192
@@ -126,6 +127,7 @@ class EditorApp(App):
         poll_every_s: float = 0.2,
         stop_timeout_s: float = 15.0,
         suggest_options: dict | None = None,
+        cache: bool = True,
     ):
         super().__init__()
         self.path = None if path is None else Path(os.path.abspath(Path(path).expanduser()))
@@ -148,6 +150,9 @@ class EditorApp(App):
         self.poll_every_s = poll_every_s
         self.stop_timeout_s = stop_timeout_s
         self.suggest_options = dict(suggest_options or {})  # suggest() settings; the defaults were tuned for savings
+        # Suggestions mix the model with a cache of this document and what is typed into it
+        # (as `eval --adapt` measures); None: the model alone.
+        self.cache = typing_cache(engine, initial) if cache else None
         self.redactions = Redactions()
         self._pause_snapshot: str | None = None
         self._sent_version = -1
@@ -160,12 +165,11 @@ class EditorApp(App):
     # ------------------------------------------------------------ layout and start
 
     def compose(self) -> ComposeResult:
-        from charcomplete.suggest import Completer
 
         # Kept as attributes: background results may still arrive while the app tears its screen down.
         self.editor = SuggestingTextArea(
             self.initial_text,
-            completer=Completer(self.engine, **self.suggest_options),
+            completer=self._completer(self.engine),
             language=_markdown_language(),
             soft_wrap=True,
             tab_behavior="indent",
@@ -175,6 +179,15 @@ class EditorApp(App):
         yield self.editor
         yield self.status
         yield Footer()
+
+    def _completer(self, engine):
+        """A Completer over `engine`, with this document's cache (its counts and mixer carry over new weights)."""
+        from charcomplete.suggest import Completer
+
+        if self.cache is None:
+            return Completer(engine, **self.suggest_options)
+        self.cache = self.cache.rebased(engine)
+        return Completer(self.cache, learn=True, **self.suggest_options)
 
     @property
     def document_name(self) -> str:
@@ -427,15 +440,14 @@ class EditorApp(App):
         (rather than Completer.set_engine on the one in use, which would make the next
         keystroke re-read it): suggestions go on with the old weights meanwhile."""
         from charcomplete.engine import Engine
-        from charcomplete.suggest import Completer
 
         try:
             engine = Engine.load(name)
         except CharcompleteError as error:
             self.post_message(EngineLoadFailed(name, str(error)))
             return
-        completer = Completer(engine, **self.suggest_options)
-        completer.state_for(before)
+        completer = self._completer(engine)
+        completer.state_for(before)  # reads only: the cache is not touched outside the editor's lock
         editor.install_completer(completer, before)
         self.engine = engine
         self.post_message(EngineSwapped(name, reason))
