@@ -476,14 +476,17 @@ async def test_pausing_learning_stops_sending_and_journaling(engine, tmp_path):
         await pilot.press("f3")
         assert app.learner_state == "paused"
         sent = app._sent_version
+        counted = app.cache.caches[0].observed_bytes
         await pilot.press(*"private words here")
         await pilot.pause(0.3)
         assert app._sent_version == sent
         assert not app.journal.path.exists()
+        assert app.cache.caches[0].observed_bytes == counted  # nor does the suggestions' cache count it
         await pilot.press("f3")
         assert app.learner_state == "learning"
         await pilot.press("enter", *"public")
         await wait_for(pilot, app.journal.path.exists, what="the journal")
+        assert app.cache.caches[0].observed_bytes > counted
         await app.workers.wait_for_complete()
         assert Journal(tmp_path / "a.md").read().text == "public"  # the line typed while paused is kept out
 

@@ -23,7 +23,7 @@ def _open_editor(path: Path | None, model: str | None, learn: bool) -> None:
     engine = Engine.load(model)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise CharcompleteError("the editor needs a terminal; to complete piped text, use `charcomplete complete`")
-    EditorApp(path, engine, text=text, learn=learn).run()
+    EditorApp(path, engine, text=text, learn=learn, cache=learn).run()  # --no-learn: no cache either
 
 
 @app.callback(invoke_without_command=True)

@@ -151,7 +151,8 @@ class EditorApp(App):
         self.stop_timeout_s = stop_timeout_s
         self.suggest_options = dict(suggest_options or {})  # suggest() settings; the defaults were tuned for savings
         # Suggestions mix the model with a cache of this document and what is typed into it
-        # (as `eval --adapt` measures); None: the model alone.
+        # (as `eval --adapt` measures); None: the model alone (`edit --no-learn`). The cache
+        # lives in memory only and stops counting while learning is paused.
         self.cache = typing_cache(engine, initial) if cache else None
         self.redactions = Redactions()
         self._pause_snapshot: str | None = None
@@ -187,7 +188,7 @@ class EditorApp(App):
         if self.cache is None:
             return Completer(engine, **self.suggest_options)
         self.cache = self.cache.rebased(engine)
-        return Completer(self.cache, learn=True, **self.suggest_options)
+        return Completer(self.cache, learn=self.learner_state != "paused", **self.suggest_options)
 
     @property
     def document_name(self) -> str:
@@ -405,6 +406,7 @@ class EditorApp(App):
                 self.redactions.add_changes(self._pause_snapshot, self.editor.text)
                 self._pause_snapshot = None
             self.learner_state = "learning"
+            self.editor.completer.learn = self.cache is not None
             if self.learner is not None:
                 self.learner.resume()
             self._sent_version = -1
@@ -412,6 +414,7 @@ class EditorApp(App):
         elif self.learner_state in ("learning", "starting"):
             self._pause_snapshot = self.editor.text
             self.learner_state = "paused"
+            self.editor.completer.learn = False  # the suggestions' cache stops counting what is typed, too
             if self.learner is not None:
                 self.learner.pause()
             self.notify("Learning paused: nothing you type now is learned or journaled.")
