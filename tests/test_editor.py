@@ -21,7 +21,7 @@ from charcomplete import store
 from charcomplete.config import ModelConfig
 from charcomplete.editor import EditorApp, read_document
 from charcomplete.editor.journal import Journal, Redactions
-from charcomplete.editor.widgets import QuitScreen, RecoverScreen, SaveAsScreen
+from charcomplete.editor.widgets import ChangedOnDiskScreen, QuitScreen, RecoverScreen, SaveAsScreen
 from charcomplete.engine import Engine
 from charcomplete.errors import CharcompleteError
 from charcomplete.learner import LearnerSettings, learn
@@ -246,6 +246,43 @@ async def test_the_command_palette_switches_the_model(engine, tiny_weights, tmp_
         assert app.editor.completer.engine.name == "other"
         assert str(app.query_one("#status-model").render()).startswith("other ")
         assert (await type_and_wait(pilot, "the quick b")).startswith("rown")
+
+
+async def test_a_file_changed_by_another_program_is_not_overwritten_without_asking(engine, tmp_path):
+    path = tmp_path / "shared.md"
+    path.write_text("one")
+    app = make_app(engine, path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("end", *" two")
+        path.write_text("theirs, longer")  # another editor saves meanwhile
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChangedOnDiskScreen), what="the question")
+        await pilot.press("escape")
+        assert path.read_text() == "theirs, longer"  # not saved: their change stands, our text stays
+        assert app.editor.text == "one two"
+        await pilot.press("ctrl+s", "o")  # asked again; overwrite
+        await wait_for(pilot, lambda: path.read_text() == "one two", what="the overwrite")
+        await pilot.press("x", "ctrl+s")  # our own save is not "another program"
+        await wait_for(pilot, lambda: path.read_text() == "one twox", what="a plain save")
+        assert not isinstance(app.screen, ChangedOnDiskScreen)
+
+
+async def test_a_changed_file_can_be_saved_under_another_name(engine, tmp_path):
+    path = tmp_path / "shared.md"
+    path.write_text("one")
+    app = make_app(engine, path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("end", *" mine")
+        path.write_text("theirs")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChangedOnDiskScreen), what="the question")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, SaveAsScreen), what="the save-as prompt")
+        await pilot.press(*str(tmp_path / "mine.md"), "enter")
+        await wait_for(pilot, (tmp_path / "mine.md").exists, what="the new file")
+        assert (tmp_path / "mine.md").read_text() == "one mine"
+        assert path.read_text() == "theirs"
+        assert app.path == tmp_path / "mine.md"
 
 
 async def test_saving_through_a_symlink_writes_its_target(engine, tmp_path):

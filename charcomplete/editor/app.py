@@ -27,7 +27,14 @@ from charcomplete import store
 from charcomplete.documents import write_document
 from charcomplete.editor.journal import Journal, Redactions
 from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped
-from charcomplete.editor.widgets import QuitScreen, RecoverScreen, SaveAsScreen, StatusBar, SuggestingTextArea
+from charcomplete.editor.widgets import (
+    ChangedOnDiskScreen,
+    QuitScreen,
+    RecoverScreen,
+    SaveAsScreen,
+    StatusBar,
+    SuggestingTextArea,
+)
 from charcomplete.errors import CharcompleteError
 from charcomplete.learner import Learner, LearnerSettings
 from charcomplete.learner import prepare as prepare_learner
@@ -65,6 +72,18 @@ def read_document(path: Path) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise CharcompleteError(f"{path} is not UTF-8 text; charcomplete edits UTF-8 files only") from None
+
+
+def disk_stamp(path: Path | None) -> tuple[int, int, int] | None:
+    """What identifies a file's content version cheaply: (inode, size, mtime in ns); None when absent.
+    An editor that saves by renaming changes the inode, one that writes in place the mtime."""
+    if path is None:
+        return None
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _markdown_language() -> str | None:
@@ -132,6 +151,8 @@ class EditorApp(App):
         super().__init__()
         self.path = None if path is None else Path(os.path.abspath(Path(path).expanduser()))
         self.engine = engine
+        # Taken before reading: a change in between makes a save ask, rather than go unnoticed.
+        self._disk_stamp = disk_stamp(self.path)  # a save first checks that nobody else changed the file
         initial = text if text is not None else (read_document(self.path) if self.path is not None else "")
         self.saved_text = initial
         self.initial_text = initial
@@ -254,7 +275,25 @@ class EditorApp(App):
         if self.path is None:
             self.push_screen(SaveAsScreen(), self._save_as)
         else:
-            self.save_to(self.path)
+            self._save_checked()
+
+    def _save_checked(self, then_quit: bool = False) -> None:
+        """Save to the document's file; when another program changed it since it was opened or
+        saved, ask first (overwrite, save as, or not save) rather than silently lose its changes."""
+        if disk_stamp(self.path) not in (self._disk_stamp, None):
+            answer = partial(self._changed_answer, then_quit=then_quit)
+            self.push_screen(ChangedOnDiskScreen(self.document_name), answer)
+        elif self.save_to(self.path) and then_quit:
+            self._quit_cleanly()
+
+    def _changed_answer(self, answer: str | None, then_quit: bool = False) -> None:
+        if answer == "overwrite":
+            if self.save_to(self.path) and then_quit:
+                self._quit_cleanly()
+        elif answer == "save-as":
+            self.push_screen(SaveAsScreen(), partial(self._save_as, then_quit=then_quit))
+        else:
+            self.notify(f"Not saved: {self.document_name} keeps the other program's changes; your text is still here.")
 
     def _save_as(self, path: Path | None, then_quit: bool = False) -> None:
         if path is None:
@@ -285,6 +324,7 @@ class EditorApp(App):
             self.notify(f"Could not save {path.name}: {reason.lower()}; your text is still here.", severity="error")
             return False
         self.saved_text = text
+        self._disk_stamp = disk_stamp(path)
         self.journal.remove()
         self._journaled_version = self.editor.version
         self._refresh_status(force=True)
@@ -502,8 +542,8 @@ class EditorApp(App):
         elif answer == "save":
             if self.path is None:
                 self.push_screen(SaveAsScreen(), partial(self._save_as, then_quit=True))
-            elif self.save_to(self.path):
-                self._quit_cleanly()
+            else:
+                self._save_checked(then_quit=True)
 
     @work(exclusive=True, group="quit")
     async def _quit_cleanly(self) -> None:

@@ -367,3 +367,28 @@ class QuitScreen(_Dialog):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(None if event.button.id == "cancel" else event.button.id)
+
+
+class ChangedOnDiskScreen(_Dialog):
+    """The file changed on disk since it was opened or saved: dismissed with "overwrite",
+    "save-as" or None (do not save)."""
+
+    BINDINGS = [Binding("o", "dismiss('overwrite')", "Overwrite"), Binding("a", "dismiss('save-as')", "Save as")]
+
+    def __init__(self, document: str):
+        super().__init__()
+        self.document = document
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"{self.document} was changed by another program since you opened or saved it.")
+            yield Label("Overwrite those changes with this text?")
+            with Horizontal(classes="buttons"):
+                yield Button("Overwrite", id="overwrite", variant="error")
+                yield Button("Save as...", id="save-as", variant="primary")
+                yield Button("Cancel", id="cancel")
+            yield Label("o overwrite · a save as · Esc cancel", classes="hint")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "cancel" else event.button.id)
