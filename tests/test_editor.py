@@ -358,7 +358,7 @@ async def test_unsaved_text_is_journaled_privately_and_offered_back(engine, tmp_
         await app.workers.wait_for_complete()
         assert stat.S_IMODE(journal.stat().st_mode) == 0o600
         assert stat.S_IMODE(journal.parent.stat().st_mode) == 0o700
-        assert Journal(path).read().text == "saved unsaved\n"
+        assert app.journal.read().text == "saved unsaved\n"
         # The editor dies here without quitting: the journal stays.
         app.journal = Journal(None)  # (so the test's clean exit does not remove the real one)
     os.utime(path, (time.time() - 60, time.time() - 60))
@@ -368,12 +368,47 @@ async def test_unsaved_text_is_journaled_privately_and_offered_back(engine, tmp_
         await pilot.click("#recover")
         assert again.editor.text == "saved unsaved\n"
         await pilot.press("ctrl+s")
-        assert not Journal(path).path.exists()  # saved: nothing left to recover
+        assert not list(journal.parent.iterdir())  # saved: nothing left to recover
+
+
+async def test_two_sessions_keep_their_own_journals(engine, tmp_path):
+    """Two scratch sessions: one quitting cleanly must not remove the other's unsaved text."""
+    first, second = make_app(engine, journal_every_s=0.05), make_app(engine, journal_every_s=0.05)
+    async with first.run_test(size=SIZE) as pilot:
+        await pilot.press(*"first words")
+        await wait_for(pilot, first.journal.path.exists, what="the first journal")
+        await first.workers.wait_for_complete()
+        kept, first.journal = first.journal, Journal(None)  # the first editor "dies" with its journal
+    async with second.run_test(size=SIZE) as pilot:
+        assert isinstance(second.screen, RecoverScreen)  # the dead session's text is offered
+        await pilot.press("escape")  # not now: it stays for later
+        await pilot.press(*"second words")
+        await wait_for(pilot, second.journal.path.exists, what="the second journal")
+        assert kept.read().text == "first words"
+        await pilot.press("ctrl+q", "d")  # quit, discarding its own changes: its journal goes...
+        await wait_for(pilot, lambda: second.return_code is not None, what="the second editor to quit")
+    assert not second.journal.path.exists()
+    assert kept.read().text == "first words"  # ...and the other session's stays
+    third = make_app(engine)
+    async with third.run_test(size=SIZE) as pilot:
+        assert isinstance(third.screen, RecoverScreen)  # offered again, as Esc promised
+        await pilot.press("d")
+        assert not kept.path.exists()  # discarded when asked to
+
+
+def test_a_running_sessions_journal_is_not_offered(tmp_path):
+    document = tmp_path / "a.md"
+    alive = Journal(document, session=f"{os.getppid()}-abc")  # a running process: the pytest runner's parent
+    alive.write("someone is still typing this")
+    dead = Journal(document, session="999999999-abc")  # no such process
+    dead.write("left behind")
+    offered = Journal(document).recoverable("")
+    assert offered is not None and offered.text == "left behind" and offered.path == dead.path
 
 
 async def test_a_journal_older_than_the_file_is_not_offered(engine, tmp_path):
     path = tmp_path / "a.md"
-    Journal(path).write("stale")
+    Journal(path, session="999999999-abc").write("stale")  # left behind by an editor that is gone
     time.sleep(0.01)
     path.write_text("newer", encoding="utf-8")
     app = make_app(engine, path)
@@ -525,7 +560,7 @@ async def test_pausing_learning_stops_sending_and_journaling(engine, tmp_path):
         await wait_for(pilot, app.journal.path.exists, what="the journal")
         assert app.cache.caches[0].observed_bytes > counted
         await app.workers.wait_for_complete()
-        assert Journal(tmp_path / "a.md").read().text == "public"  # the line typed while paused is kept out
+        assert app.journal.read().text == "public"  # the line typed while paused is kept out
 
 
 # ---------------------------------------------------------------- the learner, in this process

@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from charcomplete import store
 from charcomplete.documents import write_document
-from charcomplete.editor.journal import Journal, Redactions
+from charcomplete.editor.journal import Journal, JournalEntry, Redactions
 from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped
 from charcomplete.editor.widgets import (
     ChangedOnDiskScreen,
@@ -226,16 +226,23 @@ class EditorApp(App):
         self.set_interval(0.5, self._refresh_status)
         entry = self.journal.recoverable(self.initial_text)
         if entry is not None:
-            self.push_screen(RecoverScreen(self.document_name, entry.saved_at), partial(self._recover, entry.text))
+            self.push_screen(RecoverScreen(self.document_name, entry.saved_at), partial(self._recover, entry))
         if self.learn:
             self._start_learner()
 
-    def _recover(self, text: str, recover: bool | None) -> None:
+    def _recover(self, entry: JournalEntry, recover: bool | None) -> None:
         if recover:
-            self.editor.load_text(text)
+            self.editor.load_text(entry.text)
+            try:  # this session's journal holds the text before the dead session's one goes
+                self.journal.write(self.redactions.apply(entry.text))
+            except OSError:
+                self._refresh_status(force=True)
+                return  # keep the old journal: it is the only copy on disk
             self.notify("Recovered the unsaved changes.")
+        if recover is None:
+            self.notify("The unsaved changes are kept; they will be offered again next time.")
         else:
-            self.journal.remove()
+            self.journal.remove(entry.path)
         self._refresh_status(force=True)
 
     # ------------------------------------------------------------ status

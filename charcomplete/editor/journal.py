@@ -1,10 +1,12 @@
 """Crash recovery for the editor: the unsaved buffer is copied, every few seconds, to
 a journal file under `locations().journals`.
 
-One journal per document, named by a hash of the document's absolute path (a scratch
-document has its own fixed name), written atomically with mode 0600 in a 0700 folder:
-a journal holds the user's unsaved words and must be as private as the document.
-Saving or quitting cleanly removes it; a journal left behind means the editor died
+One journal per editing session, named by a hash of the document's absolute path (a
+scratch document has its own fixed key) and the session (process id + a random tag), so
+two editors on one document, or two scratch sessions, never overwrite or remove each
+other's journal. Written atomically with mode 0600 in a 0700 folder: a journal holds the
+user's unsaved words and must be as private as the document. Saving or quitting cleanly
+removes it; a journal left behind by an editor that is no longer running means it died
 with unsaved changes, and opening the document again offers them back."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,7 @@ class JournalEntry:
     text: str
     saved_at: float  # time.time() when it was written
     document: str | None  # absolute path of the document, None for a scratch document
+    path: Path | None = None  # the journal file it was read from
 
 
 def journal_key(document: Path | None) -> str:
@@ -38,11 +42,13 @@ def journal_key(document: Path | None) -> str:
 
 
 class Journal:
-    """The journal of one document."""
+    """The journal of one editing session of one document."""
 
-    def __init__(self, document: Path | None):
+    def __init__(self, document: Path | None, session: str | None = None):
         self.document = None if document is None else Path(os.path.abspath(document))
-        self.path = locations().journals / f"{journal_key(self.document)}.json"
+        self.key = journal_key(self.document)
+        self.session = session or f"{os.getpid()}-{secrets.token_hex(3)}"
+        self.path = locations().journals / f"{self.key}.{self.session}.json"
 
     def write(self, text: str) -> None:
         record = {
@@ -53,12 +59,14 @@ class Journal:
         private_dir(self.path.parent)
         atomic_write_bytes(self.path, json.dumps(record, ensure_ascii=False).encode("utf-8"), mode=0o600)
 
-    def read(self) -> JournalEntry | None:
-        """The journaled text, or None when there is none (or it is not a journal of this document)."""
+    def read(self, path: Path | None = None) -> JournalEntry | None:
+        """This session's journaled text (or the journal at `path`), None when there is none
+        or it is not a journal of this document."""
+        path = path or self.path
         try:
-            if self.path.stat().st_size > MAX_JOURNAL_BYTES:
+            if path.stat().st_size > MAX_JOURNAL_BYTES:
                 return None
-            record = json.loads(self.path.read_bytes())
+            record = json.loads(path.read_bytes())
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -69,29 +77,57 @@ class Journal:
         if record.get("document") != document:
             return None  # a hash collision or a foreign file: not this document's journal
         saved_at = record.get("saved_at")
-        return JournalEntry(record["text"], float(saved_at) if isinstance(saved_at, (int, float)) else 0.0, document)
+        saved_at = float(saved_at) if isinstance(saved_at, (int, float)) else 0.0
+        return JournalEntry(record["text"], saved_at, document, path)
 
-    def remove(self) -> None:
+    def remove(self, path: Path | None = None) -> None:
         try:
-            self.path.unlink()
+            (path or self.path).unlink()
         except FileNotFoundError:
             pass
 
+    def left_behind(self) -> list[Path]:
+        """Journals of this document from other sessions whose editor is no longer running."""
+        folder = locations().journals
+        found = [*folder.glob(f"{self.key}.*.json"), folder / f"{self.key}.json"]  # (the second: before sessions)
+        return [path for path in found if path != self.path and path.is_file() and not _running(path)]
+
     def recoverable(self, current_text: str) -> JournalEntry | None:
-        """A journal worth offering: newer than the file on disk and different from it."""
-        entry = self.read()
-        if entry is None:
-            return None
-        if entry.text == current_text:
-            self.remove()  # nothing was lost
-            return None
-        if self.document is not None:
-            try:
-                if self.document.stat().st_mtime > entry.saved_at:
-                    return None  # the file was saved (by us or another program) after the journal
-            except OSError:
-                pass  # the file is gone: the journal is all that is left of it
-        return entry
+        """The newest journal worth offering: left behind by an editor that died, newer than
+        the file on disk and different from it. Journals holding just the file's text are removed."""
+        offers = []
+        for path in self.left_behind():
+            entry = self.read(path)
+            if entry is None:
+                continue
+            if entry.text == current_text:
+                self.remove(path)  # nothing was lost
+                continue
+            if self.document is not None:
+                try:
+                    if self.document.stat().st_mtime > entry.saved_at:
+                        continue  # the file was saved (by us or another program) after the journal
+                except OSError:
+                    pass  # the file is gone: the journal is all that is left of it
+            offers.append(entry)
+        return max(offers, key=lambda entry: entry.saved_at, default=None)
+
+
+def _running(path: Path) -> bool:
+    """Whether the editor session that writes `path` (KEY.PID-TAG.json) is still running.
+
+    A session of this very process is not (a test, or an app run twice in one process)."""
+    session = path.name.split(".")[1] if path.name.count(".") == 2 else ""
+    pid_text = session.split("-")[0]
+    if not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)  # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True  # it exists, as another user's process (a reused process id)
+    return True
 
 
 class Redactions:

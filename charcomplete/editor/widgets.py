@@ -305,7 +305,8 @@ class _Dialog(ModalScreen):
 
 
 class RecoverScreen(_Dialog):
-    """Offer the journaled text of a document the editor lost; dismissed with True to recover it."""
+    """Offer the journaled text of a document the editor lost: dismissed with True (recover),
+    False (discard) or None (Esc: keep it, to be offered again next time)."""
 
     BINDINGS = [Binding("r", "dismiss(True)", "Recover"), Binding("d", "dismiss(False)", "Discard")]
 
@@ -322,14 +323,11 @@ class RecoverScreen(_Dialog):
             with Horizontal(classes="buttons"):
                 yield Button("Recover", id="recover", variant="primary")
                 yield Button("Discard", id="discard", variant="error")
-            yield Label("r recover · d discard", classes="hint")
+            yield Label("r recover · d discard · Esc decide later", classes="hint")
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "recover")
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
 
 
 class SaveAsScreen(_Dialog):
