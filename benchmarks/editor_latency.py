@@ -20,11 +20,12 @@ import asyncio
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe
 
 TEXT = (
     "To rebase the branch in git, run git rebase main and then check the result. "
@@ -54,17 +55,6 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 async def drive(args) -> dict:
@@ -106,7 +96,7 @@ async def drive(args) -> dict:
     settings = LearnerSettings(publish_every_s=args.publish_every)
     folder = Path(tempfile.mkdtemp(prefix="editor-bench-"))
     app = EditorApp(folder / "bench.md", engine, learn=not args.no_learn, learner_settings=settings,
-                    suggest_options=options)
+                    suggest_options=options, cache=not args.no_cache)
     text = (TEXT * (args.chars // len(TEXT) + 1))[: args.chars]
     learner_rss = float("nan")
     from charcomplete.suggest import Completer
@@ -182,6 +172,7 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=60.0, help="time between keys (default 60 ms)")
     parser.add_argument("--publish-every", type=float, default=10.0, help="learner publish interval, s (default 10)")
     parser.add_argument("--no-learn", action="store_true", help="measure without the background learner")
+    parser.add_argument("--no-cache", action="store_true", help="suggest from the model alone (no typing cache)")
     parser.add_argument("--always", action="store_true",
                         help="suggest at every keystroke whatever the confidence (worst case)")
     args = parser.parse_args()
@@ -196,8 +187,9 @@ def main() -> None:
     prepare()
     result = asyncio.run(drive(args))
     lat, comp = result["latencies"], result["compute_ms"]
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; python {platform.python_version()}")
-    print(f"model: {result['model']}; learner: {'off' if args.no_learn else 'on'} "
+    print(f"machine: {describe(f'python {platform.python_version()}')}")
+    print(f"model: {result['model']}; cache: {'off' if args.no_cache else 'on'}; "
+          f"learner: {'off' if args.no_learn else 'on'} "
           f"({result['learner_steps']} steps, {result['swaps']} weight swaps during the run)")
     print(f"typed {result['keys']} keys in {result['seconds']:.1f} s; {result['computed']} suggestions computed, "
           f"{result['kept']} keys consumed a shown suggestion; {result['threaded']} computed in a thread, "

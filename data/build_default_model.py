@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--continue", dest="resume", action="store_true",
                         help="start from the packaged default model's weights instead of from scratch")
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--dropout", type=float, default=None, help="dropout while training (default: none)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the free cores)")
     args = parser.parse_args()
     if not NOTES.is_dir():
         sys.exit(f"the notes corpus is absent ({NOTES}); it lives in ../shared/corpora beside the checkout")
@@ -59,8 +61,9 @@ def main() -> None:
             command += ["--from", "default"]
         else:
             command += ["--arch", args.arch, "--hidden", str(args.hidden), "--layers", str(args.layers)]
-        if args.lr:
-            command += ["--lr", str(args.lr)]
+        for option, value in (("--lr", args.lr), ("--dropout", args.dropout), ("--threads", args.threads)):
+            if value is not None:
+                command += [option, str(value)]
         subprocess.run(command, check=True, env={**os.environ, "CHARCOMPLETE_HOME": str(home)})
         built = home / "data" / "models" / "default"
         shutil.rmtree(PACKAGE_MODEL, ignore_errors=True)

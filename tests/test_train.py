@@ -137,10 +137,12 @@ def test_weights_round_trip_into_torch_model():
         assert torch.equal(value, trainer.model.state_dict()[key])
 
 
-def test_learning_rate_schedule_warms_up_and_decays():
+def test_learning_rate_schedule_warms_up_holds_and_decays():
     assert lr_at(0.0, 0, 1.0) < lr_at(0.0, 49, 1.0) == pytest.approx(1.0)
+    assert lr_at(0.02, 3, 1.0) == pytest.approx(1.0)  # a short run warms up over 2% of its budget
+    assert lr_at(0.5, 1000, 1.0) == lr_at(0.8, 1000, 1.0) == pytest.approx(1.0)  # stable
+    assert lr_at(0.9, 1000, 1.0) == pytest.approx(0.55)  # halfway through the decay
     assert lr_at(1.0, 1000, 1.0) == pytest.approx(0.1)
-    assert lr_at(0.5, 1000, 1.0) == pytest.approx(0.55)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="samples Linux's /proc/stat")
