@@ -4,6 +4,7 @@ touches the real user directories."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -35,6 +36,12 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 CLI = [sys.executable, "-m", "charcomplete"]
+
+
+def ctrl_c_default() -> None:
+    """preexec_fn for a child that a test stops with Ctrl-C (SIGINT): a shell starts background
+    jobs with SIGINT ignored and children inherit that, but a user's terminal never does."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def make_notes(folder: Path, count: int = 24, seed: int = 0) -> Path:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import CLI, cli_env, make_notes
+from tests.conftest import CLI, cli_env, ctrl_c_default, make_notes
 
 
 def run(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
@@ -93,7 +93,7 @@ def test_ctrl_c_keeps_the_best_model(tmp_path, charcomplete_home):
     notes = make_notes(tmp_path / "notes", count=8)
     process = subprocess.Popen(
         [*CLI, "train", str(notes), "--model", "cc", "--minutes", "10", "--eval-every", "0.5", *FAST],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), preexec_fn=ctrl_c_default,
     )
     deadline = time.monotonic() + 60
     seen = ""

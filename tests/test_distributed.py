@@ -12,7 +12,7 @@ import numpy as np
 
 from charcomplete import corpus, store
 from charcomplete.train import Trainer
-from tests.conftest import cli_env, make_notes
+from tests.conftest import cli_env, ctrl_c_default, make_notes
 from tests.test_train import unigram_bpc
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -41,7 +41,8 @@ def test_ctrl_c_stops_all_ranks_and_keeps_the_model(tmp_path, charcomplete_home)
     notes = make_notes(tmp_path / "notes", count=16)
     process = subprocess.Popen([*TORCHRUN, "train", str(notes), "--model", "ddpc", "--minutes", "5", "--eval-every",
                                 "0.5", *SHAPE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=cli_env(OMP_NUM_THREADS="1"), start_new_session=True)
+                               env=cli_env(OMP_NUM_THREADS="1"), start_new_session=True,
+                               preexec_fn=ctrl_c_default)
     deadline = time.monotonic() + 120
     seen = ""
     while time.monotonic() < deadline and "step" not in seen:
