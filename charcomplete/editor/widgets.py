@@ -344,49 +344,54 @@ class SaveAsScreen(_Dialog):
         self.dismiss(Path(name).expanduser() if name else None)
 
 
-class QuitScreen(_Dialog):
-    """Unsaved changes on quit: dismissed with "save", "discard" or None (stay)."""
+class _Choice(_Dialog):
+    """A question with buttons, each also a key; dismissed with the chosen button's id, or
+    None for Cancel and Esc. Subclasses set CHOICES: (id, label, variant, key) per button."""
 
-    BINDINGS = [Binding("s", "dismiss('save')", "Save"), Binding("d", "dismiss('discard')", "Discard")]
+    CHOICES: tuple[tuple[str, str, str, str], ...] = ()
 
-    def __init__(self, document: str):
+    def __init_subclass__(cls, **kwargs) -> None:
+        # Before Textual's own hook, which merges each class's BINDINGS when it is created.
+        cls.BINDINGS = [
+            Binding(key, f"dismiss({answer!r})", label.rstrip(".")) for answer, label, _, key in cls.CHOICES
+        ]
+        super().__init_subclass__(**kwargs)
+
+    def __init__(self, *lines: str):
         super().__init__()
-        self.document = document
+        self.lines = lines
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"{self.document} has unsaved changes.")
+            for line in self.lines:
+                yield Label(line)
             with Horizontal(classes="buttons"):
-                yield Button("Save", id="save", variant="primary")
-                yield Button("Discard", id="discard", variant="error")
+                for answer, label, variant, _ in self.CHOICES:
+                    yield Button(label, id=answer, variant=variant)
                 yield Button("Cancel", id="cancel")
-            yield Label("s save · d discard · Esc cancel", classes="hint")
+            keys = [f"{key} {label.rstrip('.').lower()}" for _, label, _, key in self.CHOICES]
+            yield Label(" · ".join([*keys, "Esc cancel"]), classes="hint")
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(None if event.button.id == "cancel" else event.button.id)
 
 
-class ChangedOnDiskScreen(_Dialog):
+class QuitScreen(_Choice):
+    """Unsaved changes on quit: dismissed with "save", "discard" or None (stay)."""
+
+    CHOICES = (("save", "Save", "primary", "s"), ("discard", "Discard", "error", "d"))
+
+    def __init__(self, document: str):
+        super().__init__(f"{document} has unsaved changes.")
+
+
+class ChangedOnDiskScreen(_Choice):
     """The file changed on disk since it was opened or saved: dismissed with "overwrite",
     "save-as" or None (do not save)."""
 
-    BINDINGS = [Binding("o", "dismiss('overwrite')", "Overwrite"), Binding("a", "dismiss('save-as')", "Save as")]
+    CHOICES = (("overwrite", "Overwrite", "error", "o"), ("save-as", "Save as...", "primary", "a"))
 
     def __init__(self, document: str):
-        super().__init__()
-        self.document = document
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(f"{self.document} was changed by another program since you opened or saved it.")
-            yield Label("Overwrite those changes with this text?")
-            with Horizontal(classes="buttons"):
-                yield Button("Overwrite", id="overwrite", variant="error")
-                yield Button("Save as...", id="save-as", variant="primary")
-                yield Button("Cancel", id="cancel")
-            yield Label("o overwrite · a save as · Esc cancel", classes="hint")
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(None if event.button.id == "cancel" else event.button.id)
+        super().__init__(f"{document} was changed by another program since you opened or saved it.",
+                         "Overwrite those changes with this text?")
