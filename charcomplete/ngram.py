@@ -483,9 +483,10 @@ def typing_cache(base, text: str = "", order: int = ORDER, mix_lr: float = CACHE
     document's text as opened (its last CACHE_READS_BYTES) and counts what is typed next.
 
     This is the editor's half of what `eval --adapt` measures as "+ cache": names,
-    commands and links a writer repeats get suggested after their first use. Counting
-    64 KiB takes about a tenth of a second; the mixer starts trusting the cache a little
-    and learns how much from each typed byte."""
+    commands and links a writer repeats get suggested after their first use. Counting is
+    byte by byte (as typing is), about 5.5 us a byte here: 0.36 s for the full 64 KiB when the
+    editor opens a large document, a few ms for a typical note. The mixer starts from
+    CACHE_TRUST and learns from each typed byte."""
     cache = NGram(order, adaptive=True)
     data = text.encode("utf-8", errors="replace")[-CACHE_READS_BYTES:]
     if data:
