@@ -481,3 +481,12 @@ def fingerprint(documents: list[Document]) -> str:
         digest.update(len(doc.data).to_bytes(8, "little"))
         digest.update(doc.data)
     return digest.hexdigest()[:16]
+
+
+def mixed_order(documents: list[Document]) -> list[Document]:
+    """The documents in a stable pseudo-random order (by their split hash, then path).
+
+    Validation reads only the first part of the held-out text; in folder order that part
+    would come from whichever folder sorts first (on a corpus of several sources, one of
+    them). Mixed, it samples every folder."""
+    return sorted(documents, key=lambda doc: (_bucket(doc), doc.relpath))

@@ -75,6 +75,42 @@ def pick_threads(choice: int | None) -> int:
     return torch.get_num_threads()
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+_NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo); empty where they cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def choose_precision(choice: str, device: torch.device) -> tuple[str, str]:
+    """(precision, why) for `--precision auto|fp32|bf16` on `device`.
+
+    auto takes bf16 autocast only where the hardware computes it natively: emulated bf16
+    runs about 10x slower than fp32 (measured on a CPU without AVX512-BF16), while native
+    bf16 trains 1.9x faster at no loss in validation bpc (BENCHMARKS.md, "Training")."""
+    if choice not in PRECISIONS:
+        raise CharcompleteError(f"unknown --precision {choice!r}; choose auto, fp32 or bf16")
+    if choice != "auto":
+        return choice, "as asked"
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return "bf16", "this GPU computes bf16 natively"
+        return "fp32", "this GPU has no native bf16"
+    native = sorted(_NATIVE_BF16_FLAGS & cpu_flags())
+    if native:
+        return "bf16", f"this CPU computes bf16 natively ({', '.join(native)})"
+    return "fp32", "this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 would be emulated and slow"
+
+
 def pick_device(choice: str) -> torch.device:
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -212,7 +248,9 @@ class ChunkStream:
     """Cuts a byte array into `batch` parallel lanes and serves consecutive (x, y)
     chunks of `seq_len`, so the hidden state can be carried from chunk to chunk."""
 
-    def __init__(self, data: np.ndarray, batch: int, seq_len: int, device: torch.device, seed: int = 0):
+    def __init__(
+        self, data: np.ndarray, batch: int, seq_len: int, device: torch.device, seed: int = 0, skip: int = 0
+    ):
         if len(data) < 3:
             raise CharcompleteError("there is too little text to train on (fewer than 3 bytes)")
         self.seq_len = max(2, min(seq_len, (len(data) - 1) // 2))
@@ -222,6 +260,9 @@ class ChunkStream:
         self.generator = np.random.default_rng(seed)
         self.epoch = 0
         self._start_epoch()
+        # A resumed run goes on from where the lanes had got to, rather than training the
+        # start of every lane again in every sitting of a long run.
+        self.position = (skip % self.chunks_per_epoch) * self.seq_len
 
     def _start_epoch(self) -> None:
         # A random offset each epoch moves the chunk boundaries, so the model does not
@@ -276,11 +317,17 @@ def lr_at(progress: float, step: int, base: float, warmup: int = WARMUP_STEPS) -
 @dataclass
 class Budget:
     minutes: float | None = None
-    steps: int | None = None
+    steps: int | None = None  # updates in this run
     epochs: float | None = None
+    # Updates the model has made in all, this run's included: a long run stopped and
+    # resumed in several sittings then follows one learning-rate schedule.
+    until_step: int | None = None
+    start_step: int = 0  # updates the model had made before this run (for until_step)
 
     def progress(self, elapsed_s: float, steps: int, epochs: float) -> float:
         fractions = []
+        if self.until_step:
+            fractions.append((self.start_step + steps) / self.until_step)
         if self.minutes:
             fractions.append(elapsed_s / (self.minutes * 60.0))
         if self.steps:
@@ -364,11 +411,12 @@ def train_model(
     trainer = Trainer(plan.config, plan.weights, lr=plan.lr, device=device, precision=plan.precision, dist=dist)
     if plan.optimizer_state:
         trainer.load_optimizer_state(plan.optimizer_state)
-    stream = ChunkStream(dist.shard(plan.train_data), plan.batch_size, plan.seq_len, device, seed=plan.seed + dist.rank)
-    val_data = dist.shard(plan.val_data)
     meta = dict(plan.meta)
     history = list(meta.get("history", []))
     start_step = int(meta.get("steps", 0))
+    stream = ChunkStream(dist.shard(plan.train_data), plan.batch_size, plan.seq_len, device,
+                         seed=plan.seed + dist.rank + start_step, skip=start_step)
+    val_data = dist.shard(plan.val_data)
     start_chars = int(meta.get("trained_chars", 0))
     chars_per_step = stream.batch * stream.seq_len * dist.world
 

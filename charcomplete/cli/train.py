@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -20,48 +21,82 @@ DEFAULT_MINUTES = 5.0  # when no --minutes, --steps or --epochs is given
 LOCK_WAIT_S = 10.0  # how long train waits for another writer of the same model before refusing
 
 
-def _plan(
-    paths: list[Path], name: str, resume: bool, from_model: str | None, config_overrides: dict,
-    exclude: list[str], val_fraction: float,
-):
-    """Read the corpus and the starting point; return (plan pieces, corpus, train docs, val docs)."""
-    from charcomplete import corpus as corpus_mod
+SHAPE_OPTIONS = {"cell": "--arch", "hidden": "--hidden", "layers": "--layers", "embed": "--embed"}
 
+
+@dataclass
+class Start:
+    """Where a run starts: the config, weights (None: random), optimizer state and metadata."""
+
+    config: ModelConfig
+    weights: dict | None
+    optimizer_state: dict | None
+    meta: dict
+    how: str  # for the first line: "fine-tuning from 'default' (the model in use)", "from scratch", ...
+    tuning: bool  # starts from trained weights (a lower peak learning rate suits it)
+
+
+def _start(name: str, resume: bool, from_model: str | None, scratch: bool, overrides: dict) -> Start:
+    """Decide where training starts. Without a shape option or --scratch, a new run fine-tunes
+    the model in use: a fresh install's first `train` then builds on the built-in model's
+    broad pretraining instead of throwing it away for random weights."""
     store.check_name(name)
-    if resume and from_model:
-        raise CharcompleteError("use either --resume (continue this model) or --from (start from another), not both")
+    shape = [flag for key, flag in SHAPE_OPTIONS.items() if overrides.get(key) is not None]
     exists = store.model_exists(name)
-    weights = optim = None
-    meta: dict = {}
+    if resume and (from_model or scratch):
+        raise CharcompleteError("--resume continues this model; it cannot be combined with --from or --scratch")
+    if from_model and scratch:
+        raise CharcompleteError("use either --from (start from another model) or --scratch (random weights), not both")
     if resume:
         if not exists:
             raise CharcompleteError(f"there is no model {name!r} to resume; drop --resume to start it")
         loaded = store.load_model(name)
-        asked = {k: v for k, v in config_overrides.items() if v is not None}
-        clash = {k: v for k, v in asked.items() if getattr(loaded.config, k) != v}
+        clash = {k: v for k, v in overrides.items() if v is not None and getattr(loaded.config, k) != v}
         if clash:
             raise CharcompleteError(
                 f"model {name!r} is a {loaded.config.describe()}; its shape cannot change on --resume"
             )
-        config, weights, meta = loaded.config, loaded.weights, dict(loaded.meta)
-        optim = store.load_optimizer_state(loaded)
-    elif from_model:
-        if exists:
-            raise CharcompleteError(f"model {name!r} already exists; choose a new --model name for the fine-tuned copy")
-        source = store.load_model(from_model)
-        config, weights = source.config, source.weights
-        if config_overrides.get("dropout") is not None:
-            config = ModelConfig(**{**config.to_dict(), "dropout": config_overrides["dropout"]})
-        meta = {"parent": from_model, "sources": list(source.meta.get("sources", [])),
-                "trained_chars": int(source.meta.get("trained_chars", 0)), "steps": 0, "history": []}
-    else:
+        return Start(loaded.config, loaded.weights, store.load_optimizer_state(loaded), dict(loaded.meta),
+                     f"resuming {name!r} at step {int(loaded.meta.get('steps', 0)):,}", True)
+    if scratch or (shape and not from_model):
         if exists:
             raise CharcompleteError(
                 f"model {name!r} already exists; add --resume to keep training it, or pick another --model name"
             )
         defaults = ModelConfig()
-        config = ModelConfig(**{k: (v if v is not None else getattr(defaults, k)) for k, v in config_overrides.items()})
-        meta = {"steps": 0, "trained_chars": 0, "history": []}
+        config = ModelConfig(**{k: (v if v is not None else getattr(defaults, k)) for k, v in overrides.items()})
+        why = "--scratch" if scratch else f"{', '.join(shape)} asks for a new shape"
+        return Start(config, None, None, {"steps": 0, "trained_chars": 0, "history": []},
+                     f"from scratch (random weights: {why})", False)
+    if shape:
+        raise CharcompleteError(
+            f"--from fine-tunes {from_model!r} as it is; {', '.join(shape)} cannot change its shape "
+            "(add --scratch, without --from, for a new model of that shape)"
+        )
+    parent = from_model or store.current_model_name()
+    in_use = "" if from_model else " (the model in use)"
+    if exists and name != parent:
+        raise CharcompleteError(
+            f"model {name!r} already exists; add --resume to keep training it, --from {name} to fine-tune it "
+            "on this text, or pick another --model name"
+        )
+    source = store.load_model(parent)
+    config = source.config
+    if overrides.get("dropout") is not None:
+        config = ModelConfig(**{**config.to_dict(), "dropout": overrides["dropout"]})
+    if name == parent:  # more learning for the same model: its record goes on
+        meta = dict(source.meta)
+        how = f"fine-tuning {name!r}{in_use} further on this text"
+    else:
+        meta = {"parent": parent, "sources": list(source.meta.get("sources", [])),
+                "trained_chars": int(source.meta.get("trained_chars", 0)), "steps": 0, "history": []}
+        how = f"fine-tuning from {parent!r}{in_use}"
+    return Start(config, source.weights, None, meta, how, True)
+
+
+def _read_corpus(paths: list[Path], meta: dict, exclude: list[str], val_fraction: float):
+    """(corpus, train docs, val docs); records the sources, fingerprint and exclusions in `meta`."""
+    from charcomplete import corpus as corpus_mod
 
     corpus = corpus_mod.scan(paths, exclude=exclude)
     corpus_mod.require_text(corpus)
@@ -69,7 +104,7 @@ def _plan(
     sources = list(dict.fromkeys([*meta.get("sources", []), *(str(p) for p in corpus.roots)]))
     meta.update(sources=sources, data_fingerprint=corpus_mod.fingerprint(corpus.documents),
                 exclude=list(exclude) or meta.get("exclude", []))
-    return config, weights, optim, meta, corpus, train_docs, val_docs
+    return corpus, train_docs, corpus_mod.mixed_order(val_docs)
 
 
 @app.command("train")
@@ -78,8 +113,12 @@ def train(
     model: Annotated[str, typer.Option("--model", "-m", help="Name of the model to train.")] = "mine",
     resume: Annotated[bool, typer.Option("--resume", help="Continue training this model where it stopped.")] = False,
     from_model: Annotated[
-        str | None, typer.Option("--from", help="Start from this model's weights (fine-tune into --model).")
+        str | None,
+        typer.Option("--from", help="Fine-tune this model's weights into --model (default: the model in use)."),
     ] = None,
+    scratch: Annotated[
+        bool, typer.Option("--scratch", help="Start from random weights instead of fine-tuning the model in use.")
+    ] = False,
     arch: Annotated[str | None, typer.Option("--arch", help=f"Cell: {', '.join(CELLS)} (default gru).")] = None,
     hidden: Annotated[int | None, typer.Option("--hidden", help="Hidden size (default 512).")] = None,
     layers: Annotated[int | None, typer.Option("--layers", help="Recurrent layers (default 1).")] = None,
@@ -90,6 +129,11 @@ def train(
         typer.Option("--minutes", help=f"Stop after this long (default {DEFAULT_MINUTES:g} when no other limit)."),
     ] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Stop after this many updates.")] = None,
+    until_step: Annotated[
+        int | None,
+        typer.Option("--until-step", help="Stop when the model has made this many updates in all; the learning "
+                     "rate follows one schedule across --resume sittings."),
+    ] = None,
     epochs: Annotated[float | None, typer.Option("--epochs", help="Stop after this many passes over the text.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Parallel streams per update.")] = 64,
     seq_len: Annotated[int, typer.Option("--seq-len", help="Characters per stream per update (BPTT length).")] = 128,
@@ -97,7 +141,9 @@ def train(
         float | None, typer.Option("--lr", help="Peak learning rate (default 2e-3, 1e-3 when fine-tuning).")
     ] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[str, typer.Option("--precision", help="fp32 or bf16 (autocast).")] = "fp32",
+    precision: Annotated[
+        str, typer.Option("--precision", help="auto (bf16 where the hardware has it natively), fp32 or bf16.")
+    ] = "auto",
     exclude: Annotated[
         list[str] | None,
         typer.Option(
@@ -116,11 +162,12 @@ def train(
     """Learn (or keep learning) from folders of text. Ctrl-C stops and keeps the best model."""
     if arch is not None and arch not in CELLS:
         raise CharcompleteError(f"unknown --arch {arch!r}; choose one of {', '.join(CELLS)}")
-    if precision not in ("fp32", "bf16"):
-        raise CharcompleteError(f"unknown --precision {precision!r}; choose fp32 or bf16")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise CharcompleteError(f"unknown --precision {precision!r}; choose auto, fp32 or bf16")
     if not 0.0 < val_fraction < 0.9:
         raise CharcompleteError("--val-fraction must be between 0 and 0.9")
-    for label, value in (("--batch-size", batch_size), ("--seq-len", seq_len), ("--steps", steps)):
+    for label, value in (("--batch-size", batch_size), ("--seq-len", seq_len), ("--steps", steps),
+                         ("--until-step", until_step)):
         if value is not None and value < 1:
             raise CharcompleteError(f"{label} must be at least 1")
     overrides = {"cell": arch, "hidden": hidden, "layers": layers, "embed": embed, "dropout": dropout}
@@ -132,26 +179,29 @@ def train(
     dist = None
     try:
         try:
-            config, weights, optim, meta, corpus, train_docs, val_docs = _plan(
-                paths, model, resume, from_model, overrides, excluded, val_fraction
-            )
+            start = _start(model, resume, from_model, scratch, overrides)
         except ValueError as error:  # a ModelConfig value out of range
             raise CharcompleteError(str(error)) from None
+        config, meta = start.config, start.meta
+        corpus, train_docs, val_docs = _read_corpus(paths, meta, excluded, val_fraction)
         from charcomplete import train as training  # torch: imported only once the input is known to be good
         from charcomplete.corpus import encode
         from charcomplete.distributed import from_environment
 
-        budget = training.Budget(minutes, steps, epochs)
-        if not (minutes or steps or epochs):
+        budget = training.Budget(minutes, steps, epochs, until_step, start_step=int(meta.get("steps", 0)))
+        if not (minutes or steps or epochs or until_step):
             budget.minutes = DEFAULT_MINUTES
-        tuning = bool(resume or from_model)
         dist = from_environment(device)  # under torchrun: join the process group (it sets threads itself)
         if dist.world == 1:
             training.pick_threads(threads)
+        precision, why = training.choose_precision(
+            precision, dist.device if dist.world > 1 else training.pick_device(device)
+        )
         plan = training.TrainPlan(
             name=model, config=config, train_data=encode(train_docs), val_data=encode(val_docs)[:131072], meta=meta,
-            weights=weights, optimizer_state=optim, budget=budget, batch_size=batch_size, seq_len=seq_len,
-            lr=lr if lr is not None else (1e-3 if tuning else 2e-3), device=device, precision=precision,
+            weights=start.weights, optimizer_state=start.optimizer_state, budget=budget, batch_size=batch_size,
+            seq_len=seq_len, lr=lr if lr is not None else (1e-3 if start.tuning else 2e-3), device=device,
+            precision=precision,
             eval_every_s=eval_every, seed=seed, dist=dist,
         )
         if not dist.main:  # other ranks train silently; rank 0 holds the lock, reports and saves
@@ -161,8 +211,9 @@ def train(
         val_bytes = sum(len(d.data) for d in val_docs)
         processes = f" in {dist.world} processes" if dist.world > 1 else ""
         print(
-            f"training {model!r} ({config.describe()}, {config.parameter_count():,} parameters){processes} on "
-            f"{len(corpus.documents)} documents: {train_bytes:,} bytes to learn, {val_bytes:,} held out",
+            f"training {model!r} {start.how} ({config.describe()}, {config.parameter_count():,} parameters, "
+            f"{precision}: {why}){processes} on {len(corpus.documents)} documents: {train_bytes:,} bytes to learn, "
+            f"{val_bytes:,} held out",
             file=sys.stderr,
         )
         with _ProgressView(budget) as view:
