@@ -117,7 +117,8 @@ def main() -> None:
           f"fastest {fastest:,.0f} chars/s)")
     print(f"{'shape':<12} {'chars/s':>8} {'steps':>6} " + " ".join(f"{s:>12}" for s in sets))
     for shape, r in rows.items():
-        print(f"{shape:<12} {r['chars_per_s']:>8,.0f} {r['steps']:>6} " + " ".join(f"{r['bpc'][s]:>12.3f}" for s in sets))
+        figures = " ".join(f"{r['bpc'][s]:>12.3f}" for s in sets)
+        print(f"{shape:<12} {r['chars_per_s']:>8,.0f} {r['steps']:>6} {figures}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -1,93 +1,125 @@
 """Build the default model that ships inside the package (charcomplete/default_model/).
 
-    python data/build_default_model.py [--minutes 20] [--hidden 512]
+    python data/build_default_model.py                 # start, or go on with, the long run; then export
+    python data/build_default_model.py --export-only   # copy the run's best model into the package now
 
-Training text (sources and licenses in data/README.md):
-  1. the notes benchmark's training 90% (til-notes, MIT), never its held-out 10%;
-  2. Python's own documentation topics, bundled with CPython as `pydoc_data.topics` (PSF license).
-The model is trained with `charcomplete train` itself, in a throw-away CHARCOMPLETE_HOME,
-then its files are copied into the package."""
+The run lives in a work folder beside the checkout (--work, default ../build/default-model),
+so it survives a new checkout and is resumed where it stopped: `charcomplete train --resume
+--until-step N` follows one learning-rate schedule across sittings, and a run killed at any
+point loses at most one validation interval and one checkpoint interval (2 minutes each). Training text and held-out
+sets: data/pretrain_corpus.py; sources and licenses: data/README.md.
+
+The model is trained with `charcomplete train` itself, in the work folder's own
+CHARCOMPLETE_HOME; export copies its weights and metadata (not the optimizer state) into the
+package, with `heldout.txt`: general text the model never trained on, which the editor's
+learner checks every new version against so that learning from the user never makes the
+model worse at everything else."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from notes_benchmark import NOTES, ROOT, link_tree, notes_split  # noqa: E402
+from pretrain_corpus import HELD_OUT_SOURCES, ROOT, assemble, check_present  # noqa: E402
 
 PACKAGE_MODEL = ROOT / "charcomplete" / "default_model"
+DEFAULT_WORK = ROOT.parent / "build" / "default-model"
+NAME = "default"
+BATCH, SEQ = 64, 128
+VAL_BYTES = 131072  # what `train` validates on (the first part of the mixed validation documents)
+HELDOUT_BYTES = 32768  # the general held-out slice shipped with the model
 
 
-def write_python_docs(target: Path) -> int:
-    import pydoc_data.topics
+def model_folder(work: Path) -> Path:
+    return work / "home" / "data" / "models" / NAME
 
-    target.mkdir(parents=True, exist_ok=True)
-    for name, text in sorted(pydoc_data.topics.topics.items()):
-        (target / f"{name}.txt").write_text(text, encoding="utf-8")
-    return len(pydoc_data.topics.topics)
+
+def train(args: argparse.Namespace) -> None:
+    text = args.work / "text"
+    if not (args.work / "text.done").is_file():
+        check_present()
+        summary = assemble(text)
+        (args.work / "text.done").write_text(summary + "\n")
+        print(f"training text: {summary}", flush=True)
+    command = [sys.executable, "-m", "charcomplete", "train", str(text), "--model", NAME,
+               "--until-step", str(args.until_step), "--precision", args.precision, "--batch-size", str(BATCH),
+               "--seq-len", str(SEQ), "--eval-every", str(args.eval_minutes * 60)]
+    if (model_folder(args.work) / "meta.json").is_file():
+        command.append("--resume")
+    else:
+        cell, size = args.shape.split("-")
+        layers, hidden = size.split("x")
+        command += ["--scratch", "--arch", cell, "--layers", layers, "--hidden", hidden, "--lr", str(args.lr)]
+        if args.dropout:
+            command += ["--dropout", str(args.dropout)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    env = {**os.environ, "CHARCOMPLETE_HOME": str(args.work / "home")}
+    print(" ".join(command), flush=True)
+    subprocess.run(command, check=True, env=env)
+
+
+def general_heldout(text: Path) -> bytes:
+    """HELDOUT_BYTES of validation documents (never trained on) past the part `train` validates on,
+    mixed across sources the way `train` mixes them, cut at a line end."""
+    from charcomplete import corpus
+
+    scanned = corpus.scan([text])
+    _, val_docs = corpus.split(scanned.documents, 0.1)
+    data = b"\n".join(doc.data for doc in corpus.mixed_order(val_docs))
+    piece = data[VAL_BYTES : VAL_BYTES + HELDOUT_BYTES]
+    piece = piece[: piece.rfind(b"\n") + 1]
+    return piece.decode("utf-8", errors="ignore").encode("utf-8")
+
+
+def export(work: Path) -> None:
+    built = model_folder(work)
+    meta = json.loads((built / "meta.json").read_text())
+    shutil.rmtree(PACKAGE_MODEL, ignore_errors=True)
+    PACKAGE_MODEL.mkdir(parents=True)
+    weights = PACKAGE_MODEL / meta["weights"]
+    shutil.copyfile(built / meta["weights"], weights)
+    meta.pop("optimizer", None)  # weights only: optimizer state would double the size for no user benefit
+    meta.pop("optimizer_sha256", None)
+    meta["sources"] = []  # paths on the build machine
+    meta["exclude"] = []
+    meta["training_text"] = ("pretraining corpus of 14 permissively licensed sources (held out: "
+                             f"{', '.join(HELD_OUT_SOURCES)}) + til-notes training 90% + Python documentation "
+                             "topics; see data/README.md")
+    (PACKAGE_MODEL / "meta.json").write_text(json.dumps(meta, indent=1))
+    (PACKAGE_MODEL / "heldout.txt").write_bytes(general_heldout(work / "text"))
+    for path in PACKAGE_MODEL.iterdir():
+        path.chmod(0o644)  # package data: readable by every user of the install
+    print(f"default model (step {meta['steps']:,}, validation {meta['best_val_bpc']:.3f} bpc) written to "
+          f"{PACKAGE_MODEL}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=20.0)
-    parser.add_argument("--hidden", type=int, default=512)
-    parser.add_argument("--layers", type=int, default=1)
-    parser.add_argument("--arch", default="gru")
-    parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--continue", dest="resume", action="store_true",
-                        help="start from the packaged default model's weights instead of from scratch")
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--dropout", type=float, default=None, help="dropout while training (default: none)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the free cores)")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="where the run and its text live")
+    parser.add_argument("--shape", default="gru-1x512", help="cell-LAYERSxHIDDEN for a new run (BENCHMARKS.md)")
+    parser.add_argument("--until-step", type=int, default=11_000,
+                        help="updates in all, across sittings (3,760 per pass over the text at 64 x 128)")
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (0: the free cores)")
+    parser.add_argument("--eval-minutes", type=float, default=2.0)
+    parser.add_argument("--export-only", action="store_true", help="skip training; export the run's best model")
     args = parser.parse_args()
-    if not NOTES.is_dir():
-        sys.exit(f"the notes corpus is absent ({NOTES}); it lives in ../shared/corpora beside the checkout")
-    train_files, held_out = notes_split()
-    with tempfile.TemporaryDirectory() as work:
-        text = Path(work) / "text"
-        link_tree(train_files, NOTES, text / "notes")
-        topics = write_python_docs(text / "python-docs")
-        print(f"training text: {len(train_files)} notes (held out: {len(held_out)}), {topics} Python doc topics")
-        home = Path(work) / "home"
-        command = [sys.executable, "-m", "charcomplete", "train", str(text), "--model", "default",
-                   "--minutes", str(args.minutes), "--precision", args.precision]
-        if args.resume:  # the packaged model is what "default" means in an empty home
-            command += ["--from", "default"]
-        else:
-            command += ["--arch", args.arch, "--hidden", str(args.hidden), "--layers", str(args.layers)]
-        for option, value in (("--lr", args.lr), ("--dropout", args.dropout), ("--threads", args.threads)):
-            if value is not None:
-                command += [option, str(value)]
-        subprocess.run(command, check=True, env={**os.environ, "CHARCOMPLETE_HOME": str(home)})
-        built = home / "data" / "models" / "default"
-        shutil.rmtree(PACKAGE_MODEL, ignore_errors=True)
-        PACKAGE_MODEL.mkdir(parents=True)
-        for path in built.iterdir():
-            if path.suffix in (".json", ".safetensors") and not path.name.startswith("optim-"):
-                shutil.copy2(path, PACKAGE_MODEL / path.name)
-                (PACKAGE_MODEL / path.name).chmod(0o644)  # package data: readable by every user of the install
-    _drop_optimizer_reference(PACKAGE_MODEL / "meta.json")
-    print(f"default model written to {PACKAGE_MODEL}")
-
-
-def _drop_optimizer_reference(meta_path: Path) -> None:
-    """The package ships weights only: optimizer state would double the size for no user benefit,
-    and the sources recorded are paths on the build machine."""
-    import json
-
-    meta = json.loads(meta_path.read_text())
-    meta.pop("optimizer", None)
-    meta.pop("optimizer_sha256", None)
-    meta["sources"] = []
-    meta["training_text"] = "til-notes training 90% (MIT) + Python documentation topics (PSF); see data/README.md"
-    meta_path.write_text(json.dumps(meta, indent=1))
-    meta_path.chmod(0o644)
+    args.work.mkdir(parents=True, exist_ok=True)
+    if not args.export_only:
+        try:
+            train(args)
+        except KeyboardInterrupt:
+            pass  # train keeps the best model on Ctrl-C; export it
+    export(args.work)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,131 @@
+"""Does a model generalise to a stranger's text? (issue 11)
+
+    python benchmarks/generalise.py                                  # the built-in model
+    python benchmarks/generalise.py --models default,../build/default-model/home/data/models/default
+    python benchmarks/generalise.py --static-only                    # minutes, not an hour
+    python benchmarks/generalise.py --new-user-minutes 10            # + the new-user protocol
+
+Held-out sets (data/pretrain_corpus.py), never trained on by the built-in model: whole
+sources of the pretraining corpus (the Rust book; cheat/cheatsheets' shell commands) and the
+notes benchmark's held-out notes. For each model and set, on the first --max-bytes: static
+bits per character, next-character top-1 and keystroke savings (on the first --ksr-bytes),
+then the same read adaptively (`eval --adapt`: dynamic evaluation and the cache).
+
+--new-user-minutes M runs the new-user protocol first: in a fresh home, `charcomplete train
+<the notes benchmark's training notes> --minutes M` with no other option (it fine-tunes this
+checkout's built-in model), then scores that model too: on the held-out notes (did it learn
+the user?) and on the held-out sources (what did fine-tuning cost elsewhere?).
+
+A model is a name in CHARCOMPLETE_HOME (or the built-in `default`) or a model folder's path.
+Needs ../shared/corpora (skips with a message when it is absent)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "data"))  # first: benchmarks/ has a notes_benchmark.py of its own
+from machine import describe  # noqa: E402
+from notes_benchmark import NOTES, notes_split  # noqa: E402
+from pretrain_corpus import PRETRAIN, copy_files, held_out_sets  # noqa: E402
+
+HEADER = (f"{'held-out set':<12} {'model':<28} {'static':>7} {'top-1':>6} {'KSR':>6} {'adapt':>7} {'top-1':>6} "
+          f"{'KSR':>6}")
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def load(spec: str):
+    from charcomplete import store
+
+    if "/" in spec:
+        folder = Path(spec).expanduser().resolve()
+        return store.load_from_folder(folder, folder.name)
+    return store.load_model(spec)
+
+
+def new_user(minutes: float, work: Path) -> Path:
+    """The new-user protocol in a fresh home; returns the trained model's folder."""
+    text = work / "notes"
+    copy_files(notes_split()[0], NOTES, text)
+    home = work / "home"
+    command = [sys.executable, "-m", "charcomplete", "train", str(text), "--minutes", str(minutes)]
+    log("charcomplete " + " ".join(command[3:]))
+    done = subprocess.run(command, env={**os.environ, "CHARCOMPLETE_HOME": str(home)}, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the new-user training failed: {done.stderr.strip()[-500:]}")
+    print(done.stderr.splitlines()[0])
+    print(done.stdout.strip())
+    return home / "data" / "models" / "mine"
+
+
+def row(label: str, name: str, static: dict, adaptive: dict | None) -> str:
+    ksr = (static.get("ksr") or {}).get("whole")
+    text = f"{label:<12} {name:<28} {static['bpc']:>7.3f} {static['top1']:>6.1%} "
+    text += f"{ksr:>6.1%} " if ksr is not None else f"{'-':>6} "
+    if adaptive:
+        aksr = (adaptive.get("ksr") or {}).get("whole")
+        text += f"{adaptive['bpc']:>7.3f} {adaptive['top1']:>6.1%} " + (f"{aksr:>6.1%}" if aksr is not None else "")
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="default", help="comma-separated model names or folders")
+    parser.add_argument("--max-bytes", type=int, default=100_000)
+    parser.add_argument("--ksr-bytes", type=int, default=20_000)
+    parser.add_argument("--static-only", action="store_true", help="skip the adaptive reading (the slow part)")
+    parser.add_argument("--sets", default=None, help="comma-separated held-out sets (default: all)")
+    parser.add_argument("--new-user-minutes", type=float, default=0.0)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    if not PRETRAIN.is_dir() or not NOTES.is_dir():
+        print("generalisation benchmark skipped: ../shared/corpora is absent")
+        return
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from charcomplete.evaluate import evaluate
+
+    sets = held_out_sets()
+    if args.sets:
+        sets = {name: sets[name] for name in args.sets.split(",")}
+    models = {spec: load(spec) for spec in args.models.split(",")}
+    work = Path(tempfile.mkdtemp(prefix="generalise-"))
+    if args.new_user_minutes:
+        folder = new_user(args.new_user_minutes, work)
+        models[f"new user ({args.new_user_minutes:g} min)"] = load(str(folder))
+    print(f"machine: {describe()}")
+    for spec, model in models.items():
+        print(f"model {spec}: {model.config.describe()}, {int(model.meta.get('trained_chars', 0)):,} characters "
+              f"trained, validation {model.meta.get('best_val_bpc', float('nan')):.3f} bpc on its own split")
+    print(f"first {args.max_bytes:,} bytes of each set; keystroke savings on the first {args.ksr_bytes:,}")
+    print(HEADER, flush=True)
+    report: dict = {"machine": describe(), "max_bytes": args.max_bytes, "ksr_bytes": args.ksr_bytes, "rows": []}
+    for set_name, files in sets.items():
+        docs = [f.read_bytes() for f in files]
+        for spec, model in models.items():
+            common = {"max_bytes": args.max_bytes, "ksr_bytes": args.ksr_bytes}
+            log(f"{set_name}: {spec} static")
+            static = evaluate(model, docs, **common)
+            adaptive = None
+            if not args.static_only:
+                log(f"{set_name}: {spec} adapting")
+                adaptive = evaluate(model, docs, adapt=True, **common)
+            print(row(set_name, Path(spec).name if "/" in spec else spec, static, adaptive), flush=True)
+            report["rows"].append({"set": set_name, "model": spec, "static": static, "adaptive": adaptive})
+            if args.json:
+                args.json.write_text(json.dumps(report, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
