@@ -1,0 +1,43 @@
+"""The shipped model: it loads in the numpy engine and its first guesses are sensible.
+
+A sanity check of the packaged files, not a quality claim: quality is measured by
+benchmarks/generalise.py (BENCHMARKS.md, "Quality")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from charcomplete import store
+from charcomplete.engine import Engine
+
+# Text whose next character any model trained on English, Python and shell gets right
+# (any of the bytes given).
+PROMPTS = {
+    b"def __init__(sel": b"f",
+    b"import numpy as n": b"p",
+    b"for i in ran": b"g",
+    b"The quick brown fox jumps over the lazy do": b"g",
+    b"Hello, wor": b"l",
+    b"git commit -": b"-m",
+}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    loaded = store.load_model("default")
+    assert loaded.builtin
+    return Engine.from_model(loaded)
+
+
+@pytest.mark.parametrize("prompt", list(PROMPTS))
+def test_built_in_model_guesses_the_obvious_next_character(engine, prompt):
+    state = engine.prime(prompt)
+    assert int(np.argmax(state.log_probs())) in PROMPTS[prompt]
+
+
+def test_built_in_model_ships_its_general_held_out_text():
+    folder = store.builtin_folder()
+    heldout = (folder / "heldout.txt").read_bytes()
+    assert 16_000 <= len(heldout) <= 64_000
+    heldout.decode("utf-8")  # whole characters: the learner scores it as text
