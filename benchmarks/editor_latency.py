@@ -178,13 +178,10 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.model is None:
-        # A throw-away home: what the learner publishes must not shadow the user's default model.
+        # A throw-away home: what the learner publishes (the user's own model) stays out of the user's.
         os.environ["CHARCOMPLETE_HOME"] = tempfile.mkdtemp(prefix="editor-bench-home-")
         args.model = "default"
 
-    from charcomplete.learner import prepare
-
-    prepare()
     result = asyncio.run(drive(args))
     lat, comp = result["latencies"], result["compute_ms"]
     print(f"machine: {describe(f'python {platform.python_version()}')}")
