@@ -24,7 +24,10 @@ from charcomplete.config import ModelConfig
 from charcomplete.editor import EditorApp
 from charcomplete.engine import Engine
 from charcomplete.learner import (
+    Busy,
+    Failed,
     LearnerSettings,
+    Progress,
     Published,
     Refused,
     SourcesRead,
@@ -109,13 +112,14 @@ def tiny_model(tiny_weights) -> str:
     return "tiny"
 
 
-def run_session(name: str, settings: LearnerSettings, text: str, until, timeout: float = 60.0) -> list:
+def run_session(name: str, settings: LearnerSettings, text: str | list[str], until, timeout: float = 60.0) -> list:
     """A learning session in a thread with plain queues until `until(messages)`; then Stop."""
     from charcomplete.learner import Stop
 
     inbox: queue.Queue = queue.Queue()
     outbox: queue.Queue = queue.Queue()
-    inbox.put(Text(text))
+    for version in [text] if isinstance(text, str) else text:
+        inbox.put(Text(version))
     thread = threading.Thread(target=learn, args=(name, settings, inbox, outbox), daemon=True)
     thread.start()
     messages: list = []
@@ -258,6 +262,25 @@ def test_models_lists_the_users_model_with_its_figures(builtin):
     assert "(built-in)" in rows["default"]
     figure = f"{store.load_meta('mine')[0]['heldout_bpc']:.3f}"
     assert rows["mine"].startswith("*") and figure in rows["mine"]
+
+
+def test_a_busy_model_lock_skips_the_publish(tiny_model):
+    settings = LearnerSettings(publish_every_steps=3, publish_every_s=1e9, batch=4, seq_len=16, lock_timeout_s=0.05,
+                               general_tolerance_bpc=100.0)
+    before = store.load_meta(tiny_model)[0]["weights"]
+    with store.lock_model(tiny_model):  # as `charcomplete train` would hold it
+        messages = run_session(tiny_model, settings, notes_text(settings),
+                               lambda ms: any(isinstance(m, Busy) for m in ms))
+        assert any(isinstance(m, Busy) for m in messages)
+        assert store.load_meta(tiny_model)[0]["weights"] == before
+
+
+def test_a_document_emptied_while_learning_is_not_an_error(tiny_model):
+    settings = LearnerSettings(publish_every_s=1e9, batch=4, seq_len=16)
+    messages = run_session(tiny_model, settings, [notes_text(settings), "", "a"],
+                           lambda ms: sum(isinstance(m, Progress) for m in ms) >= 2, timeout=10)
+    assert not [m for m in messages if isinstance(m, Failed)], messages
+    assert isinstance(messages[-1], Stopped)
 
 
 # ---------------------------------------------------------------- exclusions
