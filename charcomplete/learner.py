@@ -61,6 +61,7 @@ class LearnerSettings:
     general_tolerance_bpc: float = 0.02
     background_bytes: int = 2_000_000  # cap on the text kept from the folders the model was trained on
     background_file_bytes: int = 256_000  # files larger than this in those folders are left out
+    background_scan_bytes: int = 8_000_000  # at most this much is read from those folders (see file_limit)
     idle_steps: int = 300  # updates made after the text stopped changing, then rest until it changes
     lock_timeout_s: float = 0.5  # a busy model lock (`charcomplete train`) skips a publish, never waits long
     progress_every_s: float = 1.0

@@ -125,12 +125,62 @@ class Background:
     check: np.ndarray | None  # their validation documents (never trained on), capped at MAX_CHECK_BYTES
 
 
+def file_limit(paths: list[str], budget: int, largest: int) -> int:
+    """The largest file size limit (at most `largest`) under which the files below `paths`
+    add up to at most `budget` bytes; 0 when even the smallest file does not fit.
+
+    A stat-only walk, never opening a file: it sees every file `corpus.scan` could read
+    (it skips the same hidden entries, follows the same links, and ignores exclusions and
+    .gitignore, which only remove files), so a scan with this limit reads at most `budget`."""
+    sizes: list[int] = []
+    seen: set[tuple[int, int]] = set()
+    stack = list(paths)
+    while stack:
+        folder = stack.pop()
+        try:
+            info = os.stat(folder)
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        if not os.path.isdir(folder):
+            if info.st_size <= largest:
+                sizes.append(info.st_size)
+            continue
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # scan never enters hidden entries below a root
+            try:
+                if entry.is_dir(follow_symlinks=True):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=True):
+                    file_info = entry.stat(follow_symlinks=True)
+                    key = (file_info.st_dev, file_info.st_ino)
+                    if file_info.st_size <= largest and key not in seen:
+                        seen.add(key)
+                        sizes.append(file_info.st_size)
+            except OSError:
+                continue
+    total = 0
+    for size in sorted(sizes):
+        total += size
+        if total > budget:
+            return size - 1  # files of this size (and larger) do not all fit: the limit stops below them
+    return largest
+
+
 def read_background(sources: list, model_exclude: list, settings: LearnerSettings, rng) -> tuple[Background, object]:
     """Read the sources through `corpus.scan`, honouring every exclusion; (kept text, what was read).
 
-    Memory: `corpus.scan` returns every text file of the sources (each at most
-    `background_file_bytes`) before the cap applies; the cap then keeps at most
-    `background_bytes` for training and MAX_CHECK_BYTES for the check."""
+    Memory: the scan reads at most `background_scan_bytes` (the file size limit is chosen
+    by `file_limit` so that it cannot read more: with more text than that in the sources,
+    the largest files are left out); the cap then keeps at most `background_bytes` of it
+    for training and MAX_CHECK_BYTES for the check."""
     empty = Background(None, None)
     paths = [p for p in sources if isinstance(p, str) and os.path.exists(p)]
     if not paths:
@@ -141,12 +191,17 @@ def read_background(sources: list, model_exclude: list, settings: LearnerSetting
     except CharcompleteError as error:
         log(f"sources not read: {error}")  # fail closed: an unreadable exclude list reads nothing
         return empty, None
+    limit = file_limit(paths, settings.background_scan_bytes, settings.background_file_bytes)
+    if limit < 1:
+        log(f"sources not read: even their smallest file would exceed {settings.background_scan_bytes} bytes")
+        return empty, None
     try:
-        scanned = corpus.scan(paths, max_file_bytes=settings.background_file_bytes, exclude=exclude)
+        scanned = corpus.scan(paths, max_file_bytes=limit, exclude=exclude)
     except CorpusError as error:
         log(f"sources not read: {error}")
         return empty, None
-    log(f"read {len(scanned.documents)} source files ({scanned.total_bytes} bytes) from {', '.join(paths)}; "
+    log(f"read {len(scanned.documents)} source files ({scanned.total_bytes} bytes, files up to {limit} bytes) "
+        f"from {', '.join(paths)}; "
         f"{scanned.skip_summary()} (excluding {exclude or 'nothing'})")
     if not scanned.documents:
         return empty, scanned

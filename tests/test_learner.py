@@ -37,7 +37,7 @@ from charcomplete.learner import (
     encode_message,
     log_path,
 )
-from charcomplete.learner_child import learn, split_document
+from charcomplete.learner_child import file_limit, learn, split_document
 from charcomplete.paths import locations
 from tests.conftest import CLI, cli_env
 
@@ -313,6 +313,25 @@ def test_the_learner_never_reads_excluded_files(tmp_path, capsys):
     assert "3 excluded" in read[0].skipped
     assert published(messages) and store.load_model("ex").weights_file.is_file()
     assert "read 6 source files" in capsys.readouterr().err
+
+
+def test_the_sources_read_are_bounded_whatever_their_size(tmp_path, tiny_weights):
+    notes = tmp_path / "many"
+    notes.mkdir()
+    for index in range(40):  # 40 files of 1,000 to 40,000 bytes: 820 KB in all
+        (notes / f"n{index:02d}.md").write_text(("word " * 8000)[: 1000 * (index + 1)], encoding="utf-8")
+    (notes / ".hidden").write_text("x" * 100, encoding="utf-8")  # never read by scan, never counted
+    assert file_limit([str(notes)], 10**9, 256_000) == 256_000
+    assert file_limit([str(notes)], 999, 256_000) == 999  # not even the smallest file fits
+    assert file_limit([str(notes)], 55_000, 256_000) == 10_999  # 1+2+...+10 KB = 55 KB fit exactly
+    weights, _ = tiny_weights
+    with store.lock_model("many"):
+        store.save_model("many", TINY, weights, {"sources": [str(notes)], "history": []})
+    settings = LearnerSettings(publish_every_s=1e9, batch=4, seq_len=16, background_scan_bytes=100_000)
+    messages = run_session("many", settings, notes_text(settings), lambda ms: any(isinstance(m, Progress) for m in ms))
+    read = [m for m in messages if isinstance(m, SourcesRead)][0]
+    assert 0 < read.bytes <= 100_000 and read.total_files == 13  # 1+2+...+13 KB = 91 KB; 14 more would pass it
+    assert "too large" in read.skipped
 
 
 def test_a_damaged_exclude_list_reads_no_sources(tiny_model, capsys):
