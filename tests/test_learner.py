@@ -26,6 +26,7 @@ from charcomplete.engine import Engine
 from charcomplete.learner import (
     Busy,
     Failed,
+    Forgotten,
     LearnerSettings,
     Progress,
     Published,
@@ -281,6 +282,23 @@ def test_a_document_emptied_while_learning_is_not_an_error(tiny_model):
                            lambda ms: sum(isinstance(m, Progress) for m in ms) >= 2, timeout=10)
     assert not [m for m in messages if isinstance(m, Failed)], messages
     assert isinstance(messages[-1], Stopped)
+
+
+def test_a_model_deleted_while_learning_is_not_brought_back(tiny_model):
+    settings = LearnerSettings(publish_every_steps=4, publish_every_s=1e9, batch=4, seq_len=16,
+                               general_tolerance_bpc=100.0)
+    removed = []
+
+    def remove_after_first_publish(messages) -> bool:
+        if published(messages) and not removed:
+            store.remove_model(tiny_model)  # `charcomplete forget --model tiny` while the editor learns
+            removed.append(True)
+        return any(isinstance(m, Forgotten) for m in messages)
+
+    messages = run_session(tiny_model, settings, notes_text(settings), remove_after_first_publish)
+    assert any(isinstance(m, Forgotten) for m in messages)
+    assert not store.model_folder(tiny_model).exists()
+    assert not [m for m in messages if isinstance(m, Stopped)]  # it dropped what it held: no final publish
 
 
 # ---------------------------------------------------------------- exclusions
