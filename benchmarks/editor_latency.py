@@ -116,7 +116,7 @@ async def drive(args) -> dict:
             # Measure with the learner really training: wait for its first report.
             deadline = time.monotonic() + 120
             while app.learner_steps < 1 and app.learner_state != "error" and time.monotonic() < deadline:
-                await pilot.press(*"warm up ")
+                await pilot.press(*"warm up", "enter")  # the learner learns complete lines
                 await pilot.pause(0.5)
             if app.learner_state == "error":
                 raise SystemExit(f"the learner failed: {app.learner_error}")
