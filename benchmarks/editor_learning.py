@@ -33,7 +33,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "data"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 from machine import describe  # noqa: E402
 from notes_benchmark import NOTES, notes_split  # noqa: E402
 
@@ -89,19 +88,20 @@ def main() -> None:
     parser.add_argument("--cps", type=float, default=8.0, help="typing speed, characters per second (default 8)")
     parser.add_argument("--model", default="default", help="the model to start from (default: the built-in one)")
     parser.add_argument("--publish-every", type=float, default=25.0, help="learner publish interval, s (default 25)")
+    parser.add_argument("--notes", type=Path, default=NOTES, help="the notes corpus (default: the notes benchmark's)")
     parser.add_argument("--heldout", type=Path, nargs="*", default=None, help="held-out sets to score on")
     parser.add_argument("--max-bytes", type=int, default=100_000, help="bytes scored per held-out set")
     parser.add_argument("--json", type=Path, help="also write every figure here as JSON")
     args = parser.parse_args()
     if args.minutes <= 0 or args.cps <= 0:
         parser.error("--minutes and --cps must be positive")
-    if not NOTES.is_dir():
-        print(f"skipped: the notes corpus is not at {NOTES}")
+    if not args.notes.is_dir():
+        print(f"skipped: the notes corpus is not at {args.notes}")
         return
     heldout = [p for p in (args.heldout if args.heldout is not None else DEFAULT_HELDOUT) if p.exists()]
     os.environ["CHARCOMPLETE_HOME"] = tempfile.mkdtemp(prefix="editor-learning-home-")
 
-    notes = notes_split()[1]
+    notes = notes_split(args.notes)[1]
     text = "".join(p.read_text(encoding="utf-8", errors="replace") for p in notes)
     budget = int(args.minutes * 60 * args.cps)
     log(f"typing up to {min(budget, len(text)):,} of {len(text):,} characters of held-out notes "

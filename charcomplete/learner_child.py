@@ -224,6 +224,7 @@ def read_background(sources: list, model_exclude: list, settings: LearnerSetting
 @dataclass
 class _Stats:
     steps: int = 0  # updates made in this session
+    user_steps: int = 0  # those made on the document
     chars: int = 0
     published_steps: int = 0  # `steps` at the last publish
     published_chars: int = 0
@@ -338,7 +339,9 @@ class Session:
     def _has_work(self) -> bool:
         if self.paused or self.document is None or len(self.document.train) < 3:
             return False  # nothing complete written yet: the sources alone were learned by `charcomplete train`
-        return self.stats.steps - self.changed_at_step < self.settings.idle_steps
+        settings = self.settings
+        passes = self.stats.user_steps * settings.batch * settings.seq_len / len(self.document.train)
+        return passes < settings.passes and self.stats.steps - self.changed_at_step < settings.idle_steps
 
     def loop(self) -> None:
         try:
@@ -391,6 +394,7 @@ class Session:
         self.stats.steps += 1
         self.stats.chars += x.numel()
         if use_user:
+            self.stats.user_steps += 1
             bpc = loss / LN2
             self.stats.ema_bpc = bpc if self.stats.ema_bpc is None else 0.9 * self.stats.ema_bpc + 0.1 * bpc
 

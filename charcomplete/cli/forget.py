@@ -78,10 +78,12 @@ def _forget_everything(yes: bool) -> None:
         if not typer.confirm("Forget everything?", default=False):
             raise typer.Exit(1)
 
-    # First: a learner that publishes from now on would bring back what is being deleted.
+    # First: a learner that publishes from now on would bring back what is being deleted. It checks
+    # the generation under the model's lock, which it takes before creating anything, so listing
+    # again now also finds a model a learner is creating: its lock is waited for, then it goes.
     new_forget_generation()
     busy = []
-    for entry in entries:
+    for entry in sorted(root.iterdir()):
         if entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
             _remove(entry)  # leftovers of an interrupted `models rm` (".NAME.removing-..."), stray files, links
             continue
