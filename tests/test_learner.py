@@ -216,6 +216,23 @@ def test_a_publish_worse_on_the_general_held_out_text_is_refused(builtin):
     assert not published(messages) and not store.model_exists("mine")
 
 
+def test_the_general_bound_holds_across_sessions(tiny_weights, capsys):
+    """Publishes are held to the figure at the model's creation, so sessions cannot add up their
+    tolerances; weights already past it plus the tolerance were moved by `train`, and start afresh."""
+    from charcomplete.train import Trainer
+
+    weights, _ = tiny_weights
+    heldout = (SENTENCE * 20).encode()
+    start = Trainer(TINY, weights).evaluate(np.frombuffer(b"\0" + heldout, dtype=np.uint8))
+    settings = LearnerSettings(publish_every_s=1e9, batch=4, seq_len=16)
+    for name, recorded, limit in (("drifted", start - 0.01, start + 0.01), ("retrained", start - 0.5, start + 0.02)):
+        with store.lock_model(name):
+            store.save_model(name, TINY, weights, {"history": [], "heldout_baseline_bpc": recorded})
+        (store.model_folder(name) / store.HELDOUT_FILE).write_bytes(heldout)
+        run_session(name, settings, "", lambda ms: any(isinstance(m, Progress) for m in ms), timeout=20)
+        assert f"bpc limit {limit:.4f}" in capsys.readouterr().err, name
+
+
 def test_a_publish_worse_on_the_users_held_out_text_is_refused(tiny_weights, capsys):
     # Learned lines of shouted nonsense, held-out lines of the sentence the model knows:
     # learning the nonsense makes the held-out text worse, and the check sees it.
