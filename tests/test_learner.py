@@ -318,6 +318,17 @@ def test_a_model_deleted_while_learning_is_not_brought_back(tiny_model):
     assert not [m for m in messages if isinstance(m, Stopped)]  # it dropped what it held: no final publish
 
 
+def test_models_still_lists_the_builtin_model_when_a_user_default_hides_it(tiny_weights):
+    weights, _ = tiny_weights
+    with store.lock_model("default"):  # what an older version's learner published
+        store.save_model("default", TINY, weights, {"history": []})
+    result = subprocess.run([*CLI, "models"], capture_output=True, text=True, env=cli_env(COLUMNS="160"), timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if "default" in line]
+    assert len(rows) == 2 and "default (built-in)" in rows[0] and "GRU 1x512" in rows[0]
+    assert rows[1].split()[:2] == ["*", "default"] and "GRU 1x32" in rows[1]
+
+
 # ---------------------------------------------------------------- exclusions
 
 
