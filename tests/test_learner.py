@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import queue
 import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -454,6 +456,42 @@ async def test_forget_all_reaches_a_running_learner(tiny_model, tmp_path):
         assert [p.name for p in store.models_root().iterdir()] == []
         assert not log_path().exists()
         await pilot.press("ctrl+q", "d")
+
+
+_KILLED_EDITOR = """
+import os, signal, sys, time
+from charcomplete.learner import Learner, LearnerSettings
+learner = Learner("tiny", LearnerSettings(publish_every_s=1e9, batch=4, seq_len=16)).start()
+learner.send_text(sys.argv[1])
+while not learner.ready:
+    time.sleep(0.05)
+print(learner.pid, flush=True)
+time.sleep(1.0)  # it learns...
+os.kill(os.getpid(), signal.SIGKILL)  # ...and the editor dies without a word
+"""
+
+
+def test_a_killed_editor_leaves_no_learner_no_publish_and_no_semaphores(tiny_model):
+    shm = Path("/dev/shm")
+    before = set(shm.iterdir()) if shm.is_dir() else set()
+    weights = store.load_meta(tiny_model)[0]["weights"]
+    result = subprocess.run([sys.executable, "-c", _KILLED_EDITOR, notes_text()], capture_output=True, text=True,
+                            env=cli_env(), timeout=120)
+    assert result.returncode == -9, result.stderr
+    pid = int(result.stdout.split()[0])
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return Path(f"/proc/{pid}/status").exists() and "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+    assert wait_until(gone, 30)  # the end of the editor's stream ends the learner
+    assert store.load_meta(tiny_model)[0]["weights"] == weights  # an editor that died asked for no publish
+    assert "the editor is gone without asking for a publish" in log_path().read_text(encoding="utf-8")
+    if shm.is_dir():
+        assert not [p.name for p in set(shm.iterdir()) - before if p.name.startswith("sem.mp-")]
 
 
 async def test_quitting_does_not_wait_for_the_learners_final_publish(tiny_model, tmp_path):
