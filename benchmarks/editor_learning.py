@@ -67,10 +67,15 @@ async def type_notes(args, text: str) -> dict:
             raise SystemExit(f"the learner failed: {app.learner_error}")
         seconds = time.monotonic() - started
         learner, swaps = app.learner, app.swaps
-        await pilot.press("ctrl+s", "ctrl+q")
+        await pilot.press("ctrl+s")
+        quit_pressed = time.perf_counter()
+        await pilot.press("ctrl+q")
+    quit_s = time.perf_counter() - quit_pressed  # until the app has exited (Pilot's teardown included)
     if learner is not None:
         learner.process.wait(300)  # the handed-over last publish
-    return {"typed_chars": typed, "seconds": seconds, "swaps": swaps}
+    learner_done_s = time.perf_counter() - quit_pressed
+    return {"typed_chars": typed, "seconds": seconds, "swaps": swaps, "quit_s": quit_s,
+            "learner_done_s": learner_done_s}
 
 
 def static_bpc(model_name: str, paths: list[Path], max_bytes: int) -> tuple[float, int]:
@@ -134,6 +139,8 @@ def main() -> None:
     print(f"typed {run['typed_chars']:,} characters in {run['seconds']:.0f} s into the editor starting from "
           f"{args.model!r}; the learner published {publishes} time(s) into {after!r}, "
           f"refused {len(refusals)}, {run['swaps']} swap(s) in the editor")
+    print(f"quit: the editor exited {run['quit_s']:.2f} s after Ctrl+Q; the learner finished its handed-over "
+          f"publish {run['learner_done_s']:.2f} s after it, in the background")
     for reason in refusals[:5]:
         print(f"  refused{reason}")
     print(f"{'held-out set (static)':<28} {'bytes':>9} {'before':>7} {'after':>7} {'change':>7}")
