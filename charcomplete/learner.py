@@ -4,7 +4,7 @@ and `Learner`, the editor's handle on the learner process (the learning itself i
 can import it).
 
 Why a process and not a thread: the Python parts of a training loop hold the GIL and
-would stall typing in the editor (see the README's design notes). It is started with
+would stall typing in the editor. It is started with
 `subprocess` (a clean interpreter, nothing of the editor's state, no forked threads) in
 its own session, so the terminal's Ctrl-C, Ctrl-Z and hang-up are the editor's business
 alone, and so it can outlive the editor: quitting hands the final publish over to it

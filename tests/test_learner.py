@@ -417,8 +417,10 @@ async def test_an_editor_session_never_changes_the_builtin_model(tmp_path):
     before = file_hashes(builtin)
     path = tmp_path / "a.md"
     path.write_text(notes_text(FAST, learned=12, held=4), encoding="utf-8")
+    # The default learning rate: the shipped model (and its heldout.txt, when it has one) is what is judged.
+    settings = LearnerSettings(publish_every_s=0.5, batch=4, seq_len=32)
     app = EditorApp(path, Engine.load("default"), learn=True, send_every_s=0.2, poll_every_s=0.05,
-                    learner_settings=FAST)
+                    learner_settings=settings)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(*"one more line", "enter")
         await wait_for(pilot, lambda: app.swaps >= 1 or app.learner_state == "error", timeout=120,
