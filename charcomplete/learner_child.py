@@ -497,19 +497,17 @@ class Session:
         user_bpc, was = self.trainer.evaluate(user), self.reference.evaluate(user)
         if user_bpc > was:
             return self._refuse(f"worse on your held-out text ({user_bpc:.4f} against {was:.4f} bpc)")
-        general_bpc = None
+        figures = {}
         for label, text, baseline in (("general held-out text", self.general, self.general_baseline),
                                       ("the sources' held-out documents", self.background.check,
                                        self.sources_baseline)):
             if text is None:
                 continue
-            bpc = self.trainer.evaluate(text)
+            figures[label] = bpc = self.trainer.evaluate(text)
             limit = baseline + settings.general_tolerance_bpc
             if bpc > limit:
                 return self._refuse(f"worse on {label} ({bpc:.4f} bpc, limit {limit:.4f})")
-            if general_bpc is None:
-                general_bpc = bpc
-        return user_bpc, was, general_bpc
+        return user_bpc, was, figures.get("general held-out text")
 
     def _refuse(self, reason: str) -> None:
         self._roll_back()
