@@ -116,7 +116,7 @@ async def drive(args) -> dict:
             # Measure with the learner really training: wait for its first report.
             deadline = time.monotonic() + 120
             while app.learner_steps < 1 and app.learner_state != "error" and time.monotonic() < deadline:
-                await pilot.press(*"warm up ")
+                await pilot.press(*"warm up", "enter")  # the learner learns complete lines
                 await pilot.pause(0.5)
             if app.learner_state == "error":
                 raise SystemExit(f"the learner failed: {app.learner_error}")
@@ -178,13 +178,10 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.model is None:
-        # A throw-away home: what the learner publishes must not shadow the user's default model.
+        # A throw-away home: what the learner publishes (the user's own model) stays out of the user's.
         os.environ["CHARCOMPLETE_HOME"] = tempfile.mkdtemp(prefix="editor-bench-home-")
         args.model = "default"
 
-    from charcomplete.learner import prepare
-
-    prepare()
     result = asyncio.run(drive(args))
     lat, comp = result["latencies"], result["compute_ms"]
     print(f"machine: {describe(f'python {platform.python_version()}')}")

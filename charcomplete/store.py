@@ -3,6 +3,7 @@
     models/<name>/meta.json                    what the model is (the commit point)
     models/<name>/weights-<gen>.safetensors    its weights, float32
     models/<name>/optim-<gen>.safetensors      optimizer state, for --resume (optional)
+    models/<name>/heldout.txt                  general text the model was never trained on (optional)
     models/<name>/.lock                        held by whoever writes the model
 
 A save writes new generation files first and then replaces meta.json atomically, so
@@ -31,6 +32,9 @@ from charcomplete.paths import locations, private_dir
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "default"  # the model that ships inside the package
+OWN_MODEL = "mine"  # the user's own model, which the editor's learner creates from the built-in one
+HELDOUT_FILE = "heldout.txt"  # general held-out text shipped with a model: what a learner's publish is checked on
+MAX_HELDOUT_BYTES = 65_536  # read at most this much of it (the built-in one is about 32 KB)
 META_FILE = "meta.json"
 MAX_META_BYTES = 8 * 1024 * 1024
 MAX_TENSOR_HEADER_BYTES = 1024 * 1024  # a safetensors header beyond what the tensors need; ours take a few KB
@@ -42,7 +46,7 @@ _META_TYPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(("name", "weights", "weights_sha256", "optimizer", "optimizer_sha256", "created", "updated",
                      "data_fingerprint", "parent"), (str,)),
     **dict.fromkeys(("steps", "trained_chars", "editor_chars", "parameters"), (int,)),
-    "best_val_bpc": (int, float),
+    **dict.fromkeys(("best_val_bpc", "heldout_bpc", "heldout_baseline_bpc", "user_heldout_bpc"), (int, float)),
     "config": (dict,),
     **dict.fromkeys(("history", "sources", "exclude"), (list,)),
 }
@@ -232,6 +236,11 @@ def load_meta(name: str) -> tuple[dict, Path, bool]:
     return _read_meta(folder, name), folder, False
 
 
+def builtin_meta() -> dict:
+    """The packaged model's metadata, even where a user model named "default" hides it."""
+    return _read_meta(builtin_folder(), DEFAULT_MODEL)
+
+
 def load_optimizer_state(model: LoadedModel) -> dict[str, np.ndarray] | None:
     optim_name = model.meta.get("optimizer")
     if not optim_name:
@@ -331,6 +340,46 @@ def remove_model(name: str) -> None:
     shutil.rmtree(trash, ignore_errors=True)
     if read_settings().get("model") == name:
         update_settings(model=None)
+
+
+def own_model_name(parent: str) -> str:
+    """The name for the user's own model learned from `parent`: the first free one of
+    `mine`, `<parent>-mine`, `<parent>-mine-2`, ... (an existing model is never taken over)."""
+    candidates = [OWN_MODEL, f"{parent}-{OWN_MODEL}"]
+    candidates += (f"{parent}-{OWN_MODEL}-{n}" for n in range(2, 1000))
+    for name in candidates:
+        if _NAME.match(name) and not model_folder(name).exists():
+            return name
+    raise ModelError(f"no free name for your own model learned from {parent!r}; remove some models")
+
+
+def read_heldout(folder: Path) -> bytes | None:
+    """The general held-out text shipped in a model's folder (at most MAX_HELDOUT_BYTES), or None."""
+    path = folder / HELDOUT_FILE
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None  # a link could point anywhere: only the model's own file counts
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_HELDOUT_BYTES)
+    except OSError:
+        return None
+    return data if b"\0" not in data else None
+
+
+def copy_heldout(source: Path, target: Path) -> None:
+    """Give a model made from another (in `target`) the other's general held-out text, so that
+    its later publishes are checked on the same text; the caller holds the target's lock."""
+    data = read_heldout(source)
+    if data is not None:
+        atomic_write_bytes(target / HELDOUT_FILE, data)
+
+
+def remove_if_unsaved(name: str) -> None:
+    """Remove the folder of model `name` if it holds no model (only its lock, made by taking
+    it); the caller holds that lock. A model deleted by `forget` must not come back as a folder."""
+    folder = model_folder(name)
+    if folder.is_dir() and not folder.is_symlink() and not (folder / META_FILE).exists():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def list_model_names() -> list[str]:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import errno
 import os
-import queue
 import signal
 import stat
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import numpy as np
@@ -24,7 +22,7 @@ from charcomplete.editor.journal import Journal, Redactions
 from charcomplete.editor.widgets import ChangedOnDiskScreen, QuitScreen, RecoverScreen, SaveAsScreen
 from charcomplete.engine import Engine
 from charcomplete.errors import CharcompleteError
-from charcomplete.learner import LearnerSettings, learn
+from charcomplete.learner import LearnerSettings
 from tests.conftest import CLI, cli_env
 
 SENTENCE = "the quick brown fox jumps over the lazy dog.\n"
@@ -483,11 +481,14 @@ _EDITOR_WITH_LEARNER = textwrap.dedent("""
     from charcomplete.learner import LearnerSettings
 
     async def main():
-        settings = LearnerSettings(publish_every_s=0.5, batch=4, seq_len=32, lr=2e-3, idle_steps=100_000)
+        # general_tolerance_bpc: the tiny model's sources are one sentence, which zebras make worse.
+        settings = LearnerSettings(publish_every_s=0.5, batch=4, seq_len=32, lr=2e-3, idle_steps=100_000,
+                                   general_tolerance_bpc=100.0)
         app = EditorApp(Path(sys.argv[1]), Engine.load("tiny"), learn=True, learner_settings=settings,
                         send_every_s=0.2, poll_every_s=0.05)
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press(*"zebras cross the road at noon. zebras cross the road at noon. ")
+            for n in range(16):  # complete lines: some are learned, some held out to judge a publish
+                await pilot.press(*f"zebras cross road {n} at noon.", "enter")
             deadline = time.monotonic() + 60
             while app.swaps < 1 and app.learner_state != "error" and time.monotonic() < deadline:
                 await pilot.pause(0.05)
@@ -500,7 +501,8 @@ _EDITOR_WITH_LEARNER = textwrap.dedent("""
             deadline = time.monotonic() + 30
             while app.return_code is None and time.monotonic() < deadline:
                 await pilot.pause(0.05)
-        print("torch" in sys.modules, learner.process.exitcode, app.swaps, niceness, status, sep="|")
+        learner.process.wait(30)  # quitting handed the final publish over; it finishes on its own
+        print("torch" in sys.modules, learner.process.returncode, app.swaps, niceness, status, sep="|")
 
     asyncio.run(main())
 """)
@@ -514,7 +516,8 @@ def test_learner_publishes_the_editor_swaps_and_torch_stays_out(tiny_model, tmp_
     assert torch_loaded == "False"
     assert exitcode == "0"  # stopped cleanly when the editor quit
     assert int(swaps) >= 1
-    assert int(niceness) == 10  # it learns at a lower priority than the editor
+    # It learns at a lower priority than the editor (10 lower, or as low as the system allows: 19).
+    assert int(niceness) == min(10, 19 - os.getpriority(os.PRIO_PROCESS, 0))
     assert status.startswith("learner: learning")
     meta = store.load_model("tiny").meta
     assert meta["editor_chars"] > 0 and meta["history"][-1]["by"] == "editor"
@@ -563,67 +566,6 @@ async def test_pausing_learning_stops_sending_and_journaling(engine, tmp_path):
         assert app.cache.caches[0].observed_bytes > counted
         await app.workers.wait_for_complete()
         assert app.journal.read().text == "public"  # the line typed while paused is kept out
-
-
-# ---------------------------------------------------------------- the learner, in this process
-
-
-def _run_learner(name: str, settings: LearnerSettings, text: str | list[str], until, timeout: float = 60.0) -> list:
-    """Run a learning session in a thread with plain queues until `until(messages)`; then stop it."""
-    inbox: queue.Queue = queue.Queue()
-    outbox: queue.Queue = queue.Queue()
-    for version in [text] if isinstance(text, str) else text:
-        inbox.put(("text", version))
-    thread = threading.Thread(target=learn, args=(name, settings, inbox, outbox), daemon=True)
-    thread.start()
-    messages: list[dict] = []
-    deadline = time.monotonic() + timeout
-    while not until(messages) and time.monotonic() < deadline and thread.is_alive():
-        try:
-            messages.append(outbox.get(timeout=0.1))
-        except queue.Empty:
-            pass
-    inbox.put(("stop",))
-    thread.join(30)
-    while not outbox.empty():
-        messages.append(outbox.get())
-    assert not thread.is_alive()
-    return messages
-
-
-def test_learning_on_the_builtin_model_publishes_a_user_default(tiny_weights, tmp_path, monkeypatch):
-    weights, _ = tiny_weights
-    builtin = tmp_path / "builtin"
-    store.save_model("default", TINY, weights, {"history": []}, folder=builtin)
-    monkeypatch.setattr(store, "builtin_folder", lambda: builtin)
-    assert store.load_model("default").builtin
-    settings = LearnerSettings(publish_every_steps=5, publish_every_s=1e9, batch=4, seq_len=16, lr=2e-3)
-    messages = _run_learner("default", settings, "zebras cross the road. " * 8,
-                            lambda ms: any(m["kind"] == "published" for m in ms))
-    published = [m for m in messages if m["kind"] == "published"]
-    assert published and published[0]["name"] == "default"
-    assert published[0]["bpc"] <= published[0]["was"]
-    assert store.model_exists("default")  # a user model now shadows the built-in one
-    assert store.load_model("default").meta["parent"] == "default (built-in)"
-    assert messages[-1]["kind"] == "stopped"
-
-
-def test_a_busy_model_lock_skips_the_publish(tiny_model):
-    settings = LearnerSettings(publish_every_steps=3, publish_every_s=1e9, batch=4, seq_len=16, lock_timeout_s=0.05)
-    before = store.load_meta(tiny_model)[0]["weights"]
-    with store.lock_model(tiny_model):  # as `charcomplete train` would hold it
-        messages = _run_learner(tiny_model, settings, "zebras cross the road. " * 8,
-                                lambda ms: any(m["kind"] == "busy" for m in ms))
-        assert any(m["kind"] == "busy" for m in messages)
-        assert store.load_meta(tiny_model)[0]["weights"] == before
-
-
-def test_a_document_emptied_while_learning_is_not_an_error(tiny_model):
-    settings = LearnerSettings(publish_every_s=1e9, batch=4, seq_len=16)
-    messages = _run_learner(tiny_model, settings, ["zebras cross the road. " * 4, "", "a"],
-                            lambda ms: sum(m["kind"] == "progress" for m in ms) >= 2, timeout=10)
-    assert not [m for m in messages if m["kind"] == "error"], messages
-    assert messages[-1]["kind"] == "stopped"
 
 
 async def test_a_failed_journal_write_keeps_the_buffer_and_says_so_once(engine, tmp_path, monkeypatch):

@@ -1,8 +1,10 @@
 """`charcomplete forget`: delete what charcomplete learned from you.
 
 `--model NAME` deletes chosen models; `--all` deletes every model you trained, the
-editor's journals (copies of unsaved edits kept for crash recovery), the cache, and the
-choice of model in the settings. Your own files and folders, the other settings (such
+editor's journals (copies of unsaved edits kept for crash recovery), the learner's log,
+the cache, and the choice of model in the settings. Running editors' learners are told
+first (a new forget generation, see charcomplete.learner): they drop what they hold and
+publish nothing more. Your own files and folders, the other settings (such
 as the "exclude" list) and the built-in default model that ships with the package are
 never touched. A model another process is writing (`charcomplete train`, the editor's
 learner) is left alone and named in the closing error."""
@@ -20,7 +22,10 @@ from charcomplete import store
 from charcomplete.atomic import FileLock
 from charcomplete.cli import app
 from charcomplete.errors import CharcompleteError, LockBusyError
+from charcomplete.learner import log_path, new_forget_generation
 from charcomplete.paths import locations
+
+PUBLISH_WAIT_S = 5.0  # how long a model's lock is waited for: a learner's publish takes well under a second
 
 
 @app.command("forget")
@@ -68,18 +73,23 @@ def _forget_everything(yes: bool) -> None:
         print("This deletes, for good:")
         print(f"  {len(models)} trained model(s){': ' + ', '.join(models) if models else ''} in {root}")
         print(f"  {journals} editor journal(s) (unsaved edits kept for crash recovery) in {where.journals}")
-        print(f"  the cache in {where.cache}")
+        print(f"  the cache in {where.cache}, and the editor's learner log {log_path()}")
         print("Your documents, the other settings and the built-in default model are kept.")
         if not typer.confirm("Forget everything?", default=False):
             raise typer.Exit(1)
 
+    # First: a learner that publishes from now on would bring back what is being deleted. It checks
+    # the generation under the model's lock, which it takes before creating anything, so listing
+    # again now also finds a model a learner is creating: its lock is waited for, then it goes.
+    new_forget_generation()
     busy = []
-    for entry in entries:
+    for entry in sorted(root.iterdir()):
         if entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
             _remove(entry)  # leftovers of an interrupted `models rm` (".NAME.removing-..."), stray files, links
             continue
         try:
-            with FileLock(entry / ".lock", what=f"model {entry.name!r}").acquire(timeout=0):
+            # A learner's publish holds the lock briefly; `train` holds it for the whole run.
+            with FileLock(entry / ".lock", what=f"model {entry.name!r}").acquire(timeout=PUBLISH_WAIT_S):
                 # Renamed first, under the lock, so a model is there or gone, never half-deleted.
                 trash = entry.with_name(f".{entry.name}.removing-{time.time_ns()}")
                 entry.rename(trash)
@@ -94,6 +104,9 @@ def _forget_everything(yes: bool) -> None:
     if where.journals.exists() or where.journals.is_symlink():
         _remove(where.journals)
         print(f"removed {journals} editor journal(s) in {where.journals}")
+    if log_path().exists() or log_path().is_symlink():
+        _remove(log_path())
+        print(f"removed the editor's learner log {log_path()}")
     if where.cache.exists() or where.cache.is_symlink():
         _remove(where.cache)
         print(f"removed the cache in {where.cache}")

@@ -36,8 +36,16 @@ from charcomplete.editor.widgets import (
     SuggestingTextArea,
 )
 from charcomplete.errors import CharcompleteError
-from charcomplete.learner import Learner, LearnerSettings
-from charcomplete.learner import prepare as prepare_learner
+from charcomplete.learner import (
+    Busy,
+    Failed,
+    Forgotten,
+    Learner,
+    LearnerSettings,
+    Progress,
+    Published,
+    Rebased,
+)
 from charcomplete.ngram import typing_cache
 
 MAX_DOCUMENT_BYTES = 32 * 1024 * 1024  # a bigger file is not notes; the editor would crawl
@@ -144,7 +152,6 @@ class EditorApp(App):
         journal_every_s: float = 3.0,
         send_every_s: float = 1.5,
         poll_every_s: float = 0.2,
-        stop_timeout_s: float = 15.0,
         suggest_options: dict | None = None,
         cache: bool = True,
     ):
@@ -158,7 +165,6 @@ class EditorApp(App):
         self.initial_text = initial
         self.journal = Journal(self.path)
         self.learn = learn
-        prepare_learner()  # now: it cannot be done once the app has taken over stderr
         self.learner_settings = learner_settings or LearnerSettings()
         self.learner: Learner | None = None
         self.learner_state = "starting" if learn else "off"
@@ -169,7 +175,6 @@ class EditorApp(App):
         self.journal_every_s = journal_every_s
         self.send_every_s = send_every_s
         self.poll_every_s = poll_every_s
-        self.stop_timeout_s = stop_timeout_s
         self.suggest_options = dict(suggest_options or {})  # suggest() settings; the defaults were tuned for savings
         # Suggestions mix the model with a cache of this document and what is typed into it
         # (as `eval --adapt` measures); None: the model alone (`edit --no-learn`). The cache
@@ -381,20 +386,20 @@ class EditorApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="learner-start")
     def _spawn_learner(self, old: Learner | None, name: str) -> None:
-        # Off the event loop: the old learner may take seconds to publish and stop, and
-        # starting a process takes tens of milliseconds.
+        # Off the event loop: starting a process takes tens of milliseconds. The old learner
+        # publishes what it learned and exits in the background.
         if old is not None:
-            old.stop(self.stop_timeout_s)
+            old.hand_over()
         learner = Learner(name, self.learner_settings).start()
         if get_current_worker().is_cancelled:  # a newer start (another model) replaced this one
-            learner.stop(self.stop_timeout_s)
+            learner.hand_over()
             return
         self.call_from_thread(self._learner_started, learner)
 
     def _learner_started(self, learner: Learner) -> None:
         if self._quitting or self.learner is not None:
             # Closing, or a newer learner won the race: this one must not keep running unseen.
-            self.run_worker(partial(learner.stop, self.stop_timeout_s), thread=True, group="learner-stop")
+            learner.hand_over()
             return
         self.learner = learner
         if self.learner_state == "paused":
@@ -422,19 +427,27 @@ class EditorApp(App):
         if not learner.is_alive() and not learner.stopped and self.learner_state != "error":
             self._learner_failed(f"the background learner stopped unexpectedly ({learner.exit_description()})")
 
-    def _on_learner_message(self, message: dict) -> None:
-        kind = message.get("kind")
-        if "steps" in message:
-            self.learner_steps = int(message["steps"])
-        if kind == "progress":
-            if message.get("bpc") is not None:
-                self.bpc_history.append(float(message["bpc"]))
-        elif kind in ("published", "rebased") and not self._quitting:
-            self._load_engine(message["name"], "learned")
-        elif kind == "busy":
+    def _on_learner_message(self, message) -> None:
+        if hasattr(message, "steps"):
+            self.learner_steps = message.steps
+        if isinstance(message, Progress):
+            if message.bpc is not None:
+                self.bpc_history.append(message.bpc)
+        elif isinstance(message, (Published, Rebased)) and not self._quitting:
+            self._load_engine(message.name, "learned")
+            if isinstance(message, Published) and message.created:
+                self.notify(f"What you write is now learned in your own model {message.name!r}, now in use; "
+                            "the built-in model stays as shipped.", timeout=6)
+        elif isinstance(message, Busy):
             self.notify("Model busy: another charcomplete process is training it; learning goes on.", timeout=4)
-        elif kind == "error":
-            self._learner_failed(f"the background learner failed: {message.get('message')}")
+        elif isinstance(message, Forgotten):
+            self.learner_state = "off"
+            self.learner.hand_over()  # it has stopped on its own; nothing more is sent to it
+            self._load_engine(store.current_model_name(), "forgotten")  # weights that may be gone from disk
+            self.notify("Everything learned was forgotten (charcomplete forget); learning is off for this session.",
+                        timeout=6)
+        elif isinstance(message, Failed):
+            self._learner_failed(f"the background learner failed: {message.message}")
         self._refresh_status()
 
     def _learner_failed(self, reason: str) -> None:
@@ -552,22 +565,20 @@ class EditorApp(App):
             else:
                 self._save_checked(then_quit=True)
 
-    @work(exclusive=True, group="quit")
-    async def _quit_cleanly(self) -> None:
-        """Quit cleanly: no journal left behind, the learner publishes what it learned and stops."""
+    def _quit_cleanly(self) -> None:
+        """Quit at once: no journal left behind; the learner is handed what is left to do
+        (its final publish) and finishes in the background, without the user waiting."""
         if self._quitting:
             return
         self._quitting = True
         self.journal.remove()
-        if self.learner is not None and self.learner.is_alive():
-            self.notify("Keeping what was learned...", timeout=self.stop_timeout_s)
-            await asyncio.to_thread(self.learner.stop, self.stop_timeout_s)
-            self._poll_learner()
+        if self.learner is not None:
+            self.learner.hand_over()
         self.exit()
 
     def on_unmount(self) -> None:
-        # The app can end without action_quit (a test leaving run_test, an error):
-        # the learner must not outlive it.
+        # The app can end without action_quit (a test leaving run_test, an error): the learner
+        # is handed over the same way; a learner still starting is ended.
         self._quitting = True
-        if self.learner is not None and not self.learner.stopped:
-            self.learner.stop(self.stop_timeout_s)
+        if self.learner is not None:
+            self.learner.hand_over()
