@@ -85,6 +85,11 @@ class _Typist:
     shown: int = 0
     accepted: int = 0
     accepted_chars: int = 0
+    shown_chars: int = 0
+    shown_one_char: int = 0  # one character long (accepting it saves nothing)
+    shown_blank: int = 0  # spaces only (on screen it looks like no suggestion at all)
+    asked: int = 0  # suggestions this typist computed (a typist sharing another's offer computes none)
+    seconds: float = 0.0  # time they took
 
     def figures(self, chars: int) -> dict:
         return {
@@ -94,6 +99,13 @@ class _Typist:
             "accepted": self.accepted,
             "precision": self.accepted / self.shown if self.shown else 0.0,
             "chars_per_accept": self.accepted_chars / self.accepted if self.accepted else 0.0,
+            # What a ghost text is worth to the person looking at it: characters it gave them,
+            # on average over every one shown (wrong ones count as zero).
+            "chars_per_shown": self.accepted_chars / self.shown if self.shown else 0.0,
+            "mean_shown_chars": self.shown_chars / self.shown if self.shown else 0.0,
+            "shown_one_char": self.shown_one_char,
+            "shown_blank": self.shown_blank,
+            "ms_per_suggestion": self.seconds / self.asked * 1e3 if self.asked else 0.0,
         }
 
 
@@ -305,7 +317,10 @@ def _type(typists: list[_Typist], state, doc: bytes, i: int, tally: _Tally) -> N
         if typist.label not in offers:
             t0 = time.perf_counter()
             offers[typist.label] = decoding.suggest(state.engine, state, **typist.options).text
-            tally.latencies.append(time.perf_counter() - t0)
+            spent = time.perf_counter() - t0
+            tally.latencies.append(spent)
+            typist.asked += 1
+            typist.seconds += spent
         offer = offers[typist.label]
         if typist.word and offer:
             match = NEXT_WORD.match(offer)
@@ -314,6 +329,9 @@ def _type(typists: list[_Typist], state, doc: bytes, i: int, tally: _Tally) -> N
         data = offer.encode("utf-8")
         if data:
             typist.shown += 1
+            typist.shown_chars += len(offer)
+            typist.shown_one_char += len(offer) == 1
+            typist.shown_blank += offer.isspace()
             if doc.startswith(data, i):
                 typist.accepted += 1
                 typist.accepted_chars += len(offer)

@@ -3,6 +3,7 @@ JSON a script reads, and errors as one sentence."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -15,6 +16,7 @@ from charcomplete.config import DOC_START, ModelConfig
 from charcomplete.engine import Engine
 from charcomplete.evaluate import AdaptSettings, char_starts, evaluate, truncate
 from charcomplete.ngram import NGram
+from charcomplete.suggest import ISSUE3_POLICY
 from tests.conftest import CLI, cli_env, make_notes
 from tests.test_cli_train import assert_one_clear_error
 from tests.test_engine import chain_weights, random_weights, save_weights
@@ -34,19 +36,24 @@ def chain_engine() -> Engine:
 
 
 def test_keystroke_savings_by_hand():
-    # The suggestion at the start is "abc " (one word with the space after it).
+    # Issue 3's decoding (one word, counting the word being typed): the suggestion at the
+    # start is "abc " (one word with the space after it).
     # Whole: Tab takes "abc " (1 key); then "abc " is offered at "abc", "bc " at "bc", "c " at "c",
     # none of which the text goes on with (it ends), so a, b, c are typed: 4 keys for 7 characters.
     # First word: Ctrl+Right takes "abc" (1), then " " (the suggestion after "c" is " "), then "abc": 3 keys.
-    result = evaluate(chain_engine(), ["abc abc"], ksr_bytes=100)
+    one_word = {"issue 3": dataclasses.asdict(ISSUE3_POLICY)}
+    result = evaluate(chain_engine(), ["abc abc"], ksr_bytes=100, decoders=one_word)
     ksr = result["ksr"]
     assert ksr["chars"] == 7 and ksr["documents"] == 1
     assert ksr["whole"] == pytest.approx(1 - 4 / 7)
     assert ksr["word"] == pytest.approx(1 - 3 / 7)
-    whole = result["decoders"][0]["whole"]
+    whole, word = result["decoders"][0]["whole"], result["decoders"][0]["word"]
     assert (whole["keys"], whole["shown"], whole["accepted"]) == (4, 4, 1)
+    # 4 characters accepted over 4 shown ("abc ", "abc ", "bc ", "c "), 13 characters shown.
+    assert whole["chars_per_shown"] == 1.0 and whole["mean_shown_chars"] == 13 / 4
+    assert word["shown_blank"] == 1 and word["shown_one_char"] == 1  # the lone " " after the first "abc"
     # Each document starts afresh after DOC_START: two documents, twice the same figures.
-    twice = evaluate(chain_engine(), ["abc abc", "abc abc"], ksr_bytes=100)["ksr"]
+    twice = evaluate(chain_engine(), ["abc abc", "abc abc"], ksr_bytes=100, decoders=one_word)["ksr"]
     assert twice["chars"] == 14 and twice["whole"] == pytest.approx(1 - 8 / 14)
 
 
