@@ -19,6 +19,8 @@ from textual.widgets import Button, Input, Label, Sparkline, Static, TextArea
 from textual.widgets.text_area import Location
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from charcomplete.suggest import MIN_CHARS
+
 INLINE_BUDGET_MS = 5.0  # a suggestion computed faster than this is computed inline (see _ask): a third of a frame
 INLINE_MAX_NEW_CHARS = 12  # ...when the Completer has at most this much new text to read (a typed-over word)
 _NEXT_WORD = re.compile(r"\s*[\w'-]+|\s*[^\w\s]+|\s+")  # Ctrl+Right: the next word, with the space before it
@@ -71,7 +73,7 @@ class SuggestingTextArea(TextArea):
         """Textual's hook, called after every change of the document."""
         self._version += 1
         self._request += 1
-        if self._in_edit and self.suggestion and self.selection.is_empty:
+        if self._in_edit and _worth_showing(self.suggestion) and self.selection.is_empty:
             self._anchor = self.cursor_location  # typed what was suggested: the rest stays, nothing to compute
             return
         self.suggestion = ""
@@ -227,6 +229,14 @@ class SuggestingTextArea(TextArea):
             event.stop()
             event.prevent_default()
             self.dismiss_suggestion()
+
+
+def _worth_showing(rest: str) -> bool:
+    """Whether what is left of a suggestion, once its first characters were typed, is still
+    worth showing: the decoder's rule (suggest.Policy: min_chars, never spaces only). A lone
+    space left after typing the end of a word looks like nothing; a fresh suggestion runs
+    on into the next word instead."""
+    return len(rest) >= MIN_CHARS and not rest.isspace()
 
 
 def _printable_prefix(text: str) -> str:
