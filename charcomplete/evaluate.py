@@ -49,7 +49,8 @@ KSR_BYTES = 20_000  # text the simulated typist types: a suggestion per position
 # Ctrl+Right in the editor accepts the suggestion's next word, with the space before it (editor/widgets.py).
 NEXT_WORD = re.compile(r"\s*[\w'-]+|\s*[^\w\s]+|\s+")
 
-Progress = Callable[[int, int], None]
+PROGRESS_EVERY = 4096  # bytes between two progress reports (and at the end of each document)
+Progress = Callable[[int, int, float], None]  # (bytes read, bytes in all, bits per character so far)
 
 
 @dataclass
@@ -212,7 +213,9 @@ def evaluate(
     decoders: label -> suggest() options, one simulated typist pair each; the first is
         the headline figure. Default: the editor's own settings.
     cache_text: text to fit the cache n-gram on before reading (e.g. the user's own
-        folders); by default it starts empty and counts only what it reads."""
+        folders); by default it starts empty and counts only what it reads.
+    progress: called every PROGRESS_EVERY bytes and after each document with (bytes read,
+        bytes in all, bits per character so far)"""
     engine, loaded = _resolve(model)
     settings = AdaptSettings(**asdict(settings)) if settings is not None else AdaptSettings()
     settings.dynamic = adapt if dynamic is None else dynamic
@@ -294,9 +297,11 @@ def evaluate(
                 else:
                     top = engine
                     state = _carry(state, engine)
+            if progress is not None and (i + 1) % PROGRESS_EVERY == 0 and i + 1 < len(doc):
+                progress(tally.bytes + i + 1, total, tally.bits / (tally.bytes + i + 1))
         tally.bytes += len(doc)
         if progress is not None:
-            progress(tally.bytes, total)
+            progress(tally.bytes, total, tally.bits / max(1, tally.bytes))
 
     return _report(top, engine, loaded, settings, docs, tally, typists, ksr_docs, ksr_byte_count, ksr_chars,
                    time.perf_counter() - started, adapter)

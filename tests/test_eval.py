@@ -127,6 +127,32 @@ def test_eval_json_carries_every_figure(tmp_path, tiny_model):
     assert table.returncode == 0 and "bits per character" in table.stdout and "keystroke" not in table.stdout
 
 
+def test_eval_adapt_shows_progress_and_takes_threads(tmp_path, tiny_model):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "long.md").write_text("a line of notes to read while learning; " * 400)  # 16 kB
+    result = run("eval", str(notes), "--model", tiny_model, "--adapt", "--threads", "1", "--ksr-bytes", "0")
+    assert result.returncode == 0, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("evaluating 'tiny' (GRU 1x24) on 16,000 bytes of 1 documents"), first
+    assert "gradient steps, cache" in first
+    refused = run("eval", str(notes), "--model", tiny_model, "--threads", "0")
+    assert refused.returncode == 2 and "'--threads'" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_progress_lines_say_bytes_bpc_and_time_left(tiny_model, capsys, monkeypatch):
+    from charcomplete.cli.eval import _Bar
+
+    monkeypatch.setattr(_Bar, "LINE_EVERY_S", 0.0)  # every report becomes a line (off a terminal)
+    with _Bar() as bar:
+        result = evaluate(tiny_model, ["some text to read " * 500], ksr_bytes=0, progress=bar.update)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 2, lines  # every 4096 bytes of 9,000
+    assert lines[0].startswith("evaluating: 4,096 of 9,000 bytes read, ") and "bpc so far, about " in lines[0]
+    assert lines[0].endswith(" left")
+    assert result["bytes"] == 9000
+
+
 def test_static_eval_never_imports_torch(tmp_path, tiny_model):
     notes = make_notes(tmp_path / "notes", count=2)
     code = (
