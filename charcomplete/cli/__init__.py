@@ -27,6 +27,14 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def confirm_or_stop(question: str) -> None:
+    """Ask `question` (default no); on no, say that nothing was deleted and end with success:
+    declining is an answer, not a failure."""
+    if not typer.confirm(question, default=False):
+        print("Nothing was deleted.")
+        raise typer.Exit(0)
+
+
 # Sub-commands register themselves on `app` when imported.
 from charcomplete.cli import compare as _compare  # noqa: E402,F401
 from charcomplete.cli import complete as _complete  # noqa: E402,F401
