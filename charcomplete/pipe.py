@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import textwrap
 from typing import BinaryIO
 
 from charcomplete.engine import PRIME_WINDOW
@@ -69,21 +71,48 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """`--help` laid out as the other commands' (typer's) help: "Usage: ... [OPTIONS]", the
+    description indented, an "Options:" list of "-m, --model NAME  Help." rows."""
+
+    def __init__(self, prog: str):
+        super().__init__(prog, max_help_position=28, width=min(shutil.get_terminal_size().columns, 80))
+
+    def _format_usage(self, usage, actions, groups, prefix) -> str:
+        return f"Usage: {self._prog} [OPTIONS]\n\n"
+
+    def _format_text(self, text: str) -> str:
+        return textwrap.fill(text, self._width, initial_indent="  ", subsequent_indent="  ") + "\n\n"
+
+    def start_section(self, heading: str | None) -> None:
+        super().start_section((heading or "").capitalize())
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        names = sorted(action.option_strings, key=len)  # the short name first, as typer lists them
+        value = f" {action.metavar}" if action.nargs != 0 and action.metavar else ""
+        return ", ".join(names) + value
+
+
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="charcomplete complete", description=DESCRIPTION)
-    p.add_argument("--model", "-m", help="model to use (default: the one in use)")
-    p.add_argument("--max-chars", type=_bounded_int(0), help="longest completion (or sample), in characters")
-    p.add_argument("--alternatives", "-k", type=_bounded_int(0, MAX_ALTERNATIVES), default=0,
-                   help="list K alternatives, a line each")
-    p.add_argument("--json", dest="as_json", action="store_true", help="answer with a JSON object")
-    p.add_argument("--sample", action="store_true", help="generate free text instead of one completion")
-    p.add_argument("--temperature", type=_non_negative_float, default=1.0, help="--sample: randomness (0 = greedy)")
-    p.add_argument("--top-k", type=_bounded_int(1), help="--sample: draw from the k likeliest bytes only")
-    p.add_argument("--seed", type=int, help="--sample: random seed, for repeatable output")
+    p = _Parser(prog="charcomplete complete", description=DESCRIPTION, formatter_class=_HelpFormatter,
+                add_help=False)
+    p.add_argument("--model", "-m", metavar="NAME", help="Model to use (default: the one in use).")
+    p.add_argument("--max-chars", metavar="N", type=_bounded_int(0),
+                   help="Longest completion (or sample), in characters.")
+    p.add_argument("--alternatives", "-k", metavar="K", type=_bounded_int(0, MAX_ALTERNATIVES), default=0,
+                   help="List the completion and the next likeliest, K in all, a line each.")
+    p.add_argument("--json", dest="as_json", action="store_true", help="Answer with a JSON object.")
+    p.add_argument("--sample", action="store_true", help="Generate free text instead of one completion.")
+    p.add_argument("--temperature", metavar="NUMBER", type=_non_negative_float, default=1.0,
+                   help="With --sample: randomness (0 = greedy).  [default: 1]")
+    p.add_argument("--top-k", metavar="K", type=_bounded_int(1),
+                   help="With --sample: draw from the K likeliest bytes only.")
+    p.add_argument("--seed", metavar="N", type=int, help="With --sample: random seed, for repeatable output.")
     p.add_argument("--lines", action="store_true",
-                   help='resident mode: a JSON request per line ({"text": ...}), an answer per line')
+                   help="Resident mode: a JSON request per line, a JSON answer per line.")
     p.add_argument("--keep-newline", action="store_true",
-                   help="keep a final newline of the input (echo adds one; it is dropped)")
+                   help="Keep a final newline of the input (echo adds one; it is dropped).")
+    p.add_argument("-h", "--help", action="help", help="Show this message and exit.")
     return p
 
 
