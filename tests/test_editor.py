@@ -309,9 +309,14 @@ async def test_every_figure_in_the_status_bar_is_labelled(engine, tmp_path):
         await type_and_wait(pilot, "the quick b")
         await pilot.pause(0.7)
         bar = " ".join(str(static.render()) for static in app.status.query("Static") if static.display)
-        assert "model: tiny (GRU 1x32)" in bar and "learner: off" in bar
+        assert "model: tiny" in bar and "learner: off" in bar
+        assert "GRU 1x32" in str(app.query_one("#status-model").tooltip)
         assert "loss" in bar and "2.31 bits/char" in bar
-        assert re.search(r"suggestion \d+\.\d ms \(median \d+\.\d\)", bar), bar
+        assert re.search(r"suggestion \d+\.\d ms, median \d+\.\d", bar), bar
+        # Nothing is cut off on a 120-column terminal: every part is as wide as its text.
+        for static in app.status.query("Static"):
+            if static.display and static.id != "status-file":
+                assert static.region.width >= len(str(static.render())), static.id
         assert app.query_one("#status-bpc-value").tooltip and app.query_one("#status-latency").tooltip
 
 
@@ -337,12 +342,12 @@ async def test_status_bar_shows_file_state_model_and_latency(engine, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         status = lambda part: str(app.query_one(f"#status-{part}").render())  # noqa: E731
         assert status("file") == "a.md [new]"
-        assert status("model") == "model: tiny (GRU 1x32)"
+        assert status("model") == "model: tiny"
         assert status("learner") == "learner: off"
         await type_and_wait(pilot, "the quick b")
         await pilot.pause(0.6)
         assert status("file") == "a.md [modified]"
-        assert re.fullmatch(r"suggestion \d+\.\d ms \(median \d+\.\d\)", status("latency")), status("latency")
+        assert re.fullmatch(r"suggestion \d+\.\d ms, median \d+\.\d", status("latency")), status("latency")
         await pilot.press("ctrl+s")
         assert status("file") == "a.md [saved]"
 
@@ -358,7 +363,7 @@ async def test_the_command_palette_switches_the_model(engine, tiny_weights, tmp_
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.engine.name == "other", what="the model switch")
         assert app.editor.completer.engine.base.name == "other"  # under the document's cache
-        assert str(app.query_one("#status-model").render()).startswith("model: other ")
+        assert str(app.query_one("#status-model").render()) == "model: other"
         assert (await type_and_wait(pilot, "the quick b")).startswith("rown")
 
 
@@ -627,7 +632,7 @@ def test_learner_publishes_the_editor_swaps_and_torch_stays_out(tiny_model, tmp_
     assert exitcode == "0"  # stopped cleanly when the editor quit
     assert int(swaps) >= 1
     assert int(niceness) == 10  # it learns at a lower priority than the editor
-    assert status.startswith("learner: learning")
+    assert re.fullmatch(r"learner: (learning|[\d,]+ steps?)", status), status
     meta = store.load_model("tiny").meta
     assert meta["editor_chars"] > 0 and meta["history"][-1]["by"] == "editor"
 

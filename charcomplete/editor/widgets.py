@@ -319,17 +319,20 @@ class StatusBar(Horizontal):
         self._set("file", f"{name} [{state}]")
 
     def show_model(self, name: str, description: str, parameters: int) -> None:
-        static = self._set("model", f"model: {name} ({description})")
+        static = self._set("model", f"model: {name}")
         if static is not None:
             static.tooltip = f"suggestions come from model {name!r}: {description}, {parameters:,} parameters"
 
     def show_learner(self, state: str, steps: int | None = None) -> None:
-        count = f", {steps:,} step{'' if steps == 1 else 's'}" if steps else ""
-        static = self._set("learner", f"learner: {state}{count}")
+        if state == "learning" and steps:
+            text = f"learner: {steps:,} step{'' if steps == 1 else 's'}"  # learning, and how far it got
+        else:
+            text = f"learner: {state}"
+        static = self._set("learner", text)
         if static is not None:
             static.set_class(state.startswith("error"), "error")
             static.tooltip = ("the background learner fine-tunes the model on your folders and this document "
-                              "(F3 pauses it); steps: training updates so far")
+                              "(F3 pauses it); steps: its training updates so far")
 
     def show_bpc(self, history: list[float]) -> None:
         if self._shown.get("bpc-history") != history:
@@ -339,7 +342,7 @@ class StatusBar(Horizontal):
         self._set("bpc-value", f"{history[-1]:.2f} bits/char" if history else "")
 
     def show_latency(self, last_ms: float, p50_ms: float) -> None:
-        static = self._set("latency", f"suggestion {last_ms:.1f} ms (median {p50_ms:.1f})")
+        static = self._set("latency", f"suggestion {last_ms:.1f} ms, median {p50_ms:.1f}")
         if static is not None:
             static.tooltip = "suggestion latency: from the keystroke to the suggestion shown, last and median"
 
