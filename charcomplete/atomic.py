@@ -103,12 +103,18 @@ class FileLock:
         self._fd: int | None = None
 
     def acquire(self, timeout: float = 0.0) -> FileLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + timeout
+        fd = self._open()
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                if self._still_there(fd):
+                    break
+                # Its holder removed the lock file (store.unlock_model) before letting go:
+                # this lock guards nothing any more; take the one at the path now.
+                os.close(fd)
+                fd = self._open()
+                continue
             except OSError as error:
                 if error.errno not in (errno.EWOULDBLOCK, errno.EACCES):
                     os.close(fd)
@@ -123,6 +129,16 @@ class FileLock:
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
         return self
+
+    def _open(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def _still_there(self, fd: int) -> bool:
+        try:
+            return os.stat(self.path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            return False
 
     def release(self) -> None:
         if self._fd is not None:

@@ -49,7 +49,8 @@ KSR_BYTES = 20_000  # text the simulated typist types: a suggestion per position
 # Ctrl+Right in the editor accepts the suggestion's next word, with the space before it (editor/widgets.py).
 NEXT_WORD = re.compile(r"\s*[\w'-]+|\s*[^\w\s]+|\s+")
 
-Progress = Callable[[int, int], None]
+PROGRESS_EVERY = 4096  # bytes between two progress reports (and at the end of each document)
+Progress = Callable[[int, int, float], None]  # (bytes read, bytes in all, bits per character so far)
 
 
 @dataclass
@@ -85,6 +86,11 @@ class _Typist:
     shown: int = 0
     accepted: int = 0
     accepted_chars: int = 0
+    shown_chars: int = 0
+    shown_one_char: int = 0  # one character long (accepting it saves nothing)
+    shown_blank: int = 0  # spaces only (on screen it looks like no suggestion at all)
+    asked: int = 0  # suggestions this typist computed (a typist sharing another's offer computes none)
+    seconds: float = 0.0  # time they took
 
     def figures(self, chars: int) -> dict:
         return {
@@ -94,6 +100,13 @@ class _Typist:
             "accepted": self.accepted,
             "precision": self.accepted / self.shown if self.shown else 0.0,
             "chars_per_accept": self.accepted_chars / self.accepted if self.accepted else 0.0,
+            # What a ghost text is worth to the person looking at it: characters it gave them,
+            # on average over every one shown (wrong ones count as zero).
+            "chars_per_shown": self.accepted_chars / self.shown if self.shown else 0.0,
+            "mean_shown_chars": self.shown_chars / self.shown if self.shown else 0.0,
+            "shown_one_char": self.shown_one_char,
+            "shown_blank": self.shown_blank,
+            "ms_per_suggestion": self.seconds / self.asked * 1e3 if self.asked else 0.0,
         }
 
 
@@ -200,7 +213,9 @@ def evaluate(
     decoders: label -> suggest() options, one simulated typist pair each; the first is
         the headline figure. Default: the editor's own settings.
     cache_text: text to fit the cache n-gram on before reading (e.g. the user's own
-        folders); by default it starts empty and counts only what it reads."""
+        folders); by default it starts empty and counts only what it reads.
+    progress: called every PROGRESS_EVERY bytes and after each document with (bytes read,
+        bytes in all, bits per character so far)"""
     engine, loaded = _resolve(model)
     settings = AdaptSettings(**asdict(settings)) if settings is not None else AdaptSettings()
     settings.dynamic = adapt if dynamic is None else dynamic
@@ -282,9 +297,11 @@ def evaluate(
                 else:
                     top = engine
                     state = _carry(state, engine)
+            if progress is not None and (i + 1) % PROGRESS_EVERY == 0 and i + 1 < len(doc):
+                progress(tally.bytes + i + 1, total, tally.bits / (tally.bytes + i + 1))
         tally.bytes += len(doc)
         if progress is not None:
-            progress(tally.bytes, total)
+            progress(tally.bytes, total, tally.bits / max(1, tally.bytes))
 
     return _report(top, engine, loaded, settings, docs, tally, typists, ksr_docs, ksr_byte_count, ksr_chars,
                    time.perf_counter() - started, adapter)
@@ -305,7 +322,10 @@ def _type(typists: list[_Typist], state, doc: bytes, i: int, tally: _Tally) -> N
         if typist.label not in offers:
             t0 = time.perf_counter()
             offers[typist.label] = decoding.suggest(state.engine, state, **typist.options).text
-            tally.latencies.append(time.perf_counter() - t0)
+            spent = time.perf_counter() - t0
+            tally.latencies.append(spent)
+            typist.asked += 1
+            typist.seconds += spent
         offer = offers[typist.label]
         if typist.word and offer:
             match = NEXT_WORD.match(offer)
@@ -314,6 +334,9 @@ def _type(typists: list[_Typist], state, doc: bytes, i: int, tally: _Tally) -> N
         data = offer.encode("utf-8")
         if data:
             typist.shown += 1
+            typist.shown_chars += len(offer)
+            typist.shown_one_char += len(offer) == 1
+            typist.shown_blank += offer.isspace()
             if doc.startswith(data, i):
                 typist.accepted += 1
                 typist.accepted_chars += len(offer)

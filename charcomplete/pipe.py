@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import textwrap
 from typing import BinaryIO
 
 from charcomplete.engine import PRIME_WINDOW
@@ -25,7 +27,19 @@ DESCRIPTION = "Print the most likely continuation of the text on stdin (the text
 
 
 class BadRequest(ValueError):
-    """A --lines request that cannot be answered; the answer is an error object."""
+    """A --lines request that cannot be answered; the answer is an error object, which
+    carries the request's id when the request was a JSON object with one."""
+
+    def __init__(self, message: str, request: object = None):
+        super().__init__(message)
+        self.request = request  # the parsed request, when it parsed
+
+
+def _error_answer(error: BadRequest) -> dict:
+    request = error.request
+    if isinstance(request, dict) and "id" in request:
+        return {"id": request["id"], "error": str(error)}  # so that a client can match it to its request
+    return {"error": str(error)}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,21 +71,48 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """`--help` laid out as the other commands' (typer's) help: "Usage: ... [OPTIONS]", the
+    description indented, an "Options:" list of "-m, --model NAME  Help." rows."""
+
+    def __init__(self, prog: str):
+        super().__init__(prog, max_help_position=28, width=min(shutil.get_terminal_size().columns, 80))
+
+    def _format_usage(self, usage, actions, groups, prefix) -> str:
+        return f"Usage: {self._prog} [OPTIONS]\n\n"
+
+    def _format_text(self, text: str) -> str:
+        return textwrap.fill(text, self._width, initial_indent="  ", subsequent_indent="  ") + "\n\n"
+
+    def start_section(self, heading: str | None) -> None:
+        super().start_section((heading or "").capitalize())
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        names = sorted(action.option_strings, key=len)  # the short name first, as typer lists them
+        value = f" {action.metavar}" if action.nargs != 0 and action.metavar else ""
+        return ", ".join(names) + value
+
+
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="charcomplete complete", description=DESCRIPTION)
-    p.add_argument("--model", "-m", help="model to use (default: the one in use)")
-    p.add_argument("--max-chars", type=_bounded_int(0), help="longest completion (or sample), in characters")
-    p.add_argument("--alternatives", "-k", type=_bounded_int(0, MAX_ALTERNATIVES), default=0,
-                   help="list K alternatives, a line each")
-    p.add_argument("--json", dest="as_json", action="store_true", help="answer with a JSON object")
-    p.add_argument("--sample", action="store_true", help="generate free text instead of one completion")
-    p.add_argument("--temperature", type=_non_negative_float, default=1.0, help="--sample: randomness (0 = greedy)")
-    p.add_argument("--top-k", type=_bounded_int(1), help="--sample: draw from the k likeliest bytes only")
-    p.add_argument("--seed", type=int, help="--sample: random seed, for repeatable output")
+    p = _Parser(prog="charcomplete complete", description=DESCRIPTION, formatter_class=_HelpFormatter,
+                add_help=False)
+    p.add_argument("--model", "-m", metavar="NAME", help="Model to use (default: the one in use).")
+    p.add_argument("--max-chars", metavar="N", type=_bounded_int(0),
+                   help="Longest completion (or sample), in characters.")
+    p.add_argument("--alternatives", "-k", metavar="K", type=_bounded_int(0, MAX_ALTERNATIVES), default=0,
+                   help="List the completion and the next likeliest, K in all, a line each.")
+    p.add_argument("--json", dest="as_json", action="store_true", help="Answer with a JSON object.")
+    p.add_argument("--sample", action="store_true", help="Generate free text instead of one completion.")
+    p.add_argument("--temperature", metavar="NUMBER", type=_non_negative_float, default=1.0,
+                   help="With --sample: randomness (0 = greedy).  [default: 1]")
+    p.add_argument("--top-k", metavar="K", type=_bounded_int(1),
+                   help="With --sample: draw from the K likeliest bytes only.")
+    p.add_argument("--seed", metavar="N", type=int, help="With --sample: random seed, for repeatable output.")
     p.add_argument("--lines", action="store_true",
-                   help='resident mode: a JSON request per line ({"text": ...}), an answer per line')
+                   help="Resident mode: a JSON request per line, a JSON answer per line.")
     p.add_argument("--keep-newline", action="store_true",
-                   help="keep a final newline of the input (echo adds one; it is dropped)")
+                   help="Keep a final newline of the input (echo adds one; it is dropped).")
+    p.add_argument("-h", "--help", action="help", help="Show this message and exit.")
     return p
 
 
@@ -97,6 +138,7 @@ def run(model, max_chars, alternatives, as_json, sample, temperature, top_k, see
             _serve_lines(engine, max_chars, alternatives)
         elif sample:
             state = _read_state(engine, keep_newline)
+            state = engine.start() if state is None else state  # free text from nothing is fine
             _print_sample(engine, state, max_chars, temperature, top_k, seed, as_json)
         else:
             state = _read_state(engine, keep_newline)
@@ -136,9 +178,12 @@ def _drop_newline(text: bytes, keep: bool) -> bytes:
 
 
 def _read_state(engine, keep_newline: bool):
-    """The engine state after the text on stdin, of which only the last window is read."""
+    """The engine state after the text on stdin, of which only the last window is read;
+    None when stdin holds no text (an empty line in a shell: nothing to complete)."""
     text, dropped = _read_tail(sys.stdin.buffer, PRIME_WINDOW + 2)
     text = _drop_newline(text, keep_newline)
+    if not text and not dropped:
+        return None
     if not dropped:
         return engine.prime(text)  # from the document start when it fits in the window
     state = engine.zero_state()  # the text began before what was kept: no document marker
@@ -151,17 +196,24 @@ def _suggest_options(max_chars: int | None) -> dict:
 
 
 def _answer(engine, state, max_chars: int | None, alternatives: int) -> dict:
+    """The JSON answer. "probability" (of the completion: the product of its characters'
+    probabilities) is there only when the completion is not empty: an empty one is the
+    model having nothing worth suggesting, not a prediction. Alternatives: the completion
+    first, then the likeliest others, best first. `state` None: there was no text."""
     from charcomplete import suggest as decoding
 
     options = _suggest_options(max_chars)
-    best = decoding.suggest(engine, state, **options)
-    others = decoding.alternatives(engine, state, alternatives, **options) if alternatives else []
-    return {
-        "completion": best.text,
-        "probability": round(best.probability, 6),
-        "alternatives": [{"completion": s.text, "probability": round(s.probability, 6)} for s in others],
-        "model": engine.name,
-    }
+    if state is None:
+        best, others = decoding.Suggestion("", 1.0), []
+    else:
+        best = decoding.suggest(engine, state, **options)
+        others = decoding.alternatives(engine, state, alternatives, **options) if alternatives else []
+    answer: dict = {"completion": best.text}
+    if best.text:
+        answer["probability"] = round(best.probability, 6)
+    answer["alternatives"] = [{"completion": s.text, "probability": round(s.probability, 6)} for s in others]
+    answer["model"] = engine.name
+    return answer
 
 
 def _print_completion(engine, state, max_chars: int | None, alternatives: int, as_json: bool) -> None:
@@ -207,7 +259,7 @@ def _serve_lines(engine, max_chars: int | None, alternatives: int) -> None:
         try:
             answer = _answer_request(completer, raw, max_chars, alternatives)
         except BadRequest as error:
-            answer = {"error": str(error)}
+            answer = _error_answer(error)
         _write(json.dumps(answer) + "\n")
 
 
@@ -229,7 +281,8 @@ def _answer_request(completer, raw: bytes | None, max_chars: int | None, alterna
     request = _parse_request(raw)
     max_chars = _int_option(request, "max_chars", max_chars, 0, 10_000)
     alternatives = _int_option(request, "alternatives", alternatives, 0, MAX_ALTERNATIVES)
-    state = completer.state_for(request["text"])  # reads only what changed since the last request
+    # Reads only what changed since the last request; an empty text has nothing to complete.
+    state = completer.state_for(request["text"]) if request["text"] else None
     answer = _answer(completer.engine, state, max_chars, alternatives)
     if "id" in request:
         answer = {"id": request["id"], **answer}  # lets a client match answers to requests
@@ -246,10 +299,10 @@ def _parse_request(raw: bytes | None) -> dict:
     except ValueError as error:  # JSONDecodeError, and UnicodeDecodeError for bytes that are not UTF-8
         raise BadRequest(f"the request is not valid JSON ({error.__class__.__name__})") from None
     if not isinstance(request, dict) or not isinstance(request.get("text"), str):
-        raise BadRequest('a request is a JSON object with a "text" string, e.g. {"text": "The quick bro"}')
+        raise BadRequest('a request is a JSON object with a "text" string, e.g. {"text": "The quick bro"}', request)
     unknown = sorted(set(request) - REQUEST_OPTIONS)
     if unknown:
-        raise BadRequest(f"unknown request field {unknown[0]!r}; known: {', '.join(sorted(REQUEST_OPTIONS))}")
+        raise BadRequest(f"unknown request field {unknown[0]!r}; known: {', '.join(sorted(REQUEST_OPTIONS))}", request)
     return request
 
 
@@ -258,7 +311,7 @@ def _int_option(request: dict, key: str, default: int | None, low: int, high: in
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BadRequest(f"{key} must be a whole number from {low} to {high}")
+        raise BadRequest(f"{key} must be a whole number from {low} to {high}", request)
     return value
 
 

@@ -102,6 +102,22 @@ def lock_model(name: str, timeout: float = 0.0) -> FileLock:
     return FileLock(folder / ".lock", what=f"model {name!r}").acquire(timeout)
 
 
+def unlock_model(lock: FileLock, name: str) -> None:
+    """Release `lock` (from lock_model); a folder left holding nothing but the lock (a run that
+    failed or stopped before saving anything) goes too, so no empty model is left behind.
+    The lock file is removed while still held: FileLock.acquire notices a lock file that was
+    removed under it, so a writer that was waiting takes a fresh one."""
+    folder = model_folder(name)
+    try:
+        if {entry.name for entry in folder.iterdir()} <= {".lock"}:
+            (folder / ".lock").unlink()
+            folder.rmdir()
+    except OSError:
+        pass  # something else appeared, or it cannot be removed: it is kept, as before
+    finally:
+        lock.release()
+
+
 # ---------------------------------------------------------------- reading
 
 

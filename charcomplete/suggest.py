@@ -1,21 +1,24 @@
 """Decoding: turn next-byte odds into what the user sees.
 
 - `suggest`: the most likely continuation, cut at a natural boundary (the end of the
-  word together with the space or punctuation after it; never past the end of the
-  line) or where the model stops being confident, and never inside a UTF-8 character.
-- `alternatives`: the K best distinct continuations.
+  word together with the space or punctuation after it, and further whole words the
+  model is sure of; never past the end of the line) or where the model stops being
+  confident, and never inside a UTF-8 character. What is too short to save a key, or
+  only spaces, is not shown at all.
+- `alternatives`: the K best distinct continuations, the suggestion first.
 - `sample`: free text generation.
 - `Completer`: keeps the state of the text typed so far, so a keystroke feeds one byte
   instead of re-reading the text.
 
-The default settings (a beam of 2, the confidence thresholds, one word) were chosen
-with the keystroke-savings check in benchmarks/inference.py; BENCHMARKS.md has the
-figures.
-"""
+`Policy` holds every decoding setting; the editor, `complete` and the simulated typist
+of `evaluate` share DEFAULT_POLICY, chosen by keystroke savings and by accepted
+characters per suggestion shown (benchmarks/suggestion_policy.py; BENCHMARKS.md has the
+figures)."""
 
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,15 +28,52 @@ import numpy as np
 from charcomplete.config import DOC_START
 from charcomplete.engine import PRIME_WINDOW, Engine, State
 
-# Defaults chosen by the keystroke-savings check (BENCHMARKS.md, "Inference (issue 3)"):
-# beam 2 saved a little more than greedy at the same precision; a total of 0.2 rather
-# than 0.1 saved more *and* showed fewer wrong suggestions; a second word cost savings.
+# The policy: what is worth showing. Thresholds from issue 3 (BENCHMARKS.md, "Choosing the
+# decoding"); the rest chosen in issue 15 with benchmarks/suggestion_policy.py on a dev
+# slice of the held-out notes (BENCHMARKS.md, "What a suggestion shows"): against issue 3's
+# policy, the same keystroke savings (28.8%) with 23% more accepted characters per
+# suggestion shown (1.07 vs 0.87) and a third fewer shown. min_chars 3 bought more per
+# suggestion with a sixth of the savings; MORE from 0.35 to 0.8 changed nothing measurable.
 MAX_CHARS = 40  # longest suggestion, in characters
 MIN_PROB = 0.25  # stop before a byte the model gives less than this
 MIN_TOTAL = 0.2  # stop before the whole suggestion becomes less likely than this
-WORDS = 1  # words a suggestion may finish before it stops
+WORDS = 1  # new words a suggestion finishes before it needs MORE to go on
+MORE = 0.5  # go on into a further whole word when the model gives it at least this (1: never)
+MIN_CHARS = 2  # show nothing shorter: accepting one character costs the key it saves
 BEAM = 2  # 1 = greedy; a wider beam looks for a likelier whole word
-WHOLE_WORDS = False  # when confidence runs out inside a new word, drop that partial word
+WHOLE_WORDS = False  # when confidence runs out inside the first new word, drop that partial word
+FINISH_WORDS = False  # when it runs out inside the word being typed, show nothing
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the decoder shows: where a suggestion stops, and when it is not worth showing.
+
+    The editor's Completer, `complete` and evaluate's simulated typist all decode with
+    one of these (the defaults unless told otherwise)."""
+
+    max_chars: int = MAX_CHARS  # longest suggestion, in characters
+    min_prob: float = MIN_PROB  # stop before a byte the model gives less than this
+    min_total: float = MIN_TOTAL  # stop before the whole becomes less likely than this
+    words: int = WORDS  # new words finished (each with the space or punctuation after it) before...
+    more: float = MORE  # ...going on needs each further word to be this likely; whole words only (1: never)
+    min_chars: int = MIN_CHARS  # show nothing shorter than this
+    blank_ok: bool = False  # may show a suggestion of spaces only (which looks like nothing at all)
+    beam: int = BEAM  # search width (1: greedy)
+    whole_words: bool = WHOLE_WORDS  # drop a partial new word rather than show it
+    finish_words: bool = FINISH_WORDS  # ...and a word being typed that the model cannot finish
+    finish_typed_word: bool = False  # the space ending the word being typed counts as a word (issue 3's rule)
+
+    def replace(self, **changes) -> Policy:
+        """This policy with some fields changed; an unknown name is a TypeError."""
+        return dataclasses.replace(self, **changes)
+
+
+DEFAULT_POLICY = Policy()
+# The policy before issue 15, kept so that benchmarks/suggestion_policy.py can measure
+# both on the same text: one word (the word being typed counts, so right after a word
+# the suggestion was a lone space), never more, and any length shown.
+ISSUE3_POLICY = Policy(more=1.0, min_chars=0, blank_ok=True, finish_typed_word=True)
 
 _NEWLINES = frozenset(b"\r\n")
 _SPACES = frozenset(b" \t")
@@ -83,7 +123,7 @@ def unfinished_tail(data: bytes) -> int:
 @dataclass
 class Suggestion:
     text: str
-    probability: float  # product of the chosen bytes' probabilities
+    probability: float  # product of the chosen bytes' probabilities (1.0 for the empty text: it means nothing)
 
 
 @dataclass
@@ -97,12 +137,12 @@ class _Path:
     chars: int = 0
     words: int = 0  # words finished so far (a word byte followed by a space or punctuation)
     in_word: bool = False  # the byte before the next one is a word byte
+    fresh: bool = False  # the word being grown holds a byte of the suggestion (not only typed ones)
     done: bool = False  # reached its boundary: it stops here whatever comes next
     word_start: int = -1  # where the word being grown began inside `data` (-1: none, or in the text)
-
-    def score(self) -> float:
-        """Expected characters saved by showing it: P(the user types it) * its length."""
-        return math.exp(self.logp) * self.chars
+    boundary: int = 0  # len(data) at the last word finished (where a cut may fall)
+    boundary_logp: float = 0.0  # logp there
+    line_end: bool = False  # it stopped because the line (or the text) most likely ends here
 
 
 @dataclass(frozen=True)
@@ -110,15 +150,39 @@ class _Limits:
     max_chars: int
     log_min_prob: float
     log_min_total: float
+    log_more: float  # +inf: never past `words`
     words: int
     width: int
+    min_chars: int
+    blank_ok: bool
+    whole_words: bool
+    finish_words: bool
+    finish_typed_word: bool
 
 
-def _limits(max_chars: int, min_prob: float, min_total: float, words: int, beam: int) -> _Limits:
-    def log(p: float) -> float:
-        return math.log(p) if p > 0 else -math.inf
+def _log(p: float) -> float:
+    return math.log(p) if p > 0 else -math.inf
 
-    return _Limits(max(0, int(max_chars)), log(min_prob), log(min_total), max(1, int(words)), max(1, int(beam)))
+
+def _limits(policy: Policy, width: int | None = None) -> _Limits:
+    max_chars = max(0, int(policy.max_chars))
+    return _Limits(
+        max_chars,
+        _log(policy.min_prob),
+        _log(policy.min_total),
+        math.inf if policy.more >= 1.0 else _log(policy.more),
+        max(1, int(policy.words)),
+        max(1, int(policy.beam if width is None else width)),
+        min(max(0, int(policy.min_chars)), max_chars),  # a cap shorter than the minimum lowers it
+        policy.blank_ok,
+        policy.whole_words,
+        policy.finish_words,
+        policy.finish_typed_word,
+    )
+
+
+def _policy(policy: Policy | None, overrides: dict) -> Policy:
+    return (policy or DEFAULT_POLICY).replace(**overrides) if overrides else (policy or DEFAULT_POLICY)
 
 
 def _children(path: _Path, limits: _Limits) -> list[tuple[int, float]]:
@@ -129,10 +193,16 @@ def _children(path: _Path, limits: _Limits) -> list[tuple[int, float]]:
     else:
         order = np.argpartition(logp, -limits.width)[-limits.width :]
         top = order[np.argsort(logp[order])[::-1]].tolist()
+    path.line_end = is_stop_byte(top[0])
+    # Past its words, a suggestion goes on only while the model is sure of the word it adds.
+    log_more = -math.inf if path.words < limits.words else limits.log_more
     children = []
     for byte in top:
         lp = float(logp[byte])
-        if lp < limits.log_min_prob or path.logp + lp < limits.log_min_total or is_stop_byte(byte):
+        total = path.logp + lp
+        if lp < limits.log_min_prob or total < limits.log_min_total or is_stop_byte(byte):
+            continue
+        if total - path.boundary_logp < log_more:
             continue
         if not is_continuation(byte) and path.chars >= limits.max_chars:
             continue  # a new character would pass the cap
@@ -152,17 +222,25 @@ def _grow(path: _Path, byte: int, lp: float, limits: _Limits, fork: bool) -> _Pa
         path.chars + (not is_continuation(byte)),
         path.words,
         word,
+        word or path.fresh,
         False,
         path.word_start,
+        path.boundary,
+        path.boundary_logp,
     )
     if word and not path.in_word:
         child.word_start = len(path.data)
     elif not word and path.in_word:
         # The word ends at the first space or punctuation after it; that byte is kept,
-        # since it is what the user types next.
-        child.words += 1
+        # since it is what the user types next. Ending the word being typed with a lone
+        # space finishes nothing the suggestion added (unless the issue 3 rule is asked for).
         child.word_start = -1
-        child.done = child.words >= limits.words
+        child.fresh = False
+        if path.fresh or limits.finish_typed_word:
+            child.words += 1
+            child.boundary = len(child.data)
+            child.boundary_logp = child.logp
+            child.done = child.words >= limits.words and limits.log_more == math.inf
     return child
 
 
@@ -191,79 +269,94 @@ def _search(start: _Path, limits: _Limits) -> list[_Path]:
     return stopped
 
 
-def _finish(path: _Path, whole_words: bool) -> Suggestion:
-    """Cut `path` to whole characters (and whole words when asked) and decode it."""
+def _cut(path: _Path, limits: _Limits) -> int:
+    """How many of the path's bytes to show: whole characters, and only whole extra words."""
     keep = len(path.data)
-    if whole_words and not path.done and path.word_start >= 0:
+    ends_a_word = path.line_end and path.in_word  # a word the line (most likely) ends with is whole
+    if path.words >= limits.words and not ends_a_word:
+        keep = path.boundary  # confidence ran out past the words asked for: back to the last word's end
+    elif limits.whole_words and not path.done and path.word_start >= 0 and not ends_a_word:
         keep = path.word_start  # confidence ran out inside a new word: drop that partial word
-    keep = valid_utf8_length(path.data[:keep])
-    probability = math.exp(math.fsum(path.lps[:keep]))
-    return Suggestion(path.data[:keep].decode("utf-8"), probability)
+    elif limits.finish_words and path.in_word and not ends_a_word:
+        keep = max(0, path.word_start)  # ...or inside the word being typed: drop all of it
+    return valid_utf8_length(path.data[:keep])
 
 
-def suggest(
-    engine: Engine,
-    state: State,
-    max_chars: int = MAX_CHARS,
-    min_prob: float = MIN_PROB,
-    min_total: float = MIN_TOTAL,
-    words: int = WORDS,
-    beam: int = BEAM,
-    whole_words: bool = WHOLE_WORDS,
-) -> Suggestion:
+def _finish(path: _Path, limits: _Limits) -> Suggestion | None:
+    """The path cut and decoded; None when what is left is not worth showing."""
+    keep = _cut(path, limits)
+    text = path.data[:keep].decode("utf-8")
+    if len(text) < limits.min_chars or (not limits.blank_ok and text.isspace()):
+        return None  # too short to save a key, or only a space: it would look like nothing
+    return Suggestion(text, math.exp(math.fsum(path.lps[:keep])))
+
+
+def _best(paths: list[_Path], limits: _Limits) -> Suggestion | None:
+    """Of the stopped paths, the one worth most: P(the user types it) * its length."""
+    options = [option for option in (_finish(path, limits) for path in paths) if option is not None]
+    return max(options, key=lambda s: s.probability * len(s.text), default=None)
+
+
+def suggest(engine: Engine, state: State, policy: Policy | None = None, **overrides) -> Suggestion:
     """The most likely continuation after `state` (the state itself is not changed).
 
-    It ends after `words` words (each with the space or punctuation that follows it),
-    before a line end, after `max_chars` characters, or before the byte that would
+    It ends after `words` new words (each with the space or punctuation that follows
+    it), going on word by word while the model gives each further word at least `more`;
+    before a line end; after `max_chars` characters; or before the byte that would
     make a step less likely than `min_prob` or the whole less likely than `min_total`.
-    An empty suggestion means the model is not confident enough to offer anything."""
+    `overrides` change single fields of `policy` (default: DEFAULT_POLICY).
+    An empty suggestion means nothing is worth showing: the model is not confident
+    enough, or what it is confident of is shorter than `min_chars` or only spaces."""
     _check_engine(engine, state)
+    policy = _policy(policy, overrides)
     if _inside_character(state):
         return Suggestion("", 1.0)  # the text ends mid-character: nothing decodable to add
-    limits = _limits(max_chars, min_prob, min_total, words, beam)
-    best = max(_search(_root(state), limits), key=_Path.score)
-    return _finish(best, whole_words)
+    limits = _limits(policy)
+    return _best(_search(_root(state), limits), limits) or Suggestion("", 1.0)
 
 
 def alternatives(
-    engine: Engine,
-    state: State,
-    k: int = 3,
-    max_chars: int = MAX_CHARS,
-    min_prob: float = MIN_PROB,
-    min_total: float = MIN_TOTAL,
-    words: int = WORDS,
-    whole_words: bool = WHOLE_WORDS,
-    min_first: float = 0.01,
+    engine: Engine, state: State, k: int = 3, policy: Policy | None = None, min_first: float = 0.01, **overrides
 ) -> list[Suggestion]:
-    """Up to `k` distinct continuations, most likely first.
+    """Up to `k` distinct continuations: `suggest`'s first (when it has one), then the most
+    likely others in order of probability.
 
-    Each starts with a different one of the likeliest next bytes (ignoring those below
-    `min_first`) and goes on greedily under the usual limits, the total measured from
-    that first byte on."""
+    The others each start with a different one of the likeliest next bytes (none below
+    `min_first`) and go on greedily under the same policy, thresholds counted from that
+    first byte on. The list for a smaller k is a prefix of the one for a larger k."""
     _check_engine(engine, state)
+    policy = _policy(policy, overrides)
     if k < 1 or _inside_character(state):
         return []
-    limits = _limits(max_chars, min_prob, min_total, words, 1)
+    main = suggest(engine, state, policy)
+    chosen = [main] if main.text else []
+    wanted = k - len(chosen)
+    if wanted < 1:
+        return chosen
+    limits = _limits(policy, width=1)
     logp = state.log_probs()  # (256,)
-    firsts = np.argsort(logp)[::-1][: 4 * k + 4].tolist()
     root = _root(state)
-    found: dict[str, Suggestion] = {}
-    for byte in firsts:
+    main_first = main.text.encode("utf-8")[:1]  # the main suggestion stands for its first byte's branch
+    others: list[Suggestion] = []
+    for byte in np.argsort(logp)[::-1].tolist():
         lp = float(logp[byte])
-        if len(found) >= k or lp < math.log(min_first):
+        others.sort(key=lambda s: (-s.probability, s.text))
+        # An option is never likelier than its first byte: once `wanted` options beat the
+        # next first byte, no later one can enter the top (so the answer does not depend on k).
+        if lp < math.log(min_first) or (len(others) >= wanted and math.exp(lp) < others[wanted - 1].probability):
             break
-        if is_stop_byte(byte) or is_continuation(byte) or limits.max_chars < 1:
+        if is_stop_byte(byte) or is_continuation(byte) or limits.max_chars < 1 or bytes((byte,)) == main_first:
             continue
         path = _grow(root, byte, lp, limits, fork=True)
         if not path.done:
             # The first byte was chosen, not predicted: later thresholds count from it.
-            branch = _Limits(limits.max_chars, limits.log_min_prob, limits.log_min_total + lp, limits.words, 1)
-            path = max(_search(path, branch), key=_Path.score)
-        option = _finish(path, whole_words)
-        if option.text and option.text not in found:
-            found[option.text] = option
-    return sorted(found.values(), key=lambda s: s.probability, reverse=True)
+            branch = dataclasses.replace(limits, log_min_total=limits.log_min_total + lp)
+            path = max(_search(path, branch), key=lambda p: math.exp(p.logp) * p.chars)
+        option = _finish(path, limits)
+        if option is not None and option.text and option.text != main.text:
+            others.append(option)
+    others.sort(key=lambda s: (-s.probability, s.text))
+    return chosen + others[:wanted]
 
 
 def _check_engine(engine: Engine, state: State) -> None:
@@ -359,7 +452,7 @@ class Completer:
         if learn and not hasattr(engine, "read"):
             raise ValueError(f"engine {engine.name!r} cannot learn from typing; wrap it in a CacheEngine")
         self.learn = learn
-        self.options = options  # defaults for suggest(), e.g. max_chars
+        self.options = options  # Policy fields for suggest(), e.g. max_chars
         self.set_engine(engine)
 
     def set_engine(self, engine: Engine) -> None:
@@ -389,8 +482,7 @@ class Completer:
 
     def alternatives(self, text_before_cursor: str | bytes, k: int = 3, **options) -> list[Suggestion]:
         state = self.state_for(text_before_cursor)
-        options = {key: value for key, value in {**self.options, **options}.items() if key != "beam"}
-        return alternatives(self.engine, state, k, **options)
+        return alternatives(self.engine, state, k, **{**self.options, **options})
 
     # ------------------------------------------------------------ internals
 

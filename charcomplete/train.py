@@ -363,6 +363,7 @@ class TrainResult:
     best_val_bpc: float
     interrupted: bool
     history: list[dict] = field(default_factory=list)
+    saved: bool = True  # False: stopped before the first validation check, so nothing was kept
 
     @property
     def chars_per_s(self) -> float:
@@ -447,7 +448,11 @@ def train_model(
         saved_bpc = best["bpc"]
         save_failed = False
 
+    validations = 0  # checks of weights this run trained; none yet: there is nothing worth keeping
+
     def evaluate_now(steps: int, train_bpc: float | None) -> None:
+        nonlocal validations
+        validations += 1
         bpc = trainer.evaluate(val_data)
         step = start_step + steps
         history.append({"step": step, "chars": start_chars + steps * chars_per_step, "train_bpc": train_bpc,
@@ -502,13 +507,18 @@ def train_model(
                                     evaluate))
     except KeyboardInterrupt:
         stop.requested = True
+    # Stopped before its first validation check (Ctrl-C in the first seconds): the user
+    # gave up on this run, and what it learned was never checked, so nothing is kept (a
+    # new model's name stays free for the next try; a resumed one stays as it was).
+    keep = validations > 0 or not stop.requested
     # A last look at validation (unless one just happened), then keep the best.
-    if steps and history[-1].get("step") != start_step + steps:
+    if keep and steps and history[-1].get("step") != start_step + steps:
         try:
             evaluate_now(steps, ema)
         except KeyboardInterrupt:
             stop.requested = True
-    save_best(final=True)
+    if keep:
+        save_best(final=True)
     return TrainResult(
         folder=store.model_folder(plan.name),
         steps_run=steps,
@@ -519,6 +529,7 @@ def train_model(
         best_val_bpc=best["bpc"],
         interrupted=stop.requested,
         history=history,
+        saved=keep,
     )
 
 

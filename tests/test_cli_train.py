@@ -109,6 +109,49 @@ def test_ctrl_c_keeps_the_best_model(tmp_path, charcomplete_home):
     assert meta["steps"] >= 1 and meta["best_val_bpc"] < 8.0
 
 
+@pytest.mark.parametrize("limit", [["--minutes", "-1"], ["--minutes", "0"], ["--epochs", "-1"], ["--lr", "0"],
+                                   ["--minutes", "nan"]])
+def test_a_limit_that_is_not_positive_is_refused(tmp_path, charcomplete_home, limit):
+    notes = make_notes(tmp_path / "notes", count=4)
+    result = run("train", str(notes), "--model", "neg", *limit, *FAST, timeout=60)
+    assert_one_clear_error(result, f"{limit[0]} must be more than 0")
+    assert not (charcomplete_home / "data" / "models" / "neg").exists()
+
+
+def test_a_failed_run_leaves_no_folder_holding_only_the_lock(tmp_path, charcomplete_home):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_clear_error(run("train", str(empty), "--model", "nothing", "--steps", "1"), "no text")
+    assert not (charcomplete_home / "data" / "models" / "nothing").exists()
+    # An existing model's folder stays whatever happens.
+    notes = make_notes(tmp_path / "notes", count=4)
+    assert run("train", str(notes), "--model", "kept", "--steps", "2", *FAST).returncode == 0
+    assert_one_clear_error(run("train", str(empty), "--model", "kept", "--resume", "--steps", "1"), "no text")
+    assert (charcomplete_home / "data" / "models" / "kept" / "meta.json").is_file()
+
+
+def test_a_run_stopped_before_its_first_validation_keeps_nothing(tmp_path, charcomplete_home):
+    notes = make_notes(tmp_path / "notes", count=8)
+    command = [*CLI, "train", str(notes), "--model", "early", "--minutes", "10", "--eval-every", "600", *FAST]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+                               preexec_fn=ctrl_c_default)
+    seen = process.stderr.readline()  # "training 'early' (...)": the run has begun
+    assert "training 'early'" in seen, seen + process.stderr.read()
+    time.sleep(2.0)  # training steps, and no validation check for ten minutes
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert "Traceback" not in err
+    assert process.returncode in (0, 130), err
+    assert not (charcomplete_home / "data" / "models" / "early").exists()
+    if process.returncode == 0:  # stopped while training
+        assert "nothing was kept" in out and "'early' is still free" in out
+    else:  # while starting up, on a slow machine
+        assert "nothing was saved" in err
+    # The name is free for the next try.
+    again = run("train", str(notes), "--model", "early", "--steps", "3", *FAST)
+    assert again.returncode == 0, again.stderr
+
+
 def test_model_files_are_under_home_only(tmp_path, charcomplete_home):
     notes = make_notes(tmp_path / "notes", count=4)
     assert run("train", str(notes), "--model", "m", "--steps", "2", *FAST).returncode == 0

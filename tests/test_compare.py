@@ -78,7 +78,8 @@ def test_compare_trains_three_cells_and_draws_the_curves(tmp_path, charcomplete_
     for row in figures["cells"]:
         assert row["name"] == f"compare-{row['cell']}" and row["steps"] == 3
         assert row["train_chars_per_s"] > 0 and row["eval"]["bpc"] > 0 and row["eval"]["ksr"] is not None
-        assert (charcomplete_home / "data" / "models" / row["name"] / "meta.json").is_file()
+        # Out of the user's list of models: nothing asked to keep them.
+        assert not (charcomplete_home / "data" / "models" / row["name"]).exists()
         assert len(figures["curves"][row["cell"]]) >= 2  # the start and the end at least
     counts = [row["parameters"] for row in figures["cells"]]
     assert max(counts) / min(counts) < 1.03
@@ -88,6 +89,25 @@ def test_compare_trains_three_cells_and_draws_the_curves(tmp_path, charcomplete_
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (720, 440)
     assert read_png(data).shape == (440, 720, 3)
+
+
+def test_compare_keeps_its_models_only_when_asked_and_warns_on_a_short_budget(tmp_path, charcomplete_home):
+    notes = make_notes(tmp_path / "notes", count=20)
+    small = ["--hidden", "16", "--batch-size", "4", "--seq-len", "16", "--max-bytes", "800", "--ksr-bytes", "0"]
+    kept = run("compare", str(notes), "--steps", "2", "--keep", *small)
+    assert kept.returncode == 0, kept.stderr
+    assert "the models are kept: compare-rnn, compare-lstm, compare-gru" in kept.stdout
+    listing = run("models").stdout
+    assert all(f"compare-{cell}" in listing for cell in ("rnn", "lstm", "gru"))
+    # A time budget under a minute: said to mean little, and "minute" in the singular.
+    short = run("compare", str(notes), "--minutes", "0.05", *small)
+    assert short.returncode == 0, short.stderr
+    assert "0.05 minutes per cell is too short for the comparison to mean much" in short.stderr
+    assert "each cell trained for 0.05 minutes" in short.stdout
+    assert "compare-" not in run("models").stdout  # this run replaced the kept ones and removed its own
+    from charcomplete.cli.compare import minutes_text
+
+    assert minutes_text(1) == "1 minute" and minutes_text(2) == "2 minutes" and minutes_text(0.5) == "0.5 minutes"
 
 
 def test_compare_errors_are_one_sentence(tmp_path):

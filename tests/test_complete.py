@@ -16,12 +16,13 @@ from charcomplete.config import ModelConfig
 from charcomplete.engine import Engine
 from charcomplete.ngram import typing_cache
 from charcomplete.paths import HOME_ENV
-from charcomplete.suggest import Completer, alternatives, sample, suggest, unfinished_tail
+from charcomplete.suggest import ISSUE3_POLICY, Completer, alternatives, sample, suggest, unfinished_tail
 from tests.test_engine import chain_weights, random_weights, save_weights
 
 CLI = [sys.executable, "-m", "charcomplete", "complete"]
 
-# "qu" goes on as "ick brown." (likely) or "est" (less likely); after "x" comes a line end;
+# "qu" goes on as "ick " (likely) or "est " (less likely), and then "brown." (not sure
+# enough to be run into: 0.44 < suggest.MORE); after "x" comes a line end;
 # "f" is followed by the lead byte C5 but not surely by the byte that ends the character;
 # after "z" or "é" comes "é" (C3 A9) forever, and after "h" "✓" (E2 9C 93) forever.
 CHAIN = {
@@ -30,7 +31,7 @@ CHAIN = {
     "i": {"c": 0.95},
     "c": {"k": 0.95},
     "k": {" ": 0.9},
-    " ": {"b": 0.9},
+    " ": {"b": 0.6},
     "b": {"r": 0.95},
     "r": {"o": 0.95},
     "o": {"w": 0.95},
@@ -98,7 +99,39 @@ def test_after_a_space_suggests_the_next_word(chain):
 
 
 def test_never_includes_the_line_end(chain):
-    assert suggest(chain, chain.prime(b"a")).text == "x"
+    assert suggest(chain, chain.prime(b"a"), min_chars=1).text == "x"
+
+
+def test_a_single_character_is_not_worth_showing(chain):
+    # Accepting one character costs the key it saves.
+    assert suggest(chain, chain.prime(b"a")).text == ""
+    assert suggest(chain, chain.prime(b"a"), policy=ISSUE3_POLICY).text == "x"
+
+
+def test_never_only_a_space_but_through_it_into_the_next_word(chain):
+    # Right after a word the likeliest next byte is a space: issue 3's policy showed that
+    # lone space (it looks like nothing); now the suggestion runs on into the next word.
+    assert suggest(chain, chain.prime(b"the quick"), policy=ISSUE3_POLICY).text == " "
+    assert suggest(chain, chain.prime(b"the quick")).text == " brown."
+    config, weights = chain_weights({"k": {" ": 0.9}})  # after the space, anything
+    engine = Engine("spaces", config, weights)
+    assert suggest(engine, engine.prime(b"ok")).text == ""
+    assert suggest(engine, engine.prime(b"ok"), min_chars=0).text == ""  # even with no minimum length
+    assert suggest(engine, engine.prime(b"ok"), policy=ISSUE3_POLICY).text == " "
+
+
+def test_runs_into_a_further_word_only_when_sure_of_all_of_it():
+    sure = {"q": {"u": 0.95}, "u": {"i": 0.9}, "i": {"t": 0.95}, "t": {" ": 0.95}, " ": {"g": 0.95},
+            "g": {"o": 0.95}, "o": {".": 0.95}}
+    config, weights = chain_weights(sure)
+    engine = Engine("sure", config, weights)
+    assert suggest(engine, engine.prime(b"qu")).text == "it go."  # "go." given "it ": 0.86
+    assert suggest(engine, engine.prime(b"qu"), more=0.9).text == "it "
+    assert suggest(engine, engine.prime(b"qu"), more=1.0).text == "it "
+    # A further word the model loses track of halfway is dropped whole, not shown in part.
+    config, weights = chain_weights({**sure, " ": {"b": 0.95}, "b": {"r": 0.95}})
+    engine = Engine("halfway", config, weights)
+    assert suggest(engine, engine.prime(b"qu")).text == "it "
 
 
 def test_low_confidence_gives_an_empty_suggestion(chain):
@@ -109,7 +142,7 @@ def test_low_confidence_gives_an_empty_suggestion(chain):
 def test_thresholds_and_cap(chain):
     state = chain.prime(b"the qu")
     assert suggest(chain, state, min_prob=0.7).text == ""  # "i" has only 0.6
-    assert suggest(chain, state, min_total=0.58).text == "i"  # 0.6, then 0.57 would be below
+    assert suggest(chain, state, min_total=0.58, min_chars=1).text == "i"  # 0.6, then 0.57 would be below
     assert suggest(chain, state, max_chars=2).text == "ic"
     assert suggest(chain, state, max_chars=0).text == ""
 
@@ -160,6 +193,30 @@ def test_alternatives_are_distinct_and_ranked(chain):
     assert options[0].probability > options[1].probability
     assert alternatives(chain, chain.prime(b"the qu"), 1)[0].text == "ick "
     assert alternatives(chain, chain.prime(b"the qu"), 0) == []
+
+
+def test_alternatives_are_the_k_likeliest_with_the_main_one_first():
+    # After "x" the first bytes rank a > b > c > d, but what follows "a" is unsure, so the
+    # whole options rank otherwise: the top k must not depend on the order first bytes
+    # are tried in (issue 15: -k 2 skipped an option -k 3 showed). Only "a" passes
+    # min_prob, so the main suggestion is "allllll", less likely than the others.
+    config, weights = chain_weights({
+        "x": {"a": 0.3, "b": 0.24, "c": 0.2, "d": 0.15},
+        "a": {"l": 0.3, "m": 0.3}, "l": {"l": 0.9},
+        "b": {"e": 0.9}, "e": {"d": 0.9}, "d": {" ": 0.9},
+        "c": {"a": 0.05, "o": 0.9}, "o": {"t": 0.9}, "t": {" ": 0.9},
+    })
+    engine = Engine("ranks", config, weights)
+    state = engine.prime(b"x")
+    main = suggest(engine, state, min_total=0.05)
+    ranked = alternatives(engine, state, 6, min_total=0.05)
+    assert main.text == "allllll" and ranked[0] == main and len({o.text for o in ranked}) == len(ranked) > 3
+    assert [o.text for o in ranked[1:4]] == ["bed ", "cot ", "d "]
+    others = [o.probability for o in ranked[1:]]
+    assert others[0] > main.probability
+    assert others == sorted(others, reverse=True)
+    for k in range(7):
+        assert alternatives(engine, state, k, min_total=0.05) == ranked[:k]
 
 
 def test_sample_is_repeatable_and_bounded(small):
@@ -316,6 +373,27 @@ def test_alternatives(chain):
     assert answer["completion"] == "ick "
 
 
+def test_empty_input_gets_an_empty_completion(chain):
+    # A shell widget on an empty line must not insert what documents start with.
+    for data in (b"", b"\n"):
+        plain = run_cli("--model", "chain", data=data)
+        assert plain.returncode == 0 and plain.stdout == b"\n", plain.stderr
+        answer = json.loads(run_cli("--model", "chain", "--json", "-k", "3", data=data).stdout)
+        assert answer == {"completion": "", "alternatives": [], "model": "chain"}
+
+
+def test_an_empty_completion_has_no_probability(chain):
+    answer = json.loads(run_cli("--model", "chain", "--json", data=b"m").stdout)  # anything may follow "m"
+    assert answer["completion"] == "" and "probability" not in answer
+    answer = json.loads(run_cli("--model", "chain", "--json", data=b"the qu").stdout)
+    assert answer["completion"] == "ick " and answer["probability"] > 0
+
+
+def test_alternatives_on_the_command_line_are_a_prefix_of_longer_lists(chain):
+    lists = [run_cli("--model", "chain", "-k", str(k), data=b"the qu").stdout.decode().splitlines() for k in (1, 2, 3)]
+    assert lists == [["ick "], ["ick ", "est "], ["ick ", "est "]]
+
+
 def test_sample(chain, small):
     greedy = run_cli("--model", "chain", "--sample", "--temperature", "0", "--max-chars", "9", data=b"the qu")
     assert greedy.stdout == b"ick brown\n"
@@ -372,6 +450,22 @@ def test_lines_mode_serves_many_requests_and_survives_bad_ones(chain):
             assert answer["id"] == index and answer["completion"] == want
             assert len(answer["alternatives"]) <= index % 3
     assert b"Traceback" not in result.stderr
+
+
+def test_lines_mode_errors_carry_the_request_id(chain):
+    requests = [
+        {"id": 7, "text": 42},
+        {"id": "seven", "text": "x", "max_chars": -1},
+        {"id": [1, 2], "text": "x", "colour": "red"},
+        {"id": 8, "text": ""},
+        {"text": 42},
+    ]
+    data = b"".join(json.dumps(r).encode() + b"\n" for r in requests) + b"not json\n"
+    result = run_cli("--model", "chain", "--lines", data=data)
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a.get("id") for a in answers] == [7, "seven", [1, 2], 8, None, None]
+    assert all("error" in a for a in answers[:3] + answers[4:])
+    assert answers[3] == {"id": 8, "completion": "", "alternatives": [], "model": "chain"}
 
 
 def test_lines_mode_answers_each_line_at_once(chain):

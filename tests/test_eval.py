@@ -3,6 +3,7 @@ JSON a script reads, and errors as one sentence."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -15,6 +16,7 @@ from charcomplete.config import DOC_START, ModelConfig
 from charcomplete.engine import Engine
 from charcomplete.evaluate import AdaptSettings, char_starts, evaluate, truncate
 from charcomplete.ngram import NGram
+from charcomplete.suggest import ISSUE3_POLICY
 from tests.conftest import CLI, cli_env, make_notes
 from tests.test_cli_train import assert_one_clear_error
 from tests.test_engine import chain_weights, random_weights, save_weights
@@ -34,19 +36,24 @@ def chain_engine() -> Engine:
 
 
 def test_keystroke_savings_by_hand():
-    # The suggestion at the start is "abc " (one word with the space after it).
+    # Issue 3's decoding (one word, counting the word being typed): the suggestion at the
+    # start is "abc " (one word with the space after it).
     # Whole: Tab takes "abc " (1 key); then "abc " is offered at "abc", "bc " at "bc", "c " at "c",
     # none of which the text goes on with (it ends), so a, b, c are typed: 4 keys for 7 characters.
     # First word: Ctrl+Right takes "abc" (1), then " " (the suggestion after "c" is " "), then "abc": 3 keys.
-    result = evaluate(chain_engine(), ["abc abc"], ksr_bytes=100)
+    one_word = {"issue 3": dataclasses.asdict(ISSUE3_POLICY)}
+    result = evaluate(chain_engine(), ["abc abc"], ksr_bytes=100, decoders=one_word)
     ksr = result["ksr"]
     assert ksr["chars"] == 7 and ksr["documents"] == 1
     assert ksr["whole"] == pytest.approx(1 - 4 / 7)
     assert ksr["word"] == pytest.approx(1 - 3 / 7)
-    whole = result["decoders"][0]["whole"]
+    whole, word = result["decoders"][0]["whole"], result["decoders"][0]["word"]
     assert (whole["keys"], whole["shown"], whole["accepted"]) == (4, 4, 1)
+    # 4 characters accepted over 4 shown ("abc ", "abc ", "bc ", "c "), 13 characters shown.
+    assert whole["chars_per_shown"] == 1.0 and whole["mean_shown_chars"] == 13 / 4
+    assert word["shown_blank"] == 1 and word["shown_one_char"] == 1  # the lone " " after the first "abc"
     # Each document starts afresh after DOC_START: two documents, twice the same figures.
-    twice = evaluate(chain_engine(), ["abc abc", "abc abc"], ksr_bytes=100)["ksr"]
+    twice = evaluate(chain_engine(), ["abc abc", "abc abc"], ksr_bytes=100, decoders=one_word)["ksr"]
     assert twice["chars"] == 14 and twice["whole"] == pytest.approx(1 - 8 / 14)
 
 
@@ -118,6 +125,32 @@ def test_eval_json_carries_every_figure(tmp_path, tiny_model):
     assert 0 < figures["bpc"] < 10 and 0 <= figures["top1"] <= figures["top3"] <= 1
     table = run("eval", str(notes), "--model", tiny_model, "--max-bytes", "500", "--ksr-bytes", "0")
     assert table.returncode == 0 and "bits per character" in table.stdout and "keystroke" not in table.stdout
+
+
+def test_eval_adapt_shows_progress_and_takes_threads(tmp_path, tiny_model):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "long.md").write_text("a line of notes to read while learning; " * 400)  # 16 kB
+    result = run("eval", str(notes), "--model", tiny_model, "--adapt", "--threads", "1", "--ksr-bytes", "0")
+    assert result.returncode == 0, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("evaluating 'tiny' (GRU 1x24) on 16,000 bytes of 1 documents"), first
+    assert "gradient steps, cache" in first
+    refused = run("eval", str(notes), "--model", tiny_model, "--threads", "0")
+    assert refused.returncode == 2 and "'--threads'" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_progress_lines_say_bytes_bpc_and_time_left(tiny_model, capsys, monkeypatch):
+    from charcomplete.cli.eval import _Bar
+
+    monkeypatch.setattr(_Bar, "LINE_EVERY_S", 0.0)  # every report becomes a line (off a terminal)
+    with _Bar() as bar:
+        result = evaluate(tiny_model, ["some text to read " * 500], ksr_bytes=0, progress=bar.update)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 2, lines  # every 4096 bytes of 9,000
+    assert lines[0].startswith("evaluating: 4,096 of 9,000 bytes read, ") and "bpc so far, about " in lines[0]
+    assert lines[0].endswith(" left")
+    assert result["bytes"] == 9000
 
 
 def test_static_eval_never_imports_torch(tmp_path, tiny_model):

@@ -59,8 +59,9 @@ def test_the_decoders_run_on_an_ngram():
     model = NGram().fit(b"\x00" + b"the quick brown fox jumps over the lazy dog. " * 20)
     engine = NGramEngine(model)
     state = engine.prime(b"the quick br")
-    assert suggest(engine, state).text == "own "
-    assert Completer(engine).complete("over the la").text == "zy "
+    assert suggest(engine, state, more=1.0).text == "own "
+    assert suggest(engine, state).text.startswith("own fox jumps ")  # sure of the next words: it runs on
+    assert Completer(engine, more=1.0).complete("over the la").text == "zy "
     assert engine.start().tail == bytes([DOC_START])
 
 

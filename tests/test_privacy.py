@@ -94,7 +94,10 @@ def test_forget_a_model_asks_first():
     model("b")
     store.update_settings(model="a")
     refused = run("forget", "--model", "a", input="n\n")
-    assert refused.returncode != 0 and store.model_exists("a")
+    assert refused.returncode == 0 and store.model_exists("a")  # declining is an answer, not a failure
+    assert refused.stdout.strip().endswith("Nothing was deleted.")
+    kept = run("models", "rm", "a", input="n\n")
+    assert kept.returncode == 0 and "Nothing was deleted." in kept.stdout and store.model_exists("a")
     done = run("forget", "--model", "a", input="y\n")
     assert done.returncode == 0, done.stderr
     assert "removed model 'a'" in done.stdout
@@ -128,7 +131,7 @@ def test_forget_everything_removes_what_was_learned_and_nothing_else(tmp_path):
     store.update_settings(model="b", exclude=["private/"])
 
     refused = run("forget", "--all", input="n\n")
-    assert refused.returncode != 0
+    assert refused.returncode == 0 and refused.stdout.strip().endswith("Nothing was deleted.")
     assert "2 trained model(s): a, b" in refused.stdout and "2 editor journal(s)" in refused.stdout
     assert store.model_exists("a") and len(list(where.journals.iterdir())) == 2
 

@@ -3,9 +3,10 @@
 Each cell gets the same parameter budget (hidden sizes chosen so the parameter counts
 match the GRU's within a few per cent) and the same training time, on the same
 training documents; each is then evaluated on the same held-out documents (split as
-`train` splits them), next to an adaptive byte 5-gram as the baseline. The models are
-kept in the model store as compare-rnn, compare-lstm and compare-gru (replaced by the
-next compare), so they can be inspected, evaluated or used afterwards."""
+`train` splits them), next to an adaptive byte 5-gram as the baseline. The models live
+in the model store as compare-rnn, compare-lstm and compare-gru while it runs and are
+removed at the end, unless `--keep` asks to keep them (until the next compare) to be
+inspected, evaluated or used afterwards."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ DEFAULT_MINUTES = 2.0
 DEFAULT_HIDDEN = 256  # the GRU's; the RNN and LSTM get the hidden size that matches its parameter count
 CURVE_POINTS = 12  # validation checks per training run: the points of the learning curve
 CURVE_VAL_BYTES = 32_768  # held-out bytes each check reads: the checks' time counts against the training budget
+# Below this, a warning. The notes benchmark's 4- and 8-minute runs ranked the cells alike
+# (BENCHMARKS.md, "RNN vs LSTM vs GRU"); shorter runs were not measured, and in a minute
+# every cell is still learning letter statistics. The default is the least that passes.
+MIN_MEANINGFUL_MINUTES = DEFAULT_MINUTES
 
 
 def matched_configs(hidden: int, embed: int = 64, reference: str = "gru") -> dict[str, ModelConfig]:
@@ -53,11 +58,13 @@ def run_compare(
     seed: int = 0,
     eval_docs: list | None = None,
     say=lambda message: None,
+    keep: bool = False,
 ) -> dict:
     """Train the three cells and evaluate them; every figure in a JSON-ready dict.
 
     `val_docs` give the learning curves (and pick each run's best weights); the models
-    are evaluated on `eval_docs`, by default the same documents."""
+    are evaluated on `eval_docs`, by default the same documents. keep: leave the three
+    models in the store afterwards (otherwise they are removed, even when a run fails)."""
     from charcomplete import store
     from charcomplete import train as training  # torch
     from charcomplete.evaluate import evaluate
@@ -70,35 +77,46 @@ def run_compare(
     configs = matched_configs(hidden)
     rows, curves = [], {}
     budget_s = minutes * 60 if minutes else None
-    for cell, config in configs.items():
-        name = f"{PREFIX}-{cell}"
-        if store.model_exists(name):
-            store.remove_model(name)
-        say(f"training {name} ({config.describe()}, {config.parameter_count():,} parameters)")
-        plan = training.TrainPlan(
-            name=name, config=config, train_data=train_data, val_data=val_data[:CURVE_VAL_BYTES],
-            meta={"steps": 0, "trained_chars": 0, "history": [], "compare": True},
-            budget=training.Budget(minutes=minutes, steps=steps), batch_size=batch_size, seq_len=seq_len, lr=lr,
-            device="cpu", eval_every_s=budget_s / CURVE_POINTS if budget_s else 0.5, checkpoint_every_s=1e9,
-            seed=seed,
-        )
-        with store.lock_model(name):
-            result = training.train_model(plan)
-        curves[cell] = [(point["chars"], point["val_bpc"]) for point in result.history
-                        if isinstance(point.get("val_bpc"), (int, float))]
-        say(f"evaluating {name}")
-        figures = evaluate(store.load_model(name), eval_docs, max_bytes=max_bytes, ksr_bytes=ksr_bytes)
-        rows.append({"name": name, "cell": cell, "hidden": config.hidden, "parameters": config.parameter_count(),
-                     "steps": result.steps_run, "train_seconds": result.train_seconds,
-                     "train_chars": result.chars_trained, "train_chars_per_s": result.chars_per_s,
-                     "best_val_bpc": result.best_val_bpc, "eval": figures})
+    created: list[str] = []
+    try:
+        for cell, config in configs.items():
+            name = f"{PREFIX}-{cell}"
+            if store.model_exists(name):
+                store.remove_model(name)  # the previous compare's
+            created.append(name)
+            say(f"training {name} ({config.describe()}, {config.parameter_count():,} parameters)")
+            plan = training.TrainPlan(
+                name=name, config=config, train_data=train_data, val_data=val_data[:CURVE_VAL_BYTES],
+                meta={"steps": 0, "trained_chars": 0, "history": [], "compare": True},
+                budget=training.Budget(minutes=minutes, steps=steps), batch_size=batch_size, seq_len=seq_len, lr=lr,
+                device="cpu", eval_every_s=budget_s / CURVE_POINTS if budget_s else 0.5, checkpoint_every_s=1e9,
+                seed=seed,
+            )
+            lock = store.lock_model(name)
+            try:
+                result = training.train_model(plan)
+            finally:
+                store.unlock_model(lock, name)
+            curves[cell] = [(point["chars"], point["val_bpc"]) for point in result.history
+                            if isinstance(point.get("val_bpc"), (int, float))]
+            say(f"evaluating {name}")
+            figures = evaluate(store.load_model(name), eval_docs, max_bytes=max_bytes, ksr_bytes=ksr_bytes)
+            rows.append({"name": name, "cell": cell, "hidden": config.hidden, "parameters": config.parameter_count(),
+                         "steps": result.steps_run, "train_seconds": result.train_seconds,
+                         "train_chars": result.chars_trained, "train_chars_per_s": result.chars_per_s,
+                         "best_val_bpc": result.best_val_bpc, "eval": figures})
+    finally:
+        if not keep:  # out of the user's list of models, whatever happened
+            for name in created:
+                if store.model_exists(name):
+                    store.remove_model(name)
     say("evaluating the n-gram baseline")
     baseline = evaluate(NGram(adaptive=True).fit(train_data), eval_docs, adapt=True, max_bytes=max_bytes,
                         ksr_bytes=ksr_bytes)
     return {
         "settings": {"minutes": minutes, "steps": steps, "hidden": hidden, "batch_size": batch_size,
                      "seq_len": seq_len, "lr": lr, "max_bytes": max_bytes, "ksr_bytes": ksr_bytes,
-                     "train_bytes": int(len(train_data)), "val_bytes": int(len(val_data))},
+                     "train_bytes": int(len(train_data)), "val_bytes": int(len(val_data)), "kept": keep},
         "cells": rows,
         "baseline": baseline,
         "curves": {cell: [[x, y] for x, y in points] for cell, points in curves.items()},
@@ -143,6 +161,9 @@ def compare(
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", hidden=True)] = 64,
     seq_len: Annotated[int, typer.Option("--seq-len", hidden=True)] = 128,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the three models (compare-rnn, -lstm, -gru) among your models.")
+    ] = False,
 ) -> None:
     """Train RNN, LSTM and GRU with the same parameter and time budgets on your text, and compare them."""
     if minutes <= 0:
@@ -164,9 +185,12 @@ def compare(
     def say(message: str) -> None:
         print(f"charcomplete: {message}", file=sys.stderr, flush=True)
 
+    if not steps and minutes < MIN_MEANINGFUL_MINUTES:
+        say(f"{minutes_text(minutes)} per cell is too short for the comparison to mean much (every cell is still "
+            f"learning letter statistics); give --minutes {MIN_MEANINGFUL_MINUTES:g} or more")
     result = run_compare(train_docs, val_docs, minutes=None if steps else minutes, steps=steps, hidden=hidden,
                          batch_size=batch_size, seq_len=seq_len, max_bytes=max_bytes or None, ksr_bytes=ksr_bytes,
-                         say=say)
+                         say=say, keep=keep)
     if png is not None:
         try:
             write_curves_png(png, result)
@@ -177,6 +201,8 @@ def compare(
         print(json.dumps(result, indent=1))
         return
     print_table(result)
+    if keep:
+        print("the models are kept: " + ", ".join(row["name"] for row in result["cells"]))
     from charcomplete.plot import terminal_plot
 
     print()
@@ -184,6 +210,11 @@ def compare(
                         color=sys.stdout.isatty()))
     if png is not None:
         print(f"\nlearning curves written to {png}")
+
+
+def minutes_text(minutes: float) -> str:
+    """"1 minute", "2.5 minutes"."""
+    return f"{minutes:g} minute{'' if minutes == 1 else 's'}"
 
 
 def _series(result: dict) -> dict:
@@ -216,7 +247,7 @@ def print_table(result: dict) -> None:
     table.add_row("5-gram, adaptive", "-", "-", f"{base['bpc']:.3f}", f"{base['top1']:.1%}", ksr(base),
                   f"{base['step_us']:.0f}", "-")
     settings = result["settings"]
-    budget = f"{settings['minutes']:g} minutes" if settings["minutes"] else f"{settings['steps']:,} steps"
+    budget = minutes_text(settings["minutes"]) if settings["minutes"] else f"{settings['steps']:,} steps"
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     console.print(f"each cell trained for {budget} on {settings['train_bytes']:,} bytes; "
                   f"evaluated on {result['baseline']['bytes']:,} held-out bytes")

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from charcomplete.cli import app
+from charcomplete.cli import app, show_version
 from charcomplete.errors import CharcompleteError
 
 
@@ -27,7 +27,12 @@ def _open_editor(path: Path | None, model: str | None, learn: bool) -> None:
 
 
 @app.callback(invoke_without_command=True)
-def scratch(ctx: typer.Context) -> None:
+def scratch(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=show_version, help="Show the version and exit.")
+    ] = False,
+) -> None:
     """A terminal autocomplete that learns how you write. Run without a command to open the editor."""
     if ctx.invoked_subcommand is None:
         _open_editor(None, None, learn=True)

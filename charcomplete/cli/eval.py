@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -50,6 +51,11 @@ def eval_command(
     exclude: Annotated[
         list[str] | None, typer.Option("--exclude", help="Glob of files to keep out (repeatable).")
     ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="CPU threads for --adapt's gradient steps (default: the cores not "
+                     "busy with other work); suggestions run on one."),
+    ] = None,
 ) -> None:
     """Bits per character, next-character accuracy, keystroke savings and suggestion latency on your text."""
     if max_bytes < 0 or ksr_bytes < 0:
@@ -63,6 +69,18 @@ def eval_command(
 
     documents = read_documents(paths, exclude)
     loaded = store.load_model(model)
+    dynamic = adapt and not no_dynamic
+    if dynamic:
+        from charcomplete.train import pick_threads  # torch: dynamic evaluation needs it anyway
+
+        pick_threads(threads)
+    total = sum(len(d.data) for d in documents)
+    evaluated = min(total, max_bytes) if max_bytes else total
+    how = ("learning while it reads: " + ", ".join(
+        part for part, on in (("gradient steps", dynamic), ("cache", adapt and not no_cache)) if on)
+    ) if adapt else "weights fixed"
+    print(f"evaluating {loaded.name!r} ({loaded.config.describe()}) on {evaluated:,} bytes of {len(documents):,} "
+          f"documents, {how}", file=sys.stderr, flush=True)
     with _Bar() as bar:
         result = evaluate(loaded, documents, adapt, dynamic=None if not no_dynamic else False,
                           cache=None if not no_cache else False, max_bytes=max_bytes or None, ksr_bytes=ksr_bytes,
@@ -103,26 +121,45 @@ def print_result(result: dict) -> None:
 
 
 class _Bar:
-    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+    """Progress on stderr, as `train` shows it: a live rich bar (bytes read, bits per
+    character so far, time left) on a terminal; otherwise a line every LINE_EVERY_S."""
+
+    LINE_EVERY_S = 10.0
 
     def __init__(self) -> None:
         self.progress = None
+        self.started = self.last_line = time.monotonic()
 
     def __enter__(self) -> _Bar:
         if sys.stderr.isatty():
             from rich.console import Console
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.progress = Progress(TextColumn("evaluating"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+            self.progress = Progress(TextColumn("evaluating"), BarColumn(), DownloadColumn(),
+                                     TextColumn("{task.fields[bpc]} bpc"), TimeRemainingColumn(),
                                      console=Console(stderr=True), transient=True)
             self.progress.start()
-            self.task = self.progress.add_task("eval", total=None)
+            self.task = self.progress.add_task("eval", total=None, bpc="-")
         return self
 
-    def update(self, done: int, total: int) -> None:
+    def update(self, done: int, total: int, bpc: float) -> None:
         if self.progress is not None:
-            self.progress.update(self.task, completed=done, total=total)
+            self.progress.update(self.task, completed=done, total=total, bpc=f"{bpc:.3f}")
+            return
+        now = time.monotonic()
+        if now - self.last_line >= self.LINE_EVERY_S and done < total:
+            self.last_line = now
+            left = (now - self.started) / done * (total - done)
+            print(f"evaluating: {done:,} of {total:,} bytes read, {bpc:.3f} bpc so far, about {_duration(left)} left",
+                  file=sys.stderr, flush=True)
 
     def __exit__(self, *exc) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} minute{'' if minutes == 1 else 's'}"

@@ -20,7 +20,7 @@ import typer
 
 from charcomplete import store
 from charcomplete.atomic import FileLock
-from charcomplete.cli import app
+from charcomplete.cli import app, confirm_or_stop
 from charcomplete.errors import CharcompleteError, LockBusyError
 from charcomplete.learner import log_path, new_forget_generation
 from charcomplete.paths import locations
@@ -55,8 +55,8 @@ def _forget_models(names: list[str], yes: bool) -> None:
                 raise CharcompleteError("the built-in default model learned nothing from you and cannot be removed")
             raise CharcompleteError(f"there is no model named {name!r} (see `charcomplete models`)")
     listed = ", ".join(repr(name) for name in names)
-    if not yes and not typer.confirm(f"Delete model {listed} and everything it learned?", default=False):
-        raise typer.Exit(1)
+    if not yes:
+        confirm_or_stop(f"Delete model {listed} and everything it learned?")
     for name in names:
         store.remove_model(name)  # takes the model's lock: refuses while another process writes it
         print(f"removed model {name!r}")
@@ -75,8 +75,7 @@ def _forget_everything(yes: bool) -> None:
         print(f"  {journals} editor journal(s) (unsaved edits kept for crash recovery) in {where.journals}")
         print(f"  the cache in {where.cache}, and the editor's learner log {log_path()}")
         print("Your documents, the other settings and the built-in default model are kept.")
-        if not typer.confirm("Forget everything?", default=False):
-            raise typer.Exit(1)
+        confirm_or_stop("Forget everything?")
 
     # First: a learner that publishes from now on would bring back what is being deleted. It checks
     # the generation under the model's lock, which it takes before creating anything, so listing

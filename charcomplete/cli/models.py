@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from charcomplete import store
-from charcomplete.cli import app
+from charcomplete.cli import app, confirm_or_stop
 from charcomplete.errors import ModelError
 from charcomplete.paths import HOME_ENV, locations
 
@@ -119,8 +119,8 @@ def remove(
 ) -> None:
     """Delete a model and everything learned in it."""
     store.load_meta(name)  # a clear error for an unknown name before asking anything
-    if not yes and not typer.confirm(f"Delete model {name!r} and everything it learned?", default=False):
-        raise typer.Exit(1)
+    if not yes:
+        confirm_or_stop(f"Delete model {name!r} and everything it learned?")
     store.remove_model(name)
     print(f"removed model {name!r}")
 

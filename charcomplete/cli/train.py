@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from charcomplete import store
-from charcomplete.cli import app
+from charcomplete.cli import app, fail
 from charcomplete.config import CELLS, ModelConfig
 from charcomplete.errors import CharcompleteError
 from charcomplete.paths import locations
@@ -170,6 +170,9 @@ def train(
                          ("--until-step", until_step)):
         if value is not None and value < 1:
             raise CharcompleteError(f"{label} must be at least 1")
+    for label, value in (("--minutes", minutes), ("--epochs", epochs), ("--lr", lr), ("--eval-every", eval_every)):
+        if value is not None and not value > 0:  # not "<= 0": NaN is refused too
+            raise CharcompleteError(f"{label} must be more than 0")
     overrides = {"cell": arch, "hidden": hidden, "layers": layers, "embed": embed, "dropout": dropout}
     excluded = [*store.exclude_patterns(), *(exclude or [])]
     # The lock is taken before the model is read, so that two runs on one model take turns
@@ -219,11 +222,13 @@ def train(
         with _ProgressView(budget) as view:
             result = training.train_model(plan, view.update, view.warn)
         print(_summary(model, corpus, train_docs, val_docs, result))
+    except KeyboardInterrupt:  # Ctrl-C while reading the text or starting up (training catches its own)
+        raise fail("stopped by Ctrl-C before training began; nothing was saved", 130) from None
     finally:
         if dist is not None:
             dist.close()
         if lock is not None:
-            lock.release()
+            store.unlock_model(lock, model)  # a folder holding only the lock (nothing saved) goes too
 
 
 def _lock_model(name: str):
@@ -238,6 +243,9 @@ def _lock_model(name: str):
 
 
 def _summary(name, corpus, train_docs, val_docs, result) -> str:
+    if not result.saved:
+        kept = "the saved model is unchanged" if store.model_exists(name) else f"the name {name!r} is still free"
+        return f"stopped by Ctrl-C before the first validation check: nothing was kept ({kept})"
     stop = "stopped by Ctrl-C; " if result.interrupted else ""
     return "\n".join([
         f"{stop}trained {result.steps_run:,} steps in {result.seconds:.0f} s ({result.chars_per_s:,.0f} chars/s)",

@@ -19,6 +19,8 @@ from textual.widgets import Button, Input, Label, Sparkline, Static, TextArea
 from textual.widgets.text_area import Location
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from charcomplete.suggest import MIN_CHARS
+
 INLINE_BUDGET_MS = 5.0  # a suggestion computed faster than this is computed inline (see _ask): a third of a frame
 INLINE_MAX_NEW_CHARS = 12  # ...when the Completer has at most this much new text to read (a typed-over word)
 _NEXT_WORD = re.compile(r"\s*[\w'-]+|\s*[^\w\s]+|\s+")  # Ctrl+Right: the next word, with the space before it
@@ -34,6 +36,16 @@ class SuggestingTextArea(TextArea):
     change or cursor move drops it."""
 
     suggestions_enabled: reactive[bool] = reactive(True)
+
+    # On top of TextArea's own (Ctrl+Z/Ctrl+Y undo/redo, Ctrl+Backspace, Alt+Backspace and
+    # Ctrl+W delete a word left, Alt+Delete one right): what people expect of an editor.
+    BINDINGS = [
+        Binding("ctrl+home", "cursor_document_start", "Document start", show=False),
+        Binding("ctrl+end", "cursor_document_end", "Document end", show=False),
+        Binding("ctrl+shift+home", "cursor_document_start(True)", "Select to start", show=False),
+        Binding("ctrl+shift+end", "cursor_document_end(True)", "Select to end", show=False),
+        Binding("ctrl+delete", "delete_word_right", "Delete word right", show=False),
+    ]
 
     def __init__(self, text: str = "", *, completer=None, **kwargs):
         # Set before TextArea.__init__, which already moves the cursor (and so calls watch_selection).
@@ -71,7 +83,7 @@ class SuggestingTextArea(TextArea):
         """Textual's hook, called after every change of the document."""
         self._version += 1
         self._request += 1
-        if self._in_edit and self.suggestion and self.selection.is_empty:
+        if self._in_edit and _worth_showing(self.suggestion) and self.selection.is_empty:
             self._anchor = self.cursor_location  # typed what was suggested: the rest stays, nothing to compute
             return
         self.suggestion = ""
@@ -204,9 +216,26 @@ class SuggestingTextArea(TextArea):
         super().action_cursor_right(select)
 
     def action_cursor_line_end(self, select: bool = False) -> None:
+        """End: accept the suggestion when there is one, else go to the end of the line (the
+        whole line, not the end of its wrapped screen row: that is where suggestions show)."""
         if not select and self.accept_suggestion():
             return
-        super().action_cursor_line_end(select)
+        row, _ = self.cursor_location
+        self.move_cursor((row, len(self.document[row])), select=select)
+
+    def action_cursor_line_start(self, select: bool = False) -> None:
+        """Home: to the line's first non-blank character, or from there to its very start.
+        (TextArea does this only without soft wrap, and the editor wraps.)"""
+        row, column = self.cursor_location
+        line = self.document[row]
+        indent = len(line) - len(line.lstrip(" \t"))
+        self.move_cursor((row, 0 if column == indent else indent), select=select)
+
+    def action_cursor_document_start(self, select: bool = False) -> None:
+        self.move_cursor((0, 0), select=select)
+
+    def action_cursor_document_end(self, select: bool = False) -> None:
+        self.move_cursor(self.document.end, select=select)
 
     def action_cursor_word_right(self, select: bool = False) -> None:
         if not select and self.suggestion:
@@ -229,6 +258,14 @@ class SuggestingTextArea(TextArea):
             self.dismiss_suggestion()
 
 
+def _worth_showing(rest: str) -> bool:
+    """Whether what is left of a suggestion, once its first characters were typed, is still
+    worth showing: the decoder's rule (suggest.Policy: min_chars, never spaces only). A lone
+    space left after typing the end of a word looks like nothing; a fresh suggestion runs
+    on into the next word instead."""
+    return len(rest) >= MIN_CHARS and not rest.isspace()
+
+
 def _printable_prefix(text: str) -> str:
     """`text` up to its first line end, tab or other control character."""
     for index, char in enumerate(text):
@@ -238,7 +275,10 @@ def _printable_prefix(text: str) -> str:
 
 
 class StatusBar(Horizontal):
-    """File and state, model, learner, recent bits per character, suggestion latency.
+    """One line, each figure with a label saying what it is: the file and its state, the
+    model suggestions come from, the background learner and its steps, its training loss
+    on your text (bits per character, recent history as a sparkline), and how long the
+    last suggestion took to appear (with the median). Hovering a part says more.
 
     Refreshed on a timer, not per keystroke, and each part only when its text changes:
     an auto-width label that changes costs a layout pass of the whole screen."""
@@ -252,9 +292,16 @@ class StatusBar(Horizontal):
         yield Static(id="status-file", markup=False)
         yield Static(id="status-model", markup=False)
         yield Static(id="status-learner", markup=False)
+        yield Static("loss", id="status-bpc-label", markup=False)
         yield Sparkline([], id="status-bpc")
         yield Static("", id="status-bpc-value", markup=False)
         yield Static("", id="status-latency", markup=False)
+
+    def on_mount(self) -> None:
+        loss = "the learner's training loss on your text, in bits per character (lower: it predicts you better)"
+        self.query_one("#status-bpc-label", Static).tooltip = loss
+        self.query_one("#status-bpc", Sparkline).tooltip = loss + "; the line shows its recent history"
+        self.query_one("#status-bpc-value", Static).tooltip = loss
 
     def _set(self, part: str, text: str) -> Static | None:
         """Show `text` in the part; returns the label when it changed."""
@@ -272,26 +319,32 @@ class StatusBar(Horizontal):
         self._set("file", f"{name} [{state}]")
 
     def show_model(self, name: str, description: str, parameters: int) -> None:
-        static = self._set("model", f"{name} {description}")
+        static = self._set("model", f"model: {name}")
         if static is not None:
-            static.tooltip = f"model {name!r}: {description}, {parameters:,} parameters"
+            static.tooltip = f"suggestions come from model {name!r}: {description}, {parameters:,} parameters"
 
     def show_learner(self, state: str, steps: int | None = None) -> None:
-        count = f" {steps:,} step{'' if steps == 1 else 's'}" if steps else ""
-        static = self._set("learner", f"learner: {state}{count}")
+        if state == "learning" and steps:
+            text = f"learner: {steps:,} step{'' if steps == 1 else 's'}"  # learning, and how far it got
+        else:
+            text = f"learner: {state}"
+        static = self._set("learner", text)
         if static is not None:
             static.set_class(state.startswith("error"), "error")
+            static.tooltip = ("the background learner fine-tunes the model on your folders and this document "
+                              "(F3 pauses it); steps: its training updates so far")
 
     def show_bpc(self, history: list[float]) -> None:
         if self._shown.get("bpc-history") != history:
             self._shown["bpc-history"] = history
             self.query_one("#status-bpc", Sparkline).data = history
-        self._set("bpc-value", f"{history[-1]:.2f} bpc" if history else "")
+        self.set_class(not history, "-no-loss")  # no figure yet: no label either
+        self._set("bpc-value", f"{history[-1]:.2f} bits/char" if history else "")
 
     def show_latency(self, last_ms: float, p50_ms: float) -> None:
-        static = self._set("latency", f"{last_ms:.1f}/{p50_ms:.1f}ms")
+        static = self._set("latency", f"suggestion {last_ms:.1f} ms, median {p50_ms:.1f}")
         if static is not None:
-            static.tooltip = "suggestion latency: last / median, from the keystroke to the suggestion"
+            static.tooltip = "suggestion latency: from the keystroke to the suggestion shown, last and median"
 
 
 # ---------------------------------------------------------------- dialogs

@@ -1,0 +1,132 @@
+"""What a suggestion should show (issue 15): decoding policies measured the way a person uses them.
+
+    nice python benchmarks/suggestion_policy.py                     # the old and the new policy, first 20 kB
+    nice python benchmarks/suggestion_policy.py --grid --offset 100000 --bytes 12000   # the tuning grid, dev slice
+
+A simulated typist (charcomplete.evaluate, the editor's suggestion path: the model mixed
+with the cache of the text typed so far) types the held-out notes of the notes benchmark
+(data/notes_benchmark.py: the last 10% of ../shared/corpora/til-notes in sorted path
+order, never trained on). Wherever it is, it looks at the suggestion the policy shows;
+when the text goes on with it, it accepts it with one key (Tab), otherwise it types one
+character. Two figures per policy:
+
+- keystroke savings (KSR) = 1 - keys / characters: what suggestions save in all;
+- accepted characters per suggestion shown: what a ghost text is worth to the person
+  who has to read it (a wrong or empty-looking one counts as zero).
+
+Also: how many suggestions were shown, the share accepted (precision), their mean
+length, how many were one character long or spaces only, savings with Ctrl+Right (first
+word only), and the decoding time per suggestion.
+
+The slice: whole documents from --offset bytes into the held-out text until --bytes
+(the defaults are the notes benchmark's keystroke-savings text, the first 20 kB). The
+policies were tuned on a separate slice (--offset 100000, after the text the notes
+benchmark evaluates) and are reported on the first 20 kB. One thread; it says so and
+skips when the corpus is absent."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "data"))
+from machine import describe  # noqa: E402
+from notes_benchmark import NOTES, notes_split  # noqa: E402
+
+
+def policies(grid: bool) -> dict[str, object]:
+    """label -> suggest.Policy: the old and the new one, and with --grid one change at a time around the new."""
+    from charcomplete.suggest import DEFAULT_POLICY, ISSUE3_POLICY
+
+    chosen = {"old (issue 3)": ISSUE3_POLICY, "new (the default)": DEFAULT_POLICY}
+    if not grid:
+        return chosen
+    changes = [
+        {"min_chars": 0, "blank_ok": True}, {"min_chars": 1}, {"min_chars": 3}, {"min_chars": 4},
+        {"more": 1.0}, {"more": 0.8}, {"more": 0.65}, {"more": 0.35}, {"more": 0.2},
+        {"min_total": 0.1}, {"min_total": 0.25}, {"min_total": 0.3}, {"min_prob": 0.15}, {"min_prob": 0.35},
+        {"words": 2}, {"beam": 1}, {"finish_typed_word": True},
+        {"whole_words": True}, {"finish_words": True}, {"whole_words": True, "finish_words": True},
+        {"finish_words": True, "min_total": 0.1}, {"finish_words": True, "min_prob": 0.15},
+    ]
+    for change in changes:
+        label = ", ".join(f"{key} {value}" for key, value in change.items())
+        chosen[label] = DEFAULT_POLICY.replace(**change)
+    return chosen
+
+
+def documents_slice(docs: list[bytes], offset: int, size: int) -> list[bytes]:
+    """Whole documents, from the first that starts at or after `offset` bytes, until `size` bytes."""
+    out, position, taken = [], 0, 0
+    for doc in docs:
+        if position >= offset and taken < size:
+            out.append(doc)
+            taken += len(doc)
+        position += len(doc)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="default", help="model (default: the built-in one)")
+    parser.add_argument("--notes", type=Path, default=NOTES, help="the til-notes corpus")
+    parser.add_argument("--offset", type=int, default=0, help="start this many bytes into the held-out text")
+    parser.add_argument("--bytes", type=int, default=20_000, help="type this much text (whole documents)")
+    parser.add_argument("--grid", action="store_true", help="also one change at a time around the new policy")
+    parser.add_argument("--only", help="with --grid: only the policies whose label contains this text")
+    parser.add_argument("--no-cache", action="store_true", help="the model alone, without the typing cache")
+    parser.add_argument("--json", help="write every figure to this file")
+    args = parser.parse_args()
+
+    if not args.notes.is_dir():
+        print(f"suggestion policy benchmark skipped: the corpus is absent ({args.notes}); "
+              "it lives in ../shared/corpora")
+        return
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from charcomplete import corpus, store
+    from charcomplete.engine import use_one_blas_thread
+    from charcomplete.evaluate import as_documents, evaluate
+
+    use_one_blas_thread()
+    _, held_files = notes_split(args.notes)
+    held = as_documents(corpus.scan(held_files).documents)
+    docs = documents_slice(held, args.offset, args.bytes)
+    if not docs:
+        raise SystemExit(f"--offset {args.offset} is past the held-out text ({sum(map(len, held)):,} bytes)")
+    chosen = {label: policy for index, (label, policy) in enumerate(policies(args.grid).items())
+              if index < 2 or not args.only or args.only in label}  # old and new, and those asked for
+    decoders = {label: dataclasses.asdict(policy) for label, policy in chosen.items()}
+    loaded = store.load_model(args.model)
+    load = os.getloadavg()
+    print(f"machine: {describe()}")
+    print(f"model: {args.model} ({loaded.config.describe()}), {'alone' if args.no_cache else 'with the typing cache'}")
+    started = time.perf_counter()
+    result = evaluate(loaded, docs, adapt=not args.no_cache, dynamic=False, max_bytes=None,
+                      ksr_bytes=sum(map(len, docs)), decoders=decoders)
+    ksr = result["ksr"]
+    print(f"text: {ksr['documents']} held-out documents from byte {args.offset:,}, {ksr['chars']:,} characters; "
+          f"{time.perf_counter() - started:.0f} s")
+    header = (f"{'policy':<36} {'KSR':>6} {'chars/shown':>11} {'shown':>6} {'precision':>9} {'mean len':>8} "
+              f"{'1 char':>6} {'blank':>6} {'KSR word':>8} {'ms':>5}")
+    print(header)
+    for entry in result["decoders"]:
+        whole, word = entry["whole"], entry["word"]
+        print(f"{entry['label']:<36} {whole['savings']:>6.1%} {whole['chars_per_shown']:>11.2f} {whole['shown']:>6,} "
+              f"{whole['precision']:>9.1%} {whole['mean_shown_chars']:>8.1f} {whole['shown_one_char']:>6,} "
+              f"{whole['shown_blank']:>6,} {word['savings']:>8.1%} "
+              f"{whole['ms_per_suggestion']:>5.2f}")
+    if args.json:
+        report = {"machine": describe(), "load_average": load, "model": args.model, "offset": args.offset,
+                  "bytes": args.bytes, "cache": not args.no_cache, "result": result}
+        Path(args.json).write_text(json.dumps(report, indent=1))
+        print(f"figures written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
