@@ -79,6 +79,8 @@ def _forget_everything(yes: bool) -> None:
             _remove(entry)  # leftovers of an interrupted `models rm` (".NAME.removing-..."), stray files, links
             continue
         try:
+            if (entry / ".lock").is_symlink():
+                (entry / ".lock").unlink()  # a planted link: removed, never followed (its target is left alone)
             with FileLock(entry / ".lock", what=f"model {entry.name!r}").acquire(timeout=0):
                 # Renamed first, under the lock, so a model is there or gone, never half-deleted.
                 trash = entry.with_name(f".{entry.name}.removing-{time.time_ns()}")

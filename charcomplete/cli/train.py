@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -123,6 +124,11 @@ def train(
     for label, value in (("--batch-size", batch_size), ("--seq-len", seq_len), ("--steps", steps)):
         if value is not None and value < 1:
             raise CharcompleteError(f"{label} must be at least 1")
+    if not 0 <= seed <= 2**32 - 1:
+        raise CharcompleteError("--seed must be a whole number from 0 to 4294967295")
+    for label, value in (("--minutes", minutes), ("--epochs", epochs), ("--lr", lr), ("--dropout", dropout)):
+        if value is not None and not math.isfinite(value):
+            raise CharcompleteError(f"{label} must be a finite number, not {value}")
     overrides = {"cell": arch, "hidden": hidden, "layers": layers, "embed": embed, "dropout": dropout}
     excluded = [*store.exclude_patterns(), *(exclude or [])]
     # The lock is taken before the model is read, so that two runs on one model take turns
