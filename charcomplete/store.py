@@ -37,7 +37,7 @@ META_FILE = "meta.json"
 MAX_META_BYTES = 8 * 1024 * 1024
 MAX_TENSOR_HEADER_BYTES = 1024 * 1024  # a safetensors header beyond what the tensors need; ours take a few KB
 MAX_HISTORY = 2000  # history points kept in the metadata
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # used with fullmatch: "$" would accept a final newline
 # The metadata fields the tools read, and their types: a damaged or hostile file with other
 # types is refused here, with one sentence, rather than failing later with a traceback.
 _META_TYPES: dict[str, tuple[type, ...]] = {
@@ -70,7 +70,7 @@ def now_iso() -> str:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name or ""):
+    if not _NAME.fullmatch(name or ""):
         raise ModelError(
             f"{name!r} is not a valid model name: "
             "use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -379,7 +379,7 @@ def remove_model(name: str) -> None:
 
 def list_model_names() -> list[str]:
     root = models_root()
-    names = sorted(p.name for p in root.iterdir() if (p / META_FILE).is_file() and _NAME.match(p.name))
+    names = sorted(p.name for p in root.iterdir() if (p / META_FILE).is_file() and _NAME.fullmatch(p.name))
     if DEFAULT_MODEL not in names:
         names.insert(0, DEFAULT_MODEL)
     return names
@@ -435,6 +435,6 @@ def update_settings(**changes: object) -> dict:
 
 def current_model_name() -> str:
     name = read_settings().get("model")
-    if isinstance(name, str) and _NAME.match(name) and (name == DEFAULT_MODEL or model_exists(name)):
+    if isinstance(name, str) and _NAME.fullmatch(name) and (name == DEFAULT_MODEL or model_exists(name)):
         return name
     return DEFAULT_MODEL

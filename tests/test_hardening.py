@@ -4,15 +4,23 @@ bounded, a stopped `train` keeps its best model."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from charcomplete import store
+from charcomplete.config import ModelConfig
 from charcomplete.corpus import scan
+from charcomplete.errors import CharcompleteError, ModelError
 from tests.conftest import CLI, cli_env, make_notes
+from tests.faultkit import assert_one_clear_error
 
 TINY = ["--steps", "2", "--hidden", "16", "--embed", "8", "--batch-size", "4", "--seq-len", "16"]
 
@@ -188,3 +196,271 @@ def test_exclusion_rule_is_one_public_function() -> None:
 def test_scan_keeps_its_signature(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("a")
     assert texts(scan(tmp_path, exclude=("b.txt",), max_file_bytes=10)) == ["a.txt"]
+
+
+# --- shared: a small model written through the store (no torch needed) -----------------------------
+
+SMALL = ModelConfig(cell="gru", embed=8, hidden=16, layers=1)
+
+
+def save_small(name: str, optimizer: bool = False) -> Path:
+    rng = np.random.default_rng(0)
+    weights = {key: (rng.standard_normal(shape) * 0.1).astype(np.float32)
+               for key, shape in SMALL.weight_shapes().items()}
+    optim = {key: np.zeros_like(value) for key, value in weights.items()} if optimizer else None
+    with store.lock_model(name):
+        return store.save_model(name, SMALL, weights, {"steps": 1, "history": []}, optimizer=optim)
+
+
+def cli(*args: str, timeout: float = 180, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=cli_env(), timeout=timeout, **kwargs)
+
+
+# --- item 6: a lock file, a model folder or a model file that is a link --------------------------
+
+
+def test_a_lock_file_that_is_a_link_is_never_followed(tmp_path: Path) -> None:
+    folder = save_small("m")
+    victim = tmp_path / "precious.txt"
+    victim.write_text("do not truncate me\n")
+    (folder / ".lock").unlink()
+    os.symlink(victim, folder / ".lock")
+    notes = make_notes(tmp_path / "notes", count=4)
+    assert_one_clear_error(cli("train", str(notes), "--model", "m", "--resume", *TINY[:2]), "symbolic link")
+    assert victim.read_text() == "do not truncate me\n"
+    forget = cli("forget", "--all", "--yes")
+    assert forget.returncode == 0, forget.stderr
+    assert victim.read_text() == "do not truncate me\n"
+    assert not folder.exists()
+
+
+def test_a_lock_file_is_never_truncated(tmp_path: Path) -> None:
+    folder = save_small("m")
+    (folder / ".lock").write_text("someone's data\n")  # a hard link to another file would look like this
+    with store.lock_model("m"):
+        pass
+    assert (folder / ".lock").read_text() == "someone's data\n"
+
+
+def test_a_model_folder_that_is_a_link_is_refused(tmp_path: Path, charcomplete_home: Path) -> None:
+    real = save_small("real")
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(real, elsewhere)
+    (elsewhere / "keep.safetensors").write_bytes(b"someone else's file")
+    os.symlink(elsewhere, store.models_root() / "evil")
+    notes = make_notes(tmp_path / "notes", count=4)
+    assert_one_clear_error(cli("train", str(notes), "--model", "evil", "--resume", *TINY), "symbolic link")
+    assert_one_clear_error(cli("models", "info", "evil"), "symbolic link")
+    assert (elsewhere / "keep.safetensors").read_bytes() == b"someone else's file"
+
+
+def test_model_files_that_are_links_or_lead_out_are_refused(tmp_path: Path) -> None:
+    folder = save_small("m", optimizer=True)
+    meta = json.loads((folder / "meta.json").read_text())
+    model = store.load_model("m")
+    assert store.load_optimizer_state(model) is not None
+    secret = tmp_path / "secret.safetensors"
+    shutil.copy(folder / meta["optimizer"], secret)
+    for hostile in ("../secret.safetensors", "/etc/passwd", ".hidden"):
+        model.meta["optimizer"] = hostile
+        with pytest.raises(ModelError, match="optimizer state"):
+            store.load_optimizer_state(model)
+    weights = folder / meta["weights"]
+    moved = tmp_path / "weights.safetensors"
+    weights.rename(moved)
+    os.symlink(moved, weights)
+    with pytest.raises(ModelError, match="symbolic link"):
+        store.load_model("m")
+
+
+# --- item 7: what meta.json declares is bounded ---------------------------------------------------
+
+
+def write_meta(folder: Path, **changes) -> None:
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.update(changes)
+    meta.pop("weights_sha256", None)
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def test_a_huge_declared_model_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    folder = save_small("m")
+    write_meta(folder, config={"cell": "gru", "embed": 64, "hidden": 8192, "layers": 8192, "dropout": 0.0})
+    message = assert_one_clear_error(cli("models", "info", "m", timeout=60), "hidden must be a whole number")
+    assert "MemoryError" not in message
+
+
+def test_a_weights_file_larger_than_declared_is_refused_by_its_size_once(monkeypatch, tmp_path: Path) -> None:
+    folder = save_small("m")
+    config = {"cell": "gru", "embed": 64, "hidden": 2048, "layers": 4, "dropout": 0.0}
+    write_meta(folder, config=config)
+    weights = folder / json.loads((folder / "meta.json").read_text())["weights"]
+    with open(weights, "wb") as handle:
+        handle.truncate(3 * 2**30)  # sparse: 3 GB that cost nothing on disk
+    opened = []
+    real_open = open
+
+    def counting_open(path, *args, **kwargs):
+        if str(path) == str(weights):
+            opened.append(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    started = time.monotonic()
+    with pytest.raises(ModelError, match="larger than its configuration explains"):
+        store.load_model("m")
+    assert len(opened) == 1  # refused once, never read again
+    assert time.monotonic() - started < 5  # by its size: reading 3 GB takes tens of seconds
+
+
+def test_a_weights_file_smaller_than_declared_is_refused_without_reading() -> None:
+    folder = save_small("m")
+    write_meta(folder, config={"cell": "gru", "embed": 64, "hidden": 4096, "layers": 2, "dropout": 0.0})
+    weights = folder / json.loads((folder / "meta.json").read_text())["weights"]
+    weights.write_bytes(b"x")
+    with pytest.raises(ModelError, match="smaller than its configuration needs"):
+        store.load_model("m")
+
+
+def test_the_command_line_caps_the_model_size_the_same_way(tmp_path: Path) -> None:
+    notes = make_notes(tmp_path / "notes", count=2)
+    assert_one_clear_error(cli("train", str(notes), "--hidden", "8192", "--layers", "8192", timeout=60), "hidden")
+    assert_one_clear_error(cli("train", str(notes), "--hidden", "4096", "--layers", "16", timeout=60), "parameters")
+    with pytest.raises(ValueError, match="parameters"):
+        ModelConfig(cell="lstm", embed=4096, hidden=4096, layers=16)
+
+
+# --- item 8: every JSON reader refuses in one sentence and keeps serving ------------------------------
+
+
+def strict_json(line: str) -> object:
+    def refuse(name):
+        raise AssertionError(f"{name} is not JSON")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_complete_lines_refuses_hostile_requests_and_keeps_serving() -> None:
+    requests = [
+        "[" * 1000,
+        "[" * 100_000,
+        '{"text": "a", "id": 1e400}',
+        '{"text": "a", "id": NaN}',
+        '{"text": "a", "max_chars": ' + "9" * 5000 + "}",
+        '{"text": "a", "id": ' + "1" * 5000 + "}",
+        '{"text": "a", "id": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}',
+        '{"text": "The quick bro", "id": 7}',
+    ]
+    result = subprocess.run([*CLI, "complete", "--lines"], input="\n".join(requests) + "\n", capture_output=True,
+                            text=True, env=cli_env(), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    answers = [strict_json(line) for line in result.stdout.splitlines()]
+    assert len(answers) == len(requests)
+    assert all("error" in answer for answer in answers[:-1])
+    assert answers[-1]["id"] == 7 and "completion" in answers[-1]
+
+
+def test_a_huge_integer_in_one_meta_json_leaves_the_others_listed() -> None:
+    save_small("good")
+    bad = save_small("bad")
+    (bad / "meta.json").write_text((bad / "meta.json").read_text().replace('"steps": 1', '"steps": ' + "9" * 5000))
+    result = cli("models", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "good" in result.stdout and "damaged" in result.stdout
+    assert_one_clear_error(cli("models", "info", "bad", timeout=60), "damaged")
+
+
+def test_a_huge_integer_in_settings_json_keeps_complete_and_models_working(charcomplete_home: Path) -> None:
+    settings = store.locations().settings_file
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text('{"model": "default", "n": ' + "9" * 5000 + "}")
+    result = subprocess.run([*CLI, "complete"], input="The quick bro", capture_output=True, text=True,
+                            env=cli_env(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert cli("models", timeout=60).returncode == 0
+    # train reads its exclusions from it: a damaged file stops it in one sentence rather than drop them.
+    assert_one_clear_error(cli("train", str(charcomplete_home), timeout=60), "settings file")
+
+
+def test_a_string_dropout_on_resume_is_one_sentence(tmp_path: Path) -> None:
+    folder = save_small("m")
+    write_meta(folder, config={**SMALL.to_dict(), "dropout": "0.5"})
+    notes = make_notes(tmp_path / "notes", count=2)
+    assert_one_clear_error(cli("train", str(notes), "--model", "m", "--resume", *TINY, timeout=60), "dropout")
+
+
+def test_a_damaged_journal_is_not_offered_and_does_not_crash(tmp_path: Path) -> None:
+    from charcomplete.editor.journal import Journal
+
+    document = tmp_path / "doc.md"
+    document.write_text("saved\n")
+    journal = Journal(document, session="1-aaaaaa")  # pid 1 is not this process: its journal is "left behind"
+    journal.path.parent.mkdir(parents=True, exist_ok=True)
+    start = json.dumps({"document": str(document), "text": "x"})[:-1]
+    for damaged in (start + ', "saved_at": ' + "9" * 5000 + "}", start + ', "saved_at": 1e400}',
+                    "[" * 100_000, '{"text": ' * 5000):
+        journal.path.write_text(damaged)
+        reader = Journal(document)
+        assert reader.read(journal.path) is None
+        assert reader.recoverable("saved\n") is None
+
+
+# --- item 10: SIGTERM and SIGHUP keep the best model ---------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_keeps_the_best_model(tmp_path: Path, charcomplete_home: Path, sig) -> None:
+    notes = make_notes(tmp_path / "notes", count=8)
+    process = subprocess.Popen(
+        [*CLI, "train", str(notes), "--model", "t", "--minutes", "10", "--eval-every", "0.5",
+         "--hidden", "32", "--embed", "8", "--batch-size", "8", "--seq-len", "32"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+    )
+    deadline = time.monotonic() + 90
+    seen = ""
+    while time.monotonic() < deadline and "step" not in seen:
+        seen += process.stderr.readline()
+    assert "step" in seen, seen
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert f"stopped by {sig.name}" in out
+    assert "Traceback" not in err
+    meta = json.loads((charcomplete_home / "data" / "models" / "t" / "meta.json").read_text())
+    assert meta["steps"] >= 1
+
+
+# --- Low ---------------------------------------------------------------------------------------------
+
+
+def test_a_model_name_with_a_final_newline_is_refused() -> None:
+    with pytest.raises(ModelError):
+        store.check_name("evil\n")
+    assert_one_clear_error(cli("train", "/nonexistent", "--model", "evil\n", timeout=60), "not a valid model name")
+
+
+def test_seed_and_temperature_out_of_range_are_one_sentence(tmp_path: Path) -> None:
+    for args in (["--seed", "-1"], ["--temperature", "nan"], ["--temperature", "inf"]):
+        result = subprocess.run([*CLI, "complete", "--sample", *args], input="The", capture_output=True, text=True,
+                                env=cli_env(), timeout=60)
+        assert_one_clear_error(result, "complete: argument")
+    notes = make_notes(tmp_path / "notes", count=2)
+    assert_one_clear_error(cli("train", str(notes), "--seed", "-1", timeout=60), "--seed")
+
+
+def test_a_full_or_closed_stdout_is_one_sentence() -> None:
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    with open("/dev/full", "w") as full:
+        for args in (["complete"], ["models"]):
+            result = subprocess.run([*CLI, *args], input="The quick", stdout=full, stderr=subprocess.PIPE,
+                                    text=True, env=cli_env(), timeout=60)
+            assert_one_clear_error(result, "No space left on device")
+    closed = subprocess.run([*CLI, "complete"], input="The quick", stdout=None, stderr=subprocess.PIPE, text=True,
+                            env=cli_env(), timeout=60, preexec_fn=lambda: os.close(1))
+    assert_one_clear_error(closed, "standard output is closed")
+
+
+def test_refusals_are_charcomplete_errors() -> None:
+    assert issubclass(ModelError, CharcompleteError)

@@ -193,7 +193,7 @@ def _lock_model(name: str):
 
 
 def _summary(name, corpus, train_docs, val_docs, result) -> str:
-    stop = "stopped by Ctrl-C; " if result.interrupted else ""
+    stop = f"stopped by {getattr(result, 'stopped_by', 'Ctrl-C')}; " if result.interrupted else ""
     return "\n".join([
         f"{stop}trained {result.steps_run:,} steps in {result.seconds:.0f} s ({result.chars_per_s:,.0f} chars/s)",
         f"documents: {len(corpus.documents):,} ({sum(len(d.data) for d in train_docs):,} bytes trained on, "
