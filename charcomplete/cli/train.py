@@ -18,6 +18,7 @@ from charcomplete.errors import CharcompleteError
 from charcomplete.paths import locations
 
 DEFAULT_MINUTES = 5.0  # when no --minutes, --steps or --epochs is given
+VAL_BYTES = 131072  # validation text kept for the checks during training
 LOCK_WAIT_S = 10.0  # how long train waits for another writer of the same model before refusing
 
 
@@ -154,8 +155,16 @@ def train(
         dist = from_environment(device)  # under torchrun: join the process group (it sets threads itself)
         if dist.world == 1:
             training.pick_threads(threads)
+        train_bytes = sum(len(d.data) for d in train_docs)
+        val_bytes = sum(len(d.data) for d in val_docs)
+        documents = len(corpus.documents)
+        train_data, val_data = encode(train_docs), encode(val_docs)[:VAL_BYTES].copy()
+        # Once the text is one byte stream its documents are dropped: while training, `train`
+        # holds the text once (one byte per character) plus VAL_BYTES held out, not three copies.
+        for listed in (corpus.documents, train_docs, val_docs):
+            listed.clear()
         plan = training.TrainPlan(
-            name=model, config=config, train_data=encode(train_docs), val_data=encode(val_docs)[:131072], meta=meta,
+            name=model, config=config, train_data=train_data, val_data=val_data, meta=meta,
             weights=weights, optimizer_state=optim, budget=budget, batch_size=batch_size, seq_len=seq_len,
             lr=lr if lr is not None else (1e-3 if tuning else 2e-3), device=device, precision=precision,
             eval_every_s=eval_every, seed=seed, dist=dist,
@@ -163,17 +172,15 @@ def train(
         if not dist.main:  # other ranks train silently; rank 0 holds the lock, reports and saves
             training.train_model(plan)
             return
-        train_bytes = sum(len(d.data) for d in train_docs)
-        val_bytes = sum(len(d.data) for d in val_docs)
         processes = f" in {dist.world} processes" if dist.world > 1 else ""
         print(
             f"training {model!r} ({config.describe()}, {config.parameter_count():,} parameters){processes} on "
-            f"{len(corpus.documents)} documents: {train_bytes:,} bytes to learn, {val_bytes:,} held out",
+            f"{documents} documents: {train_bytes:,} bytes to learn, {val_bytes:,} held out",
             file=sys.stderr,
         )
         with _ProgressView(budget) as view:
             result = training.train_model(plan, view.update, view.warn)
-        print(_summary(model, corpus, train_docs, val_docs, result))
+        print(_summary(model, corpus, documents, train_bytes, val_bytes, result))
     finally:
         if dist is not None:
             dist.close()
@@ -192,12 +199,12 @@ def _lock_model(name: str):
         ) from None
 
 
-def _summary(name, corpus, train_docs, val_docs, result) -> str:
+def _summary(name, corpus, documents, train_bytes, val_bytes, result) -> str:
     stop = f"stopped by {getattr(result, 'stopped_by', 'Ctrl-C')}; " if result.interrupted else ""
     return "\n".join([
         f"{stop}trained {result.steps_run:,} steps in {result.seconds:.0f} s ({result.chars_per_s:,.0f} chars/s)",
-        f"documents: {len(corpus.documents):,} ({sum(len(d.data) for d in train_docs):,} bytes trained on, "
-        f"{sum(len(d.data) for d in val_docs):,} held out); {corpus.skip_summary()}",
+        f"documents: {documents:,} ({train_bytes:,} bytes trained on, "
+        f"{val_bytes:,} held out); {corpus.skip_summary()}",
         f"best validation: {result.best_val_bpc:.3f} bits per character (at step {result.total_steps:,})",
         f"model {name!r} saved in {result.folder}",
     ])
