@@ -95,6 +95,23 @@ def backup_path(target: Path) -> Path:
     return target.with_name(f".{target.name}{BACKUP_MARK}")
 
 
+def _state_backup_path(target: Path) -> Path:
+    from charcomplete.paths import locations
+
+    digest = hashlib.sha256(os.fsencode(target)).hexdigest()[:16]
+    return locations().state / "backups" / f"{digest}-{target.name}{BACKUP_MARK}"
+
+
+def interrupted_save_backup(path: Path) -> Path | None:
+    """The backup an in-place save of `path` left when it was killed, if there is one: it
+    holds the file's previous contents, and the file itself may be half written."""
+    target = Path(os.path.realpath(path))
+    for backup in (backup_path(target), _state_backup_path(target)):
+        if backup.is_file() and not backup.is_symlink():
+            return backup
+    return None
+
+
 def write_in_place(target: Path, data: bytes) -> None:
     """Overwrite `target`'s contents keeping its inode; a copy of the old contents survives a crash."""
     with open(target, "rb") as source:
@@ -135,12 +152,9 @@ def _write_all(fd: int, data: bytes) -> None:
 def _write_backup(target: Path, old: bytes) -> Path:
     """The old contents, durable, beside the document; in the private state folder when
     the document's folder is not writable."""
-    candidates = [backup_path(target)]
-    from charcomplete.paths import locations, private_dir
+    from charcomplete.paths import private_dir
 
-    state = locations().state
-    digest = hashlib.sha256(os.fsencode(target)).hexdigest()[:16]
-    candidates.append(state / "backups" / f"{digest}-{target.name}{BACKUP_MARK}")
+    candidates = [backup_path(target), _state_backup_path(target)]
     last_error: OSError | None = None
     for backup in candidates:
         try:

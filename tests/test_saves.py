@@ -6,8 +6,11 @@ Driven through the real editor (Textual's Pilot) and real files."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -219,3 +222,47 @@ async def test_the_editor_asks_before_overwriting_a_read_only_file(engine, tmp_p
         await pilot.pause()
         assert path.read_text() == "oldx\n"
         assert app.saved_text == "oldx\n"
+
+
+def test_an_interrupted_in_place_save_is_reported_at_open(tmp_path):
+    """SIGKILL half-way through an in-place write (a hard-linked file): the backup holds the
+    old text, and the next open says where it is instead of editing a half-written file."""
+    path = tmp_path / "doc.txt"
+    path.write_text("the old text\n")
+    os.link(path, tmp_path / "link.txt")
+    child = textwrap.dedent("""
+        import os, sys, time
+        import charcomplete.documents as documents
+
+        def half_then_hang(target, data):
+            fd = os.open(target, os.O_WRONLY)
+            os.write(fd, data[:5])
+            os.fsync(fd)
+            os.close(fd)
+            print("half", flush=True)
+            time.sleep(120)
+
+        documents._overwrite = half_then_hang
+        documents.write_document(sys.argv[1], "a new text, longer than the old\\n")
+    """)
+    process = subprocess.Popen([sys.executable, "-c", child, str(path)], stdout=subprocess.PIPE, text=True,
+                               env=cli_env())
+    assert process.stdout.readline().strip() == "half"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    backup = backup_path(path)
+    assert backup.read_text() == "the old text\n"
+    assert path.read_text() != "the old text\n"  # half written: what the backup is for
+    with pytest.raises(CharcompleteError, match="was interrupted") as refused:
+        read_document(path)
+    assert str(backup) in str(refused.value)
+
+
+def test_a_file_over_the_open_limit_is_refused_in_one_sentence(tmp_path):
+    from charcomplete.editor.app import MAX_DOCUMENT_BYTES
+
+    path = tmp_path / "huge.md"
+    with open(path, "wb") as handle:
+        handle.truncate(MAX_DOCUMENT_BYTES + 1)
+    with pytest.raises(CharcompleteError, match="larger than 4 MiB"):
+        read_document(path)

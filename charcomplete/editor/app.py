@@ -24,7 +24,7 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from charcomplete import store
-from charcomplete.documents import ReadOnlyDocumentError, write_document
+from charcomplete.documents import ReadOnlyDocumentError, interrupted_save_backup, write_document
 from charcomplete.editor.journal import Journal, JournalEntry, Redactions
 from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped
 from charcomplete.editor.widgets import (
@@ -42,7 +42,8 @@ from charcomplete.learner import prepare as prepare_learner
 from charcomplete.ngram import typing_cache
 
 # A bigger file is not notes. At the old 32 MiB limit a file took 22 s to open and 2.5 s per
-# keystroke (issue 14); the cost grows with the size, so 4 MiB keeps typing interactive.
+# keystroke (issue 14). Measured under load with the Pilot: 4 MiB opens in about 5 s and a
+# keystroke costs about 30 ms of CPU; 16 MiB took 21 s and over a second per keystroke.
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 SNIFF_BYTES = 8192
 
@@ -87,6 +88,12 @@ def read_document(path: Path) -> str:
         return ""
     if not path.is_file():
         raise CharcompleteError(f"{path} is not a regular file")
+    backup = interrupted_save_backup(path)
+    if backup is not None:
+        raise CharcompleteError(
+            f"a save of {path} was interrupted and its previous contents are in {backup}; "
+            "compare the two, keep what you need and remove the backup, then open it again"
+        )
     try:
         if path.stat().st_size > MAX_DOCUMENT_BYTES:
             limit = MAX_DOCUMENT_BYTES // 2**20
