@@ -6,7 +6,8 @@ Two ways to write, chosen per save the way Vim's `backupcopy=auto` chooses:
   leaves the old file or the new one, never a mix.
 - **In place**, when a rename would change the file's identity: another owner or group than
   a new file of ours would get, more than one hard link (the other names would keep the old
-  text), or extended attributes (ACLs, SELinux labels, user tags) a new file would lack. The
+  text), extended attributes (ACLs, SELinux labels, user tags) a new file would lack, or a
+  folder where no new file can be made (the file itself may still be writable). The
   old contents are first copied to `.NAME.charcomplete-backup` beside the document (or in
   charcomplete's state folder when that folder cannot be written) and fsync-ed; then the
   document is overwritten and truncated, fsync-ed, and the backup removed. A crash during the
@@ -76,6 +77,8 @@ def rename_would_change_identity(target: Path, info: os.stat_result) -> bool:
     """Whether a new file renamed over `target` would differ from it in owner, group, links or attributes."""
     if info.st_nlink > 1 or info.st_uid != os.geteuid():
         return True
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        return True  # no new file can be made beside it, but the file itself may be writable
     try:
         folder = os.stat(target.parent)
     except OSError:

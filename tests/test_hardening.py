@@ -328,6 +328,7 @@ def test_the_command_line_caps_the_model_size_the_same_way(tmp_path: Path) -> No
     notes = make_notes(tmp_path / "notes", count=2)
     assert_one_clear_error(cli("train", str(notes), "--hidden", "8192", "--layers", "8192", timeout=60), "hidden")
     assert_one_clear_error(cli("train", str(notes), "--hidden", "4096", "--layers", "16", timeout=60), "parameters")
+    assert not (store.models_root() / "mine").exists()  # refused before the model's folder was made
     with pytest.raises(ValueError, match="parameters"):
         ModelConfig(cell="lstm", embed=4096, hidden=4096, layers=16)
 

@@ -131,6 +131,10 @@ def train(
         if value is not None and not math.isfinite(value):
             raise CharcompleteError(f"{label} must be a finite number, not {value}")
     overrides = {"cell": arch, "hidden": hidden, "layers": layers, "embed": embed, "dropout": dropout}
+    try:  # bounded like a model's meta.json, and refused before the model's folder is even created
+        ModelConfig(**{key: value for key, value in overrides.items() if value is not None})
+    except ValueError as error:
+        raise CharcompleteError(str(error)) from None
     excluded = [*store.exclude_patterns(), *(exclude or [])]
     # The lock is taken before the model is read, so that two runs on one model take turns
     # (the second sees what the first saved) instead of both starting from the same version.
