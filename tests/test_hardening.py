@@ -104,6 +104,42 @@ def test_ignore_rules_follow_gits_precedence(tmp_path: Path, monkeypatch: pytest
     assert corpus.skipped["gitignored"] == 6
 
 
+GIT_RULES = {
+    ".gitignore": "build\n*.log\n!important.log\n/top.txt\ndocs/**/secret*\nlogs/\n**/tmp\na/*/c.txt\n"
+                  "\\#hash.txt\nspace\\ .txt\n*.bak\n!keep/*.bak\nkeep/\n!keep/\n",
+    "src/.gitignore": "*.gen\n!ok.gen\n/local.txt\nnested/\n",
+    "docs/.gitignore": "!secret-public.md\n",
+}
+GIT_FILES = [
+    "build/x.txt", "src/build/y.txt", "a.log", "important.log", "src/important.log", "top.txt", "src/top.txt",
+    "docs/secret1.md", "docs/x/y/secret2.md", "docs/secret-public.md", "logs/l.txt", "src/logs/m.txt",
+    "x/tmp/t.txt", "tmp/u.txt", "a/b/c.txt", "a/b/d/c.txt", "#hash.txt", "space .txt", "f.bak", "keep/g.bak",
+    "src/a.gen", "src/ok.gen", "src/local.txt", "src/sub/local.txt", "src/nested/n.txt", "src/sub/nested/n.txt",
+    "plain.txt", "src/deep/er/file.gen",
+]
+
+
+def test_ignore_rules_agree_with_git_itself(tmp_path: Path) -> None:
+    """The matcher against `git check-ignore` on a repository of our own making (the one
+    place git runs: in the test, on a folder the test wrote)."""
+    from charcomplete.corpus import IgnoreRules
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git_init(repo)
+    for name, text in {**GIT_RULES, **{name: name for name in GIT_FILES}}.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    rules = IgnoreRules()
+    ours = {name for name in GIT_FILES if rules.reason_to_skip(str(repo / name)) == "gitignored"}
+    env = cli_env(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1", XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    git = subprocess.run(["git", "-C", str(repo), "check-ignore", "--no-index", "--stdin", "-z"],
+                         input="\0".join(GIT_FILES) + "\0", capture_output=True, text=True, env=env, timeout=30)
+    theirs = {name for name in git.stdout.split("\0") if name}
+    assert len(theirs) >= 15  # the fixture does ignore things
+    assert ours == theirs
+
+
 # --- item 9: what cannot be checked is skipped, and counted ---------------------------------------
 
 
