@@ -97,6 +97,7 @@ class Learner:
         self.stopped = False
         self.ready = False  # it said "ready": torch is imported and the model loaded
         self._pending: list[dict] = []  # messages read by `stop`, kept for the next `poll`
+        self._names_released = False  # see charcomplete.ipc: nothing left in /dev/shm if we die hard
 
     def start(self) -> Learner:
         self.process.start()
@@ -147,6 +148,11 @@ class Learner:
             except (OSError, ValueError, EOFError):
                 return messages  # the queue is closed: the process is gone, `is_alive` tells the rest
             self.ready = self.ready or message.get("kind") == "ready"
+            if not self._names_released:  # it has spoken, so it holds both queues open
+                from charcomplete.ipc import release_semaphore_names
+
+                release_semaphore_names(self._inbox, self._outbox)
+                self._names_released = True
             messages.append(message)
 
     def stop(self, timeout: float = 10.0) -> None:
