@@ -63,3 +63,33 @@ def _check_depth(value: object, max_depth: int) -> None:
                 raise JSONRefused(f"it is nested more than {max_depth} levels deep")
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
+def read_file(path, max_bytes: int) -> object:
+    """Parse the JSON file at `path`: a regular file of at most `max_bytes`, read once.
+
+    A FIFO in its place is never waited on and a huge (or sparse) file is refused by its
+    size before it is read: both raise JSONRefused. FileNotFoundError and other OSErrors pass."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise JSONRefused("it is not a regular file")
+        if info.st_size > max_bytes:
+            raise JSONRefused(f"it is implausibly large (over {max_bytes // 1024} KiB)")
+        chunks, remaining = [], max_bytes + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > max_bytes:
+        raise JSONRefused(f"it is implausibly large (over {max_bytes // 1024} KiB)")
+    return loads(data)

@@ -36,6 +36,7 @@ DEFAULT_MODEL = "default"  # the model that ships inside the package
 META_FILE = "meta.json"
 MAX_META_BYTES = 8 * 1024 * 1024
 MAX_TENSOR_HEADER_BYTES = 1024 * 1024  # a safetensors header beyond what the tensors need; ours take a few KB
+MAX_SETTINGS_BYTES = 1024 * 1024  # the settings file holds a model name and a few patterns
 MAX_HISTORY = 2000  # history points kept in the metadata
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # used with fullmatch: "$" would accept a final newline
 # The metadata fields the tools read, and their types: a damaged or hostile file with other
@@ -130,9 +131,7 @@ def _read_meta(folder: Path, name: str) -> dict:
     if not path.is_file():
         raise ModelError(f"there is no model named {name!r} (see `charcomplete models`)")
     try:
-        if path.stat().st_size > MAX_META_BYTES:
-            raise ModelError(f"the metadata of model {name!r} is implausibly large; the model is damaged")
-        meta = jsonsafe.loads(path.read_bytes())
+        meta = jsonsafe.read_file(path, MAX_META_BYTES)
     except OSError as error:
         raise ModelError(f"the metadata of model {name!r} cannot be read ({error.strerror or error})") from None
     except jsonsafe.JSONRefused as error:  # deep nesting, huge integers, NaN: refused, not a traceback
@@ -270,7 +269,7 @@ def load_meta(name: str) -> tuple[dict, Path, bool]:
     folder = model_folder(name)
     if name == DEFAULT_MODEL and not (folder / META_FILE).is_file():
         return _read_meta(builtin_folder(), name), builtin_folder(), True
-    return _read_meta(folder, name), folder, False
+    return _read_meta(check_model_folder(folder, name), name), folder, False
 
 
 def load_optimizer_state(model: LoadedModel) -> dict[str, np.ndarray] | None:
@@ -388,7 +387,7 @@ def list_model_names() -> list[str]:
 def read_settings() -> dict:
     path = locations().settings_file
     try:
-        data = jsonsafe.loads(path.read_bytes())
+        data = jsonsafe.read_file(path, MAX_SETTINGS_BYTES)
         return data if isinstance(data, dict) else {}
     except FileNotFoundError:
         return {}
@@ -403,7 +402,7 @@ def exclude_patterns() -> list[str]:
     would feed the model exactly the files the user asked to keep out."""
     path = locations().settings_file
     try:
-        settings = jsonsafe.loads(path.read_bytes())
+        settings = jsonsafe.read_file(path, MAX_SETTINGS_BYTES)
     except FileNotFoundError:
         return []
     except (OSError, jsonsafe.JSONRefused):

@@ -540,3 +540,17 @@ def test_an_editor_killed_with_its_process_group_leaves_no_semaphores(tmp_path: 
         process.wait(timeout=30)
     time.sleep(1)
     assert [name for name in names if os.path.exists(f"/dev/shm/sem.{name.lstrip('/')}")] == []
+
+
+def test_a_fifo_or_a_huge_settings_file_never_blocks_or_fills_memory(charcomplete_home: Path) -> None:
+    settings = store.locations().settings_file
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(settings)  # read, it would wait for a writer forever
+    result = subprocess.run([*CLI, "complete"], input="The quick", capture_output=True, text=True,
+                            env=cli_env(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    settings.unlink()
+    with open(settings, "wb") as handle:
+        handle.truncate(2**40)  # 1 TB, sparse
+    assert cli("models", timeout=60).returncode == 0
+    assert_one_clear_error(cli("train", str(charcomplete_home), timeout=60), "settings file")

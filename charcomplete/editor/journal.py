@@ -65,9 +65,7 @@ class Journal:
         or it is not a journal of this document."""
         path = path or self.path
         try:
-            if path.stat().st_size > MAX_JOURNAL_BYTES:
-                return None
-            record = jsonsafe.loads(path.read_bytes())
+            record = jsonsafe.read_file(path, MAX_JOURNAL_BYTES)
         except FileNotFoundError:
             return None
         except (OSError, jsonsafe.JSONRefused):
