@@ -93,3 +93,15 @@ def read_file(path, max_bytes: int) -> object:
     if len(data) > max_bytes:
         raise JSONRefused(f"it is implausibly large (over {max_bytes // 1024} KiB)")
     return loads(data)
+
+
+def finite(value: object) -> object:
+    """`value` with every NaN or infinite float replaced by None: what charcomplete writes,
+    its own readers must accept (they refuse non-finite numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value

@@ -334,7 +334,9 @@ def save_model(
         else:
             record.pop("optimizer", None)
             record.pop("optimizer_sha256", None)
-        atomic_write_bytes(folder / META_FILE, json.dumps(record, indent=1).encode())  # the commit point
+        # NaN or infinite figures (a validation that overflowed) are written as null: strict JSON.
+        meta_blob = json.dumps(jsonsafe.finite(record), indent=1, allow_nan=False).encode()
+        atomic_write_bytes(folder / META_FILE, meta_blob)  # the commit point
     except OSError:
         # Disk full, quota, permissions: meta.json was not replaced, so the old model stands.
         # Don't leave its would-be successor taking the space that just ran out.

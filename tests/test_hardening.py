@@ -554,3 +554,16 @@ def test_a_fifo_or_a_huge_settings_file_never_blocks_or_fills_memory(charcomplet
         handle.truncate(2**40)  # 1 TB, sparse
     assert cli("models", timeout=60).returncode == 0
     assert_one_clear_error(cli("train", str(charcomplete_home), timeout=60), "settings file")
+
+
+def test_what_the_store_writes_its_readers_accept() -> None:
+    """Readers refuse NaN and Infinity, so a model saved with a non-finite figure (a
+    validation that overflowed) is written as strict JSON, not left unreadable."""
+    rng = np.random.default_rng(0)
+    weights = {key: rng.standard_normal(shape).astype(np.float32) for key, shape in SMALL.weight_shapes().items()}
+    with store.lock_model("m"):
+        folder = store.save_model("m", SMALL, weights, {"best_val_bpc": float("inf"),
+                                                        "history": [{"val_bpc": float("nan"), "step": 1}]})
+    strict_json((folder / "meta.json").read_text())
+    model = store.load_model("m")
+    assert model.meta["best_val_bpc"] is None and model.meta["history"][0]["val_bpc"] is None
