@@ -567,3 +567,19 @@ def test_what_the_store_writes_its_readers_accept() -> None:
     strict_json((folder / "meta.json").read_text())
     model = store.load_model("m")
     assert model.meta["best_val_bpc"] is None and model.meta["history"][0]["val_bpc"] is None
+
+
+async def test_the_editor_starts_with_a_damaged_journal_beside_its_document(tmp_path: Path) -> None:
+    from charcomplete.editor import EditorApp
+    from charcomplete.editor.journal import Journal
+    from charcomplete.engine import Engine
+
+    document = tmp_path / "doc.md"
+    document.write_text("saved\n")
+    journal = Journal(document, session="1-bbbbbb")  # a dead session's journal, damaged
+    journal.path.parent.mkdir(parents=True, exist_ok=True)
+    journal.path.write_text(json.dumps({"document": str(document), "text": "x"})[:-1] + ', "saved_at": 1e400}')
+    app = EditorApp(document, Engine.load("default"), learn=False, cache=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.editor.text == "saved\n"
