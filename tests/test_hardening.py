@@ -434,7 +434,7 @@ def test_a_damaged_journal_is_not_offered_and_does_not_crash(tmp_path: Path) -> 
 
     document = tmp_path / "doc.md"
     document.write_text("saved\n")
-    journal = Journal(document, session="1-aaaaaa")  # pid 1 is not this process: its journal is "left behind"
+    journal = Journal(document, session="999999999-aaaaaa")  # no such process: its journal is "left behind"
     journal.path.parent.mkdir(parents=True, exist_ok=True)
     start = json.dumps({"document": str(document), "text": "x"})[:-1]
     for damaged in (start + ', "saved_at": ' + "9" * 5000 + "}", start + ', "saved_at": 1e400}',
@@ -576,9 +576,10 @@ async def test_the_editor_starts_with_a_damaged_journal_beside_its_document(tmp_
 
     document = tmp_path / "doc.md"
     document.write_text("saved\n")
-    journal = Journal(document, session="1-bbbbbb")  # a dead session's journal, damaged
+    journal = Journal(document, session="999999999-bbbbbb")  # a dead session's journal, damaged
     journal.path.parent.mkdir(parents=True, exist_ok=True)
-    journal.path.write_text(json.dumps({"document": str(document), "text": "x"})[:-1] + ', "saved_at": 1e400}')
+    record = json.dumps({"document": str(document), "text": "x"})[:-1]
+    journal.path.write_text(record + ', "saved_at": ' + "9" * 5000 + "}")
     app = EditorApp(document, Engine.load("default"), learn=False, cache=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
