@@ -584,3 +584,12 @@ async def test_the_editor_starts_with_a_damaged_journal_beside_its_document(tmp_
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         assert app.editor.text == "saved\n"
+
+
+def test_compare_sizes_its_cells_within_the_model_limits(tmp_path: Path) -> None:
+    from charcomplete.cli.compare import MAX_COMPARE_HIDDEN, matched_configs
+
+    configs = matched_configs(MAX_COMPARE_HIDDEN)  # the widest it accepts: the RNN still fits the limits
+    assert configs["rnn"].hidden > MAX_COMPARE_HIDDEN
+    notes = make_notes(tmp_path / "notes", count=2)
+    assert_one_clear_error(cli("compare", str(notes), "--hidden", "4096", timeout=60), "--hidden must be from 1 to")
