@@ -109,7 +109,8 @@ def parser() -> argparse.ArgumentParser:
                    help="With --sample: randomness (0 = greedy).  [default: 1]")
     p.add_argument("--top-k", metavar="K", type=_bounded_int(1),
                    help="With --sample: draw from the K likeliest bytes only.")
-    p.add_argument("--seed", metavar="N", type=_bounded_int(0, MAX_SEED), help="With --sample: random seed, for repeatable output.")
+    p.add_argument("--seed", metavar="N", type=_bounded_int(0, MAX_SEED),
+                   help="With --sample: random seed, for repeatable output.")
     p.add_argument("--lines", action="store_true",
                    help="Resident mode: a JSON request per line, a JSON answer per line.")
     p.add_argument("--keep-newline", action="store_true",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import queue
 import re
 import signal
 import stat
