@@ -306,7 +306,7 @@ def _parse_request(raw: bytes | None) -> dict:
     if not isinstance(request, dict) or not isinstance(request.get("text"), str):
         raise BadRequest('a request is a JSON object with a "text" string, e.g. {"text": "The quick bro"}', request)
     if not isinstance(request.get("id"), (str, int, float, type(None))) or isinstance(request.get("id"), bool):
-        raise BadRequest("id must be a string or a number, as in JSON-RPC")
+        raise BadRequest("id must be a string or a number, as in JSON-RPC", request)  # echoed, so it can be matched
     unknown = sorted(set(request) - REQUEST_OPTIONS)
     if unknown:
         raise BadRequest(f"unknown request field {unknown[0]!r}; known: {', '.join(sorted(REQUEST_OPTIONS))}", request)

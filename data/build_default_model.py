@@ -133,6 +133,8 @@ def main() -> None:
             train(args)
         except KeyboardInterrupt:
             pass  # train keeps the best model on Ctrl-C; export it
+        except subprocess.CalledProcessError as error:
+            sys.exit(f"training stopped with exit code {error.returncode} (its message is above); nothing exported")
     export(args.work)
 
 
