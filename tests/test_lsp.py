@@ -350,23 +350,38 @@ def test_pygls_is_not_imported_by_the_cli_start():
     assert output.stdout.split() == ["False", "False"], output
 
 
-@pytest.mark.slow
-async def test_with_the_learner_running_the_server_and_learner_exit_together(tiny_model, charcomplete_home):
-    """The learner process starts with the server and is gone when the client leaves."""
-    client = make_test_lsp_client()
-    await client.start_io(*CLI, "lsp", "--model", "tiny", env=cli_env())
-    await client.initialize_session(types.InitializeParams(capabilities=types.ClientCapabilities()))
-    open_doc(client, "file:///n.md", SENTENCE * 20)
-    deadline = time.monotonic() + 60
-    status = {}
-    while time.monotonic() < deadline:
+async def _status_when(client, condition, timeout: float = 90.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
         status = await client.workspace_execute_command_async(types.ExecuteCommandParams("charcomplete.status"))
-        if status["learner_steps"] > 0:
-            break
-        await asyncio.sleep(0.5)
+        if condition(status) or time.monotonic() > deadline:
+            return status
+        await asyncio.sleep(0.3)
+
+
+@pytest.mark.slow
+async def test_the_learner_learns_from_open_documents_but_not_excluded_ones_and_exits_with_the_server(
+        tiny_model, charcomplete_home):
+    client = make_test_lsp_client()
+    await client.start_io(*CLI, "lsp", "--model", "tiny", "--exclude", "private/*", env=cli_env())
+    await client.initialize_session(types.InitializeParams(capabilities=types.ClientCapabilities()))
+    open_doc(client, "file:///private/secret.md", SENTENCE * 20)
+    status = await _status_when(client, lambda s: s["learner_ready"])
+    assert status["learner_ready"], status
+    await asyncio.sleep(2.0)
+    status = await _status_when(client, lambda s: True)
+    assert status["learner_steps"] == 0  # an excluded document is never sent to the learner
+    open_doc(client, "file:///notes/n.md", SENTENCE * 20)
+    status = await _status_when(client, lambda s: s["learner_steps"] > 0)
     assert status["learner_steps"] > 0, status
     server_pid = client._server.pid
+    children = subprocess.run(["pgrep", "-P", str(server_pid)], capture_output=True, text=True).stdout.split()
+    assert children  # the learner (and multiprocessing's resource tracker)
     await client.shutdown_session()
     await client.stop()
-    children = subprocess.run(["pgrep", "-P", str(server_pid)], capture_output=True, text=True).stdout
-    assert children.strip() == "" and not os.path.exists(f"/proc/{server_pid}")
+    for pid in children:
+        for _ in range(100):
+            if not os.path.exists(f"/proc/{pid}"):
+                break
+            time.sleep(0.1)
+        assert not os.path.exists(f"/proc/{pid}"), f"process {pid} outlived the server"

@@ -333,6 +333,7 @@ class CharcompleteLanguageServer(LanguageServer):
             "model": self.models.engine.name,
             "learning": self.learning,
             "learner_steps": self.learner_steps,
+            "learner_ready": bool(self.learner is not None and self.learner.ready),
             "documents": len(self.documents),
             "excluded_documents": self.counters.excluded_documents,
             "shown": self.counters.shown,
