@@ -72,7 +72,11 @@ def _detach() -> None:
 
 
 @app.command("init")
-def init(shell: Annotated[str, typer.Argument(help="zsh, bash or fish.", show_default=False)]) -> None:
+def init(
+    shell: Annotated[str, typer.Argument(help="zsh, bash or fish.", show_default=False)],
+    serve_arg: Annotated[list[str] | None, typer.Option("--serve-arg", help="An option for the server the snippet "
+                                                        "starts, e.g. --serve-arg=--no-learner (repeatable).")] = None,
+) -> None:
     """Print the snippet for your shell: eval "$(charcomplete init zsh)" (fish: charcomplete init fish | source)."""
     import shlex
     from importlib import resources
@@ -84,4 +88,5 @@ def init(shell: Annotated[str, typer.Argument(help="zsh, bash or fish.", show_de
     template = resources.files("charcomplete.shell").joinpath(f"init.{shell}").read_text(encoding="utf-8")
     command = " ".join(shlex.quote(part) for part in (sys.executable, "-m", "charcomplete"))
     text = template.replace("@COMMAND@", command).replace("@SOCKET@", shlex.quote(str(socket_path())))
+    text = text.replace("@SERVE_ARGS@", " ".join(shlex.quote(arg) for arg in serve_arg or ()))
     sys.stdout.write(text)

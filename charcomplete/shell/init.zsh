@@ -6,6 +6,7 @@
 # while it is down the strategy suggests nothing and prints nothing.
 
 typeset -ga _charcomplete_cmd=(@COMMAND@)
+typeset -ga _charcomplete_serve_args=(@SERVE_ARGS@)
 typeset -g _charcomplete_socket=@SOCKET@
 typeset -g _charcomplete_started=0
 
@@ -101,7 +102,7 @@ _charcomplete_precmd() {
   fi
   (( ${EPOCHSECONDS:-0} - _charcomplete_started < 30 )) && return
   _charcomplete_started=${EPOCHSECONDS:-0}
-  "${_charcomplete_cmd[@]}" serve --detach >/dev/null 2>&1 &!
+  "${_charcomplete_cmd[@]}" serve --detach "${_charcomplete_serve_args[@]}" >/dev/null 2>&1 &!
 }
 
 autoload -Uz add-zsh-hook
