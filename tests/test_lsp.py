@@ -259,6 +259,24 @@ async def test_positions_past_the_end_and_unknown_documents(lsp):
     assert await inline(lsp, "file:///never/opened.md", 0, 0) == []
 
 
+async def test_text_that_is_not_utf8_gets_answers_not_errors(lsp):
+    uri = "file:///notes/latin1.md"
+    open_doc(lsp, uri, "caf\udce9 au lait\n")  # a lone surrogate: how a client passes bytes it could not decode
+    type_text(lsp, uri, "the quick brown fox ju", line=1)
+    assert (await inline(lsp, uri, 1, 22))[0].startswith("mps")
+
+
+async def test_a_huge_document_is_left_alone(lsp):
+    uri = "file:///logs/huge.log"
+    open_doc(lsp, uri, "the quick brown fox jumps over the lazy dog. " * 800_000)  # 36 MB
+    insert(lsp, uri, 2, 0, 0, "x")
+    assert await inline(lsp, uri, 0, 22) == []
+    status = await lsp.workspace_execute_command_async(types.ExecuteCommandParams("charcomplete.status"))
+    assert status["documents"] == 0
+    open_doc(lsp, "file:///notes/small.md", "the quick brown fox ju")
+    assert (await inline(lsp, "file:///notes/small.md", 0, 22))[0].startswith("mps")  # still serving
+
+
 # ---------------------------------------------------------------- raw JSON-RPC over the pipe
 
 
