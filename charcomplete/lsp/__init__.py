@@ -27,11 +27,77 @@ def run(settings) -> None:
     exclusions = Exclusions.of([*store.exclude_patterns(), *settings.exclude])  # a damaged list: refuse to start
     engine = Engine.load(settings.model)
     _log_to_file()
+    # The model thread computes in Python most of the time; by default another thread waits up
+    # to 5 ms for the GIL, which a keystroke would feel. Reading the next message needs it briefly.
+    sys.setswitchinterval(0.0005)
     server = CharcompleteLanguageServer(engine, settings, exclusions)
     try:
-        server.start_io(sys.stdin.buffer, sys.stdout.buffer)
+        _serve_stdio(server)
     finally:
         server.close()
+
+
+def _serve_stdio(server) -> None:
+    """pygls' message loop, reading stdin with the event loop's own pipe reader.
+
+    pygls' start_io reads each header line and each body through its thread pool: three
+    thread hand-offs per message, a few milliseconds a keystroke on a busy machine. The
+    loop itself (pygls.io_.run_async) is the one pygls runs over TCP."""
+    import asyncio
+    import os
+    import stat
+    import threading
+
+    if not stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode) and not stat.S_ISSOCK(
+            os.fstat(sys.stdin.fileno()).st_mode):
+        server.start_io(sys.stdin.buffer, sys.stdout.buffer)  # a file or a terminal: pygls' own reader
+        return
+    from pygls.io_ import StdoutWriter, run_async
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stream = asyncio.StreamReader(limit=_MAX_HEADER_LINE)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stream), sys.stdin.buffer)
+        server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+        await run_async(stop_event=threading.Event(), reader=_Reader(stream), protocol=server.protocol,
+                        logger=logging.getLogger("pygls.io_"), error_handler=server.report_server_error)
+
+    try:
+        asyncio.run(main())
+    except (SystemExit, KeyboardInterrupt, BrokenPipeError):
+        pass  # `exit` ends the loop with SystemExit; a vanished client with a broken pipe
+    finally:
+        server.shutdown()
+
+
+_MAX_HEADER_LINE = 64 * 1024
+
+
+class _Reader:
+    """An asyncio StreamReader that ends the message loop (returns b"") on a cut or garbled
+    stream rather than raising out of it, and that lets the handlers of the message just
+    dispatched start before the next one is read, as pygls' thread reader does: a request
+    copies the text it is about when it arrives, before a later edit is applied."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    async def readline(self) -> bytes:
+        import asyncio
+
+        await asyncio.sleep(0)  # without it, buffered messages are dispatched back to back
+        try:
+            return await self.stream.readline()
+        except (ValueError, asyncio.LimitOverrunError):
+            return b""  # a "header" longer than any header: not an LSP client
+
+    async def readexactly(self, n: int) -> bytes:
+        import asyncio
+
+        try:
+            return await self.stream.readexactly(n)
+        except asyncio.IncompleteReadError:
+            return b""
 
 
 def _log_to_file() -> None:

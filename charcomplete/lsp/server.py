@@ -144,10 +144,10 @@ class CharcompleteLanguageServer(LanguageServer):
                              (STATUS, self._status)):
             self.command(name)(_function(method))
 
-    async def _initialized(self, params: types.InitializedParams) -> None:
+    def _initialized(self, params: types.InitializedParams) -> None:
         if self.settings.learn:
             self._start_learner()
-        asyncio.get_running_loop().create_task(self._poll_learner())
+        self._poller = asyncio.get_running_loop().create_task(self._poll_learner())
 
     def _encoding(self) -> str:
         capabilities = self.protocol.server_capabilities if hasattr(self.protocol, "server_capabilities") else None
