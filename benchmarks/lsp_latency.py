@@ -208,6 +208,9 @@ def main() -> None:
     print(f"  p50 {percentile(times, 50):.2f} ms  p90 {percentile(times, 90):.2f} ms  "
           f"p99 {percentile(times, 99):.2f} ms  max {max(times):.2f} ms  mean {statistics.fmean(times):.2f} ms")
     print(f"  answers with a suggestion: {result['nonempty']}/{len(times)}")
+    status = result["status"]
+    print(f"  inside the server (request arrival to answer, last 1000): p50 {status['latency_ms_p50']} ms  "
+          f"p99 {status['latency_ms_p99']} ms")
     print(f"  memory: server {result['server_rss']:.0f} MB (peak {result['server_peak']:.0f} MB), "
           f"learner and helpers {result['learner_rss']:.0f} MB")
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -121,6 +122,7 @@ class CharcompleteLanguageServer(LanguageServer):
         self.models = DocumentModels(engine, learn=settings.learn, suggest_options=dict(settings.suggest_options))
         self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charcomplete-model")
         self.counters = Counters()
+        self.latencies_ms: deque[float] = deque(maxlen=1000)  # request arrival to answer, inside the server
         self.learner = None
         self.learning = "on" if settings.learn else "off"  # on, paused, off, error
         self.learner_steps = 0
@@ -248,6 +250,7 @@ class CharcompleteLanguageServer(LanguageServer):
         entry = self.documents.get(uri)
         if entry is None:
             return []
+        started = time.perf_counter()
         entry.requests += 1
         request = entry.requests
         document = entry.document
@@ -255,6 +258,7 @@ class CharcompleteLanguageServer(LanguageServer):
         snapshot = Snapshot(uri, document.version, self._text_before(entry, cursor), alternatives)
         # Everything above ran on the protocol thread before the next message was read.
         found = await asyncio.wrap_future(self._on_model_thread(self._answer, snapshot))
+        self.latencies_ms.append((time.perf_counter() - started) * 1000)
         if self._stale(snapshot) or entry.requests != request:
             return []  # the text changed, or a newer request came: this answer is for old text
         if found:
@@ -339,6 +343,8 @@ class CharcompleteLanguageServer(LanguageServer):
             "shown": self.counters.shown,
             "accepted": self.counters.accepted,
             "accepted_chars": self.counters.accepted_chars,
+            "latency_ms_p50": _percentile(self.latencies_ms, 50),
+            "latency_ms_p99": _percentile(self.latencies_ms, 99),
         }
 
     def _tell(self, message: str) -> None:
@@ -392,6 +398,11 @@ class CharcompleteLanguageServer(LanguageServer):
             self.learner.stop(timeout=5.0)
             logger.info("learner stopped in %.1f s", time.monotonic() - started)
         self.model_thread.shutdown(wait=True, cancel_futures=True)
+
+
+def _percentile(values, q: float) -> float | None:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q / 100 * (len(ordered) - 1) + 0.5))], 2) if ordered else None
 
 
 def _function(method):
