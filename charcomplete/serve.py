@@ -169,7 +169,7 @@ class Suggestions:
         self.engine = Engine.load(settings.model)
         self.history_path = private_dir(locations().cache) / HISTORY_NAME
         history = _read_history(self.history_path) if settings.learn else []
-        self._typing_cache, self._completer_class = typing_cache, Completer
+        self._completer_class = Completer
         # Older history is counted as one stream, each command after a document start as a
         # request sees it; the latest commands go through the mixer, which learns from them.
         older, newer = _split_recent(history, HISTORY_MIXER_BYTES)
@@ -273,7 +273,8 @@ class _Handler(socketserver.StreamRequestHandler):
         server: _Server = self.server  # type: ignore[assignment]
         if not server.same_user(self.connection):
             return
-        server.active += 1
+        with server.counting:
+            server.active += 1
         try:
             while True:
                 line = self.rfile.readline(MAX_LINE_BYTES + 1)
@@ -287,7 +288,8 @@ class _Handler(socketserver.StreamRequestHandler):
         except OSError:
             return  # the shell went away mid-request (the next key killed it): nothing to answer
         finally:
-            server.active -= 1
+            with server.counting:
+                server.active -= 1
             server.last_activity = time.monotonic()
 
     def _write(self, answer: dict) -> None:
@@ -302,7 +304,8 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
     def __init__(self, path: Path, suggestions: Suggestions):
         self.suggestions = suggestions
-        self.active = 0
+        self.active = 0  # connections being served (the idle exit waits for none)
+        self.counting = threading.Lock()
         self.last_activity = time.monotonic()
         old_umask = os.umask(0o177)  # the socket is created 0600, never briefly wider
         try:
