@@ -181,3 +181,13 @@ def test_init_prints_a_snippet_that_parses(shell):
 def test_init_refuses_an_unknown_shell():
     result = subprocess.run([*CLI, "init", "tcsh"], capture_output=True, text=True, env=cli_env(), timeout=60)
     assert result.returncode == 1 and "zsh, bash, fish" in result.stderr
+
+
+def test_the_bash_key_binding_inserts_the_suggestion_at_the_cursor(server):
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    init = " ".join(CLI) + " init bash"
+    script = (f'eval "$({init})" 2>/dev/null; READLINE_LINE="echo the qu tail"; READLINE_POINT=11; '
+              '_charcomplete_insert; printf "%s|%s" "$READLINE_LINE" "$READLINE_POINT"')
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert result.stdout == "echo the quick  tail|15", result

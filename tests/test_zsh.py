@@ -120,3 +120,4 @@ def test_zsh_autosuggestion_and_learning(tmp_path, charcomplete_home):
         status = serve.request({"status": True})
         if status is not None:
             os.kill(status["pid"], signal.SIGTERM)
+
