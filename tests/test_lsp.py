@@ -252,6 +252,35 @@ async def test_acceptance_is_counted_and_status_and_pause_are_shown(lsp):
     assert any("Learning" in m.message for m in lsp.messages)
 
 
+@pytest.mark.parametrize("paused", [False, True])
+async def test_what_is_typed_is_learned_unless_paused(paused, charcomplete_home):
+    """With a model that knows nothing after 'z' (a hand-made bigram model), only the document's
+    cache of what was typed can suggest the rest of a word typed before; paused, it counts nothing."""
+    from tests.test_complete import CHAIN
+    from tests.test_engine import chain_weights, save_weights
+
+    config, weights = chain_weights(CHAIN)
+    save_weights("chain", config, weights)
+    client = make_test_lsp_client()
+    await client.start_io(*CLI, "lsp", "--model", "chain", env=cli_env())  # learning on, as users run it
+    await client.initialize_session(types.InitializeParams(capabilities=types.ClientCapabilities()))
+    try:
+        uri = "file:///notes/typed.md"
+        open_doc(client, uri, "")
+        if paused:
+            await client.workspace_execute_command_async(types.ExecuteCommandParams("charcomplete.pauseLearning"))
+        typed = "zygomorphic zygomorphic zygomorphic zy"
+        type_text(client, uri, typed)
+        found = await inline(client, uri, 0, len(typed))
+        if paused:
+            assert found == [] or not found[0].startswith("gomorph"), found
+        else:
+            assert found and found[0].startswith("gomorph"), found
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
 async def test_positions_past_the_end_and_unknown_documents(lsp):
     uri = "file:///notes/short.md"
     open_doc(lsp, uri, "the quick brown fox ju")
@@ -403,3 +432,19 @@ async def test_the_learner_learns_from_open_documents_but_not_excluded_ones_and_
                 break
             time.sleep(0.1)
         assert not os.path.exists(f"/proc/{pid}"), f"process {pid} outlived the server"
+
+
+def test_exit_without_shutdown_is_code_1_without_a_traceback(tiny_model):
+    process = subprocess.Popen(LSP, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=cli_env())
+    process.stdin.write(_frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}))
+    process.stdin.flush()
+    _answer_to(process, 1)
+    process.stdin.write(_frame({"jsonrpc": "2.0", "method": "exit"}))
+    process.stdin.flush()
+    try:
+        assert process.wait(timeout=30) == 1
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.stderr.read() == b""

@@ -32,12 +32,14 @@ def run(settings) -> None:
     sys.setswitchinterval(0.0005)
     server = CharcompleteLanguageServer(engine, settings, exclusions)
     try:
-        _serve_stdio(server)
+        code = _serve_stdio(server)
     finally:
         server.close()
+    if code:
+        raise SystemExit(code)  # `exit` without `shutdown` first: 1, as the protocol says
 
 
-def _serve_stdio(server) -> None:
+def _serve_stdio(server) -> int:
     """pygls' message loop, reading stdin with the event loop's own pipe reader.
 
     pygls' start_io reads each header line and each body through its thread pool: three
@@ -51,7 +53,7 @@ def _serve_stdio(server) -> None:
     if not stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode) and not stat.S_ISSOCK(
             os.fstat(sys.stdin.fileno()).st_mode):
         server.start_io(sys.stdin.buffer, sys.stdout.buffer)  # a file or a terminal: pygls' own reader
-        return
+        return 0
     from pygls.io_ import StdoutWriter, run_async
 
     async def main() -> None:
@@ -64,10 +66,13 @@ def _serve_stdio(server) -> None:
 
     try:
         asyncio.run(main())
-    except (SystemExit, KeyboardInterrupt, BrokenPipeError):
-        pass  # `exit` ends the loop with SystemExit; a vanished client with a broken pipe
+    except SystemExit as end:  # `exit` ends the loop this way
+        return end.code if isinstance(end.code, int) else 0
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass  # a vanished client
     finally:
         server.shutdown()
+    return 0
 
 
 _MAX_HEADER_LINE = 64 * 1024
