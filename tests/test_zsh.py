@@ -121,3 +121,19 @@ def test_zsh_autosuggestion_and_learning(tmp_path, charcomplete_home):
         if status is not None:
             os.kill(status["pid"], signal.SIGTERM)
 
+
+
+def test_with_the_server_down_the_strategy_suggests_and_prints_nothing(tmp_path, charcomplete_home):
+    import socket
+
+    serve.private_runtime_dir()
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(serve.socket_path()))  # a dead server's socket file: connecting to it fails
+    stale.close()
+    init = " ".join(CLI) + " init zsh --serve-arg=--no-learner"
+    script = (f'eval "$({init})"; _charcomplete_precmd() {{ }}; '  # and no server is started
+              '_zsh_autosuggest_strategy_charcomplete "git comm"; _charcomplete_preexec "git commit"; '
+              'print -r -- "[$suggestion]"')
+    result = subprocess.run(["zsh", "-f", "-c", script], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "[]\n", "")
+    assert serve.request({"status": True}) is None
