@@ -163,8 +163,12 @@ class CharcompleteLanguageServer(LanguageServer):
         if len(item.text) > MAX_DOCUMENT_CHARS:
             logger.warning("%s is over %d characters: no suggestions there", item.uri, MAX_DOCUMENT_CHARS)
             return
-        self.documents[item.uri] = _Open(Document.open(item.uri, item.version, item.text, self._encoding()))
+        entry = self.documents[item.uri] = _Open(Document.open(item.uri, item.version, item.text, self._encoding()))
         self._on_model_thread(self.models.open, item.uri, item.text)
+        # Read the text as opened now, even if edits overtake it: a Completer learns only text that
+        # extends what it read before, so what is typed next counts from the first keystroke on.
+        snapshot = Snapshot(item.uri, item.version, self._text_before(entry, entry.document.end()))
+        self._on_model_thread(self.models.advance, snapshot)
         self._teach(item.text)
 
     def _did_change(self, params: types.DidChangeTextDocumentParams) -> None:
