@@ -266,6 +266,15 @@ def _serve_lines(engine, max_chars: int | None, alternatives: int) -> None:
         _write(json.dumps(answer) + "\n")
 
 
+def answer_line(completer, raw: bytes | None, max_chars: int | None = None, alternatives: int = 0) -> dict:
+    """One --lines request (a line's bytes; None for an over-long one) to its answer, an
+    {"error": ...} for a bad one: the protocol, for servers that speak it (`serve`)."""
+    try:
+        return _answer_request(completer, raw, max_chars, alternatives)
+    except BadRequest as error:
+        return {"error": str(error)}
+
+
 def _request_lines(stream: BinaryIO):
     """Yield each line (bytes, newline stripped); an over-long line yields None, unbuffered."""
     while True:
