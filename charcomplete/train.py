@@ -217,6 +217,13 @@ class Trainer:
     def weights(self) -> dict[str, np.ndarray]:
         return weights_to_numpy(self.module)
 
+    def load_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Replace the model's weights (the optimizer's state is kept).
+
+        Into the bare module, never `self.model`: under DDP that is a wrapper whose
+        parameter names all start with "module.", so the saved names would not match."""
+        weights_from_numpy(self.module, weights)
+
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """AdamW state as flat float32 arrays, for a safetensors file (no pickle)."""
         flat: dict[str, np.ndarray] = {}
