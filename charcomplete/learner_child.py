@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from charcomplete import corpus, store
+from charcomplete.config import LN2
 from charcomplete.errors import CharcompleteError, CorpusError, LockBusyError
 from charcomplete.learner import (
     Busy,
@@ -73,7 +74,6 @@ from charcomplete.learner import (
 )
 from charcomplete.train import ChunkStream, Trainer
 
-LN2 = math.log(2.0)
 PIECE_BYTES = 256  # a line longer than this is learned (and held out) in pieces of this size
 MAX_CHECK_BYTES = 65_536  # general held-out text read from heldout.txt, and from the sources' validation documents
 LISTED_FILES = 200  # source files named in a SourcesRead message (all are counted)

@@ -18,12 +18,10 @@ import numpy as np
 import torch
 
 from charcomplete import store
-from charcomplete.config import ModelConfig
+from charcomplete.config import LN2, ModelConfig
 from charcomplete.distributed import SINGLE, Distributed
 from charcomplete.errors import CharcompleteError
 from charcomplete.model import CharModel, Hidden, detach_hidden, weights_from_numpy, weights_to_numpy
-
-LN2 = math.log(2.0)
 
 
 def free_cores(sample_s: float = 0.25) -> int:

@@ -12,8 +12,7 @@ import numpy as np
 
 from charcomplete import corpus, store
 from charcomplete.train import Trainer
-from tests.conftest import cli_env, ctrl_c_default, make_notes
-from tests.test_train import unigram_bpc
+from tests.helpers import cli_env, ctrl_c_default, make_notes, unigram_bpc
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
             "-m", "charcomplete"]

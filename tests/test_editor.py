@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import queue
 import re
 import signal
 import stat
@@ -25,7 +24,7 @@ from charcomplete.editor.widgets import ChangedOnDiskScreen, QuitScreen, Recover
 from charcomplete.engine import Engine
 from charcomplete.errors import CharcompleteError
 from charcomplete.learner import LearnerSettings
-from tests.conftest import CLI, cli_env
+from tests.helpers import CLI, cli_env
 
 SENTENCE = "the quick brown fox jumps over the lazy dog.\n"
 TINY = ModelConfig(cell="gru", embed=16, hidden=32, layers=1)

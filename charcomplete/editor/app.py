@@ -24,6 +24,8 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from charcomplete import store
+from charcomplete.cache import typing_cache
+from charcomplete.corpus import SNIFF_BYTES
 from charcomplete.documents import write_document
 from charcomplete.editor.journal import Journal, JournalEntry, Redactions
 from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped
@@ -46,10 +48,8 @@ from charcomplete.learner import (
     Published,
     Rebased,
 )
-from charcomplete.ngram import typing_cache
 
 MAX_DOCUMENT_BYTES = 32 * 1024 * 1024  # a bigger file is not notes; the editor would crawl
-SNIFF_BYTES = 8192
 
 
 def read_document(path: Path) -> str:
@@ -209,7 +209,7 @@ class EditorApp(App):
 
     def _completer(self, engine):
         """A Completer over `engine`, with this document's cache (its counts and mixer carry over new weights)."""
-        from charcomplete.suggest import Completer
+        from charcomplete.decoder import Completer
 
         if self.cache is None:
             return Completer(engine, **self.suggest_options)
