@@ -446,10 +446,10 @@ class Completer:
     - `complete_at(tail, offset)` / `state_at(tail, offset)`: only its end, `tail`, which
       starts `offset` characters into the document (bytes, when `tail` is bytes). A
       keystroke then costs what changed, not the length of the document: the editor and a
-      language server hand it the last few lines. The text before `offset` is taken as
-      unchanged since the previous call (give an earlier offset after an edit there), and
-      a tail of at least `window` characters (or the whole text) suggests exactly what the
-      whole text would.
+      language server hand it the last few lines. The tail holds at least the last `window`
+      characters (or the whole text) and starts no later than any edit since the previous
+      call: the text before `offset` is taken as unchanged. Then it suggests exactly what
+      the whole text would.
 
     learn: the engine learns from what is typed (a `predictor.LearningPredictor` such as
     `cache.CacheEngine`: its caches count the bytes and its mixer learns how far to trust
@@ -495,8 +495,8 @@ class Completer:
         `offset` characters into the document (bytes when `tail` is bytes)."""
         if isinstance(tail, str):
             data = tail.encode("utf-8", errors="replace")
-            base = self._byte_offset(tail, offset)
-            self._anchor = (offset, tail, base)
+            base = self._byte_offset(offset)
+            self._remember(tail, offset, base)
         else:
             data, base = bytes(tail), offset
             self._anchor = None
@@ -515,9 +515,10 @@ class Completer:
 
     # ------------------------------------------------------------ internals
 
-    def _byte_offset(self, tail: str, offset: int) -> int:
-        """Where a str starting `offset` characters in starts in bytes, from the last str given
-        (the text between the two offsets is in it); unknown: forget everything read."""
+    def _byte_offset(self, offset: int) -> int:
+        """Where the text `offset` characters in starts in bytes, from the text given before
+        (what lies before `offset` is the caller's word that nothing changed there); when
+        that text does not reach it, everything read is forgotten."""
         if offset == 0:
             return 0
         if self._anchor is not None:
@@ -527,6 +528,20 @@ class Completer:
         self._state = None
         self._checkpoints = []
         return max(1, offset)  # any position past the start will do: nothing read is reused
+
+    def _remember(self, tail: str, offset: int, base: int) -> None:
+        """Keep the text given so far, up to a few windows of it: a later tail may start
+        before this one (after a backspace, say) and still be placed."""
+        if offset == 0 or self._anchor is None or not self._anchor[0] <= offset <= self._anchor[0] + len(self._anchor[1]):
+            self._anchor = (offset, tail, base)
+            return
+        chars, text, start = self._anchor
+        text = text[: offset - chars] + tail
+        keep = max(len(tail), 2 * self.window)
+        if len(text) > 2 * keep:  # trim now and then, not per call: the trimmed part is encoded to count its bytes
+            cut = len(text) - keep
+            chars, start, text = chars + cut, start + len(text[:cut].encode("utf-8", errors="replace")), text[cut:]
+        self._anchor = (chars, text, start)
 
     def _read(self, data: bytes, base: int) -> PredictorState:
         """The state after `data`, the text from byte `base` of the document to the cursor."""

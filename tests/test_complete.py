@@ -254,6 +254,52 @@ def test_completer_past_the_window_matches_a_windowed_prime(small):
     assert _states_equal(completer.state_for(long_b), small.prime(long_b.encode(), window=64))
 
 
+def test_a_completer_given_only_the_tail_matches_one_given_the_whole_text(small):
+    """complete_at(tail, offset) is what the editor and a language server call per keystroke:
+    the last lines before the cursor and where they start, never the whole document."""
+    whole = Completer(small, window=64, checkpoint_every=4)
+    tails = Completer(small, window=64, checkpoint_every=4)
+    script = "Déjà vu: the quick brown fox ✓ jumps over the lazy dog, again and again, " * 4
+    rng = np.random.default_rng(1)
+    typed = ""
+    for char in script:
+        typed += char
+        if rng.random() < 0.15:
+            typed = typed[: max(0, len(typed) - int(rng.integers(1, 6)))]  # backspaces
+        tail = typed[-72:]  # at least a window's worth (64 bytes) of characters
+        offset = len(typed) - len(tail)
+        assert _states_equal(tails.state_at(tail, offset), whole.state_for(typed))
+        assert tails.complete_at(tail, offset) == whole.complete(typed)
+        if len(typed.encode()) <= 64:
+            assert _states_equal(tails.state_at(tail, offset), small.prime(typed.encode()))
+    # An edit further back than the usual tail: the caller hands the text from the edit on.
+    edited = typed[:100] + "Zorblax" + typed[104:]
+    start = min(100, len(edited) - 72)
+    assert _states_equal(tails.state_at(edited[start:], start), whole.state_for(edited))
+    # A jump elsewhere (an offset it cannot place) starts over as the whole text would.
+    elsewhere = "something else entirely, and more of it here, enough to fill a window"
+    far = "y" * 10_000 + elsewhere
+    assert _states_equal(tails.state_at(elsewhere, 10_000), small.prime(far.encode(), window=64))
+    # Bytes: the offset counts bytes.
+    data = typed.encode()
+    assert _states_equal(tails.state_at(data[-70:], len(data) - 70), small.prime(data, window=64))
+    typed_on = small.prime(data, window=64)
+    typed_on.feed(b"!")  # one byte typed: read on from there, not primed again
+    assert _states_equal(tails.state_at(data[-69:] + b"!", len(data) - 69), typed_on)
+
+
+def test_a_learning_completer_given_tails_counts_what_is_typed_once(small):
+    whole = Completer(typing_cache(small), learn=True)
+    tails = Completer(typing_cache(small), learn=True)
+    typed = ""
+    for char in "Zorblax said hello. Zorblax said goodbye. " * 3:
+        typed += char
+        tail = typed[-1100:]
+        tails.complete_at(tail, len(typed) - len(tail))
+        whole.complete(typed)
+    assert tails.engine.caches[0].observed_bytes == whole.engine.caches[0].observed_bytes == len(typed) - 1
+
+
 def test_completer_reads_only_new_bytes(small, monkeypatch):
     completer = Completer(small)
     text = "hello world, this is a longer line of text"  # 42 bytes: checkpoints at 16 and 32

@@ -175,3 +175,25 @@ def test_inference_uses_one_blas_thread_unless_told_otherwise(tmp_path):
     if out.stdout.strip() == "skip":
         pytest.skip("numpy is not using its bundled OpenBLAS here")
     assert out.stdout.strip() == "1", out.stderr
+
+
+def test_the_engine_computes_on_one_blas_thread():
+    # In a fresh interpreter: numpy's BLAS thread count is per process.
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from threadpoolctl import threadpool_info\n"
+        "from charcomplete.config import ModelConfig\n"
+        "from charcomplete.engine import Engine\n"
+        "from tests.helpers import random_weights\n"
+        "config = ModelConfig(cell='gru', embed=8, hidden=16)\n"
+        "Engine('m', config, random_weights(config))\n"
+        "print(sorted({pool['num_threads'] for pool in threadpool_info() if pool['user_api'] == 'blas'}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    env["OPENBLAS_NUM_THREADS_AT_START"] = "2"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[1]", result.stdout
