@@ -521,18 +521,21 @@ class Completer:
         that text does not reach it, everything read is forgotten."""
         if offset == 0:
             return 0
-        if self._anchor is not None:
+        if self._placeable(offset):
             chars, text, base = self._anchor
-            if chars <= offset <= chars + len(text):
-                return base + len(text[: offset - chars].encode("utf-8", errors="replace"))
+            return base + len(text[: offset - chars].encode("utf-8", errors="replace"))
         self._state = None
         self._checkpoints = []
         return max(1, offset)  # any position past the start will do: nothing read is reused
 
+    def _placeable(self, offset: int) -> bool:
+        """The text given before reaches `offset` (characters)."""
+        return self._anchor is not None and self._anchor[0] <= offset <= self._anchor[0] + len(self._anchor[1])
+
     def _remember(self, tail: str, offset: int, base: int) -> None:
         """Keep the text given so far, up to a few windows of it: a later tail may start
         before this one (after a backspace, say) and still be placed."""
-        if offset == 0 or self._anchor is None or not self._anchor[0] <= offset <= self._anchor[0] + len(self._anchor[1]):
+        if offset == 0 or not self._placeable(offset):
             self._anchor = (offset, tail, base)
             return
         chars, text, start = self._anchor
