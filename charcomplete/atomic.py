@@ -9,13 +9,14 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from charcomplete.errors import LockBusyError
+from charcomplete.errors import CharcompleteError, LockBusyError
 
 TEMP_MARK = ".tmp-"  # temporary files are named ".<target>.tmp-XXXX"
 
@@ -95,7 +96,9 @@ def remove_stale_temps(folder: Path, older_than_s: float = 60.0) -> int:
 class FileLock:
     """An exclusive advisory lock (flock) on `path`, released when the holder exits or dies.
 
-    flock locks vanish with the process, so a killed writer never leaves a stale lock."""
+    flock locks vanish with the process, so a killed writer never leaves a stale lock.
+    The lock file is opened without following a link and never written or truncated: a
+    `.lock` planted as a link to another file can neither redirect nor damage it."""
 
     def __init__(self, path: Path, what: str = "this model"):
         self.path = Path(path)
@@ -125,14 +128,24 @@ class FileLock:
                         f"another charcomplete process is writing {self.what}; wait for it to finish or stop it"
                     ) from None
                 time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
         self._fd = fd
         return self
 
     def _open(self) -> int:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise CharcompleteError(
+                    f"the lock file {self.path} is a symbolic link; charcomplete never follows it, remove it"
+                ) from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise CharcompleteError(f"the lock file {self.path} is not a regular file; remove it")
+        return fd
 
     def _still_there(self, fd: int) -> bool:
         try:

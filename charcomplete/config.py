@@ -15,6 +15,13 @@ CELLS = tuple(GATES)
 
 LN2 = math.log(2.0)  # nats in a bit: a loss in nats per byte / LN2 is bits per character
 
+# What a model may declare, whether it comes from the command line or from a model's meta.json:
+# a hostile meta.json must not decide how much memory is allocated or read. The largest model
+# allowed holds 2^28 parameters (1 GiB of float32 weights), far beyond what a character model
+# on a laptop needs (the default GRU 1x512 has about 1 M).
+LIMITS = {"embed": 4096, "hidden": 4096, "layers": 16}
+MAX_PARAMETERS = 2**28
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -25,14 +32,20 @@ class ModelConfig:
     dropout: float = 0.0  # on the embedding, between layers and before the head; training only
 
     def __post_init__(self) -> None:
-        if self.cell not in GATES:
+        if not isinstance(self.cell, str) or self.cell not in GATES:
             raise ValueError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
-        for name in ("embed", "hidden", "layers"):
+        for name, limit in LIMITS.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1 or value > 8192:
-                raise ValueError(f"{name} must be a whole number from 1 to 8192, not {value!r}")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), not {self.dropout!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value > limit:
+                raise ValueError(f"{name} must be a whole number from 1 to {limit}, not {value!r}")
+        dropout = self.dropout
+        if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be a number in [0, 1), not {dropout!r}")
+        if self.parameter_count() > MAX_PARAMETERS:
+            raise ValueError(
+                f"a {self.describe()} with embedding {self.embed} has {self.parameter_count():,} parameters, "
+                f"more than the {MAX_PARAMETERS:,} allowed"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)

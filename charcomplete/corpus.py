@@ -6,6 +6,14 @@ recognised by `stat` before anything is opened, symlink loops are detected by th
 (device, inode) of every folder visited, and unreadable entries are counted rather than
 fatal. Every skipped entry is counted under a reason so the user can be told why a
 folder yielded less text than expected.
+
+Links: a symbolic link met in the walk is followed only when what it points at lies inside
+the folder being walked (its real path), and that target must pass the same hidden and
+exclusion checks as the link's own path. A link out of the folder is skipped and counted
+("link out of the folder"); a path named directly by the user is always read.
+
+Nothing found in the folders is ever run: .gitignore rules are read by a matcher here, not
+by asking git (see IgnoreRules).
 """
 
 from __future__ import annotations
@@ -16,8 +24,7 @@ import hashlib
 import logging
 import os
 import stat
-import subprocess
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,23 +39,11 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_FILE_BYTES = 8 * 1024 * 1024
 SNIFF_BYTES = 8192  # how much of a file is checked for NUL before the rest is read (git's own heuristic)
 READ_CHUNK = 1024 * 1024
-GIT_TIMEOUT_S = 30.0
 
 # Byte-order marks. UTF-32 ones are checked first: FF FE 00 00 also starts with the UTF-16 LE mark.
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-
-# Variables that would point git at some other repository than the one the files live in
-# (they are set, for instance, when charcomplete runs from inside a git hook).
-_GIT_REDIRECTING_ENV = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_COMMON_DIR",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_PREFIX",
-)
 
 FileKey = tuple[int, int]  # (st_dev, st_ino): the identity of a file or folder, whatever path reached it
 
@@ -98,21 +93,22 @@ class _Candidate:
 
     path: Path  # absolute path as reached (links inside the walked tree are kept, not resolved)
     relpath: str  # relative to the root it was found under
-    real_dir: str  # real path of its folder: git refuses paths that go through a symlink
+    real_dir: str  # real path of its folder: ignore rules are matched on real paths
     key: FileKey
     size: int
     explicit: bool  # named directly by the user: read even if hidden or git-ignored
+    real_path: str = ""  # what a link points at (resolved); for a plain file, real_dir joined with its name
 
 
 class _Walker:
     """Collects candidate files from the given roots and counts everything it skips."""
 
     def __init__(self, exclude: Sequence[str]) -> None:
-        # A trailing slash ("build/") is how people write folder patterns; fnmatch wants the bare name.
-        self.exclude = [pattern.rstrip("/") or pattern for pattern in exclude]
+        self.exclude = list(exclude)
         self.skipped: Counter[str] = Counter()
         self.candidates: list[_Candidate] = []
         self._visited_dirs: set[FileKey] = set()  # shared by all roots, so overlapping roots aren't read twice
+        self._root_real = ""  # real path of the folder being walked: links may not lead out of it
 
     def add_root(self, given: Path) -> Path:
         """Walk or record one path the user gave; return its resolved form."""
@@ -130,12 +126,15 @@ class _Walker:
             return given.absolute()
         root = given.resolve()
         if stat.S_ISDIR(st.st_mode):
+            self._root_real = str(root)
             self._walk(root, _key(st))
         elif stat.S_ISREG(st.st_mode):
-            if self._excluded(root.name, root.name):
+            if is_excluded(root.name, self.exclude):
                 self.skipped["excluded"] += 1
             else:
-                self.candidates.append(_Candidate(root, root.name, str(root.parent), _key(st), st.st_size, True))
+                self.candidates.append(
+                    _Candidate(root, root.name, str(root.parent), _key(st), st.st_size, True, str(root))
+                )
         else:
             self.skipped["not a regular file"] += 1
         return root
@@ -176,10 +175,19 @@ class _Walker:
             if st is None:
                 continue
             path = folder / entry.name
+            real_path = os.path.join(real_dir, entry.name)
+            if _is_link(entry):
+                real_path = os.path.realpath(path)
+                refusal = self._link_refusal(real_path)
+                if refusal is not None:
+                    self.skipped[refusal] += 1
+                    continue
             if stat.S_ISDIR(st.st_mode):
                 subfolders.append((path, entry_rel, _key(st)))
             elif stat.S_ISREG(st.st_mode):
-                self.candidates.append(_Candidate(path, entry_rel, real_dir, _key(st), st.st_size, False))
+                self.candidates.append(
+                    _Candidate(path, entry_rel, real_dir, _key(st), st.st_size, False, real_path)
+                )
             else:
                 self.skipped["not a regular file"] += 1  # FIFO, socket, device: never opened
         return subfolders
@@ -189,7 +197,7 @@ class _Walker:
         if entry.name.startswith("."):
             self.skipped["hidden"] += 1  # a hidden folder counts once: it is never entered
             return None
-        if self._excluded(entry_rel, entry.name):
+        if is_excluded(entry_rel, self.exclude):
             self.skipped["excluded"] += 1
             return None
         try:
@@ -198,8 +206,49 @@ class _Walker:
             self.skipped[_stat_failure_reason(entry, exc)] += 1
             return None
 
-    def _excluded(self, rel: str, name: str) -> bool:
-        return any(fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(name, pattern) for pattern in self.exclude)
+    def _link_refusal(self, real_path: str) -> str | None:
+        """Why a link found in the walk is not followed, or None to follow it.
+
+        A link is followed only to a place inside the folder being trained, and that place is
+        judged like the path itself: `current -> private` is as excluded as `private`, and a
+        link to a hidden file as hidden. A link out of the folder (`etc -> /etc`) is never followed."""
+        root = self._root_real
+        if real_path != root and not real_path.startswith(root.rstrip(os.sep) + os.sep):
+            return "link out of the folder"
+        real_rel = os.path.relpath(real_path, root).replace(os.sep, "/")
+        if real_rel == ".":
+            return None  # a link to the folder itself: the walk counts it as a loop
+        if any(part.startswith(".") for part in real_rel.split("/")):
+            return "hidden"
+        if is_excluded(real_rel, self.exclude):
+            return "excluded"
+        return None
+
+
+def is_excluded(relpath: str, patterns: Sequence[str]) -> bool:
+    """Whether `relpath` (relative to a trained folder, "/"-separated) is kept out by the
+    exclusion globs `patterns`: it, or any folder above it, matches a pattern by its relative
+    path or by its name. A trailing slash ("private/") is how people write folder patterns.
+
+    This is the one rule every reader of the user's folders applies (train, eval, the
+    editor's learner): `scan(paths, exclude=patterns)` calls it for every entry it meets."""
+    globs = [pattern.rstrip("/") or pattern for pattern in patterns]
+    if not globs:
+        return False
+    parts = relpath.strip("/").split("/")
+    for depth in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:depth])
+        name = parts[depth - 1]
+        if any(fnmatch.fnmatch(prefix, glob) or fnmatch.fnmatch(name, glob) for glob in globs):
+            return True
+    return False
+
+
+def _is_link(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_symlink()
+    except OSError:
+        return False
 
 
 def _key(st: os.stat_result) -> FileKey:
@@ -219,7 +268,129 @@ def _stat_failure_reason(entry: os.DirEntry, exc: OSError) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# .gitignore
+# .gitignore, read without running git
+#
+# git honours a repository's own `.git/config`, and that config can name commands
+# (core.fsmonitor, hooks, filters): asking git about a folder someone else wrote runs what
+# they wrote. So git is never run. The rules are read the way ripgrep reads them: the global
+# excludes file, `.git/info/exclude`, then every `.gitignore` from the work tree's root down
+# to the file's folder, later and deeper rules winning, a file inside an ignored folder
+# ignored whatever its own rules say. Anything that cannot be checked (a rules file that
+# cannot be read, a `.git` that points nowhere) fails closed: the files it governs are
+# skipped and counted as "ignore rules unreadable", never trained on.
+
+MAX_RULES_BYTES = 1024 * 1024  # a .gitignore larger than this is not one; its files are skipped
+UNREADABLE_RULES = "ignore rules unreadable"
+
+
+class _Unreadable:
+    """Marks a rules source that exists but cannot be read: what it governs is skipped."""
+
+
+_UNREADABLE = _Unreadable()
+
+
+def _read_rules(path: str) -> object:
+    """A rules file as a GitIgnoreSpec; None when it does not exist; _UNREADABLE otherwise."""
+    import pathspec
+
+    try:
+        # O_NONBLOCK: a FIFO named .gitignore must not block the walk (it is refused below).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return _UNREADABLE
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_RULES_BYTES:
+            return _UNREADABLE
+        raw = _read_up_to(fd, MAX_RULES_BYTES + 1)
+    except OSError:
+        return _UNREADABLE
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_RULES_BYTES:
+        return _UNREADABLE
+    lines = raw.decode("utf-8", "surrogateescape").splitlines()
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except Exception:  # noqa: BLE001 - pathspec raises several types for a pattern it cannot compile
+        return _UNREADABLE
+
+
+def _global_excludes_file() -> str | None:
+    """Where git's global excludes file is: core.excludesFile of the user's own git config,
+    else $XDG_CONFIG_HOME/git/ignore (the user's files, not the corpus's)."""
+    config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    if os.environ.get("GIT_CONFIG_GLOBAL"):
+        configs = [os.environ["GIT_CONFIG_GLOBAL"]]
+    else:
+        configs = [os.path.join(config_home, "git", "config"), os.path.expanduser("~/.gitconfig")]
+    found = None
+    for config in configs:  # the later file wins, as in git
+        value = _core_excludes_file(config)
+        if value is not None:
+            found = value
+    if found is not None:
+        return os.path.expanduser(found) if found else None
+    return os.path.join(config_home, "git", "ignore")
+
+
+def _core_excludes_file(config: str) -> str | None:
+    """core.excludesFile from one git config file (a plain reading: [core] then key = value)."""
+    try:
+        with open(config, "rb") as handle:
+            text = handle.read(MAX_RULES_BYTES).decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
+    section = ""
+    value = None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line.strip("[]").strip().split()[0].lower() if line.strip("[]").strip() else ""
+            continue
+        if section != "core" or "=" not in line:
+            continue
+        key, _, rest = line.partition("=")
+        if key.strip().lower() == "excludesfile":
+            rest = rest.split(" #")[0].split(" ;")[0].strip()
+            value = rest[1:-1] if len(rest) >= 2 and rest[0] == rest[-1] == '"' else rest
+    return value
+
+
+def _info_exclude_of(repo: str) -> str | None:
+    """The path of `.git/info/exclude` for the work tree at `repo`; None when it cannot be found
+    (a `.git` file that points nowhere): the repository's rules cannot be checked."""
+    dot_git = os.path.join(repo, ".git")
+    try:
+        st = os.stat(dot_git)
+    except OSError:
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return os.path.join(dot_git, "info", "exclude")
+    # A worktree or submodule: `.git` is a file saying "gitdir: PATH"; a worktree's rules live
+    # in the common folder its `commondir` names.
+    try:
+        with open(dot_git, "rb") as handle:
+            first = handle.read(4096).decode("utf-8", "surrogateescape").splitlines()[:1]
+    except OSError:
+        return None
+    if not first or not first[0].startswith("gitdir:"):
+        return None
+    git_dir = os.path.join(repo, first[0][len("gitdir:"):].strip())
+    if not os.path.isdir(git_dir):
+        return None
+    try:
+        with open(os.path.join(git_dir, "commondir"), "rb") as handle:
+            common = handle.read(4096).decode("utf-8", "surrogateescape").strip()
+        git_dir = os.path.join(git_dir, common)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return None
+    return os.path.join(git_dir, "info", "exclude")
 
 
 class _RepoFinder:
@@ -248,54 +419,105 @@ class _RepoFinder:
         return found
 
 
-def _drop_gitignored(candidates: list[_Candidate], skipped: Counter[str]) -> list[_Candidate]:
-    """Remove walked files that git would ignore: one `git check-ignore` per repository."""
-    finder = _RepoFinder()
-    by_repo: dict[str, list[tuple[bytes, _Candidate]]] = defaultdict(list)
+class IgnoreRules:
+    """Answers "would git ignore this file?" for files in any work tree, without running git."""
+
+    def __init__(self) -> None:
+        self._finder = _RepoFinder()
+        self._global: object | None = None
+        self._global_read = False
+        self._repo_rules: dict[str, object] = {}  # repo -> its info/exclude rules
+        self._folder_rules: dict[str, object] = {}  # folder -> its .gitignore rules
+        self._verdicts: dict[str, str | None] = {}  # real folder -> reason its files are skipped, or None
+
+    def reason_to_skip(self, real_path: str) -> str | None:
+        """None when the file at `real_path` (a resolved path) may be read; otherwise why not:
+        "gitignored" or "ignore rules unreadable"."""
+        folder, name = os.path.split(real_path)
+        repo = self._finder.find(folder)
+        if repo is None:
+            return None  # not in a work tree: no gitignore rules apply
+        folder_verdict = self._folder_verdict(repo, folder)
+        if folder_verdict is not None:
+            return folder_verdict
+        rel = os.path.relpath(real_path, repo).replace(os.sep, "/")
+        return self._decide(repo, rel, is_dir=False)
+
+    def _folder_verdict(self, repo: str, folder: str) -> str | None:
+        """Whether `folder` or a folder above it (up to `repo`) is ignored or cannot be checked."""
+        chain = []  # the folders from `folder` up to the first one already decided (no recursion: deep trees)
+        current = folder
+        while current not in self._verdicts and current != repo:
+            chain.append(current)
+            current = os.path.dirname(current)
+        verdict = self._verdicts.get(current)  # the repository's root itself is never ignored
+        for inner in reversed(chain):
+            if verdict is None:
+                verdict = self._decide(repo, os.path.relpath(inner, repo).replace(os.sep, "/"), is_dir=True)
+            self._verdicts[inner] = verdict
+        return verdict
+
+    def _sources(self, repo: str, rel: str) -> list[tuple[str, object]]:
+        """The rules that apply to `rel` (relative to repo), weakest first, each with the folder
+        (relative to repo) its patterns are relative to."""
+        sources: list[tuple[str, object]] = [("", self._global_rules()), ("", self._info_exclude(repo))]
+        parts = rel.split("/")[:-1]  # the folders above the path: their .gitignore files apply
+        base = ""
+        sources.append(("", self._gitignore(repo)))
+        for part in parts:
+            base = f"{base}/{part}" if base else part
+            sources.append((base, self._gitignore(os.path.join(repo, base))))
+        return sources
+
+    def _decide(self, repo: str, rel: str, is_dir: bool) -> str | None:
+        ignored = False
+        for base, rules in self._sources(repo, rel):
+            if rules is None:
+                continue
+            if rules is _UNREADABLE:
+                return UNREADABLE_RULES
+            sub = rel[len(base) + 1:] if base else rel
+            result = rules.check_file(sub + "/" if is_dir else sub)  # type: ignore[attr-defined]
+            if result.include is not None:
+                ignored = result.include  # the last rule that matches decides (negation: "!pattern")
+        return "gitignored" if ignored else None
+
+    def _global_rules(self) -> object:
+        if not self._global_read:
+            path = _global_excludes_file()
+            self._global = _read_rules(path) if path else None
+            self._global_read = True
+        return self._global
+
+    def _info_exclude(self, repo: str) -> object:
+        if repo not in self._repo_rules:
+            path = _info_exclude_of(repo)
+            self._repo_rules[repo] = _UNREADABLE if path is None else _read_rules(path)
+        return self._repo_rules[repo]
+
+    def _gitignore(self, folder: str) -> object:
+        if folder not in self._folder_rules:
+            self._folder_rules[folder] = _read_rules(os.path.join(folder, ".gitignore"))
+        return self._folder_rules[folder]
+
+
+def _drop_ignored(candidates: list[_Candidate], skipped: Counter[str]) -> list[_Candidate]:
+    """Remove walked files that git would ignore (or whose rules cannot be read), counting each."""
+    rules = IgnoreRules()
+    kept = []
     for cand in candidates:
         if cand.explicit:
-            continue  # a file named directly is wanted, ignored or not
-        repo = finder.find(cand.real_dir)
-        if repo is not None:
-            # Relative to the repo through the file's real folder: git refuses "beyond a symbolic link".
-            rel = os.path.relpath(os.path.join(cand.real_dir, cand.path.name), repo)
-            by_repo[repo].append((os.fsencode(rel), cand))
-
-    ignored_ids: set[int] = set()
-    for repo, items in by_repo.items():
-        ignored = _git_check_ignore(repo, [rel for rel, _ in items])
-        ignored_ids.update(id(cand) for rel, cand in items if rel in ignored)
-    if ignored_ids:  # no zero entry: skip_summary and equality checks should not see it
-        skipped["gitignored"] += len(ignored_ids)
-    return [cand for cand in candidates if id(cand) not in ignored_ids]
-
-
-def _git_check_ignore(repo: str, rels: list[bytes]) -> set[bytes]:
-    """The subset of `rels` that git ignores in `repo`; empty if git is missing or fails."""
-    env = {name: value for name, value in os.environ.items() if name not in _GIT_REDIRECTING_ENV}
-    env["GIT_OPTIONAL_LOCKS"] = "0"  # a read-only question must not take the index lock
-    try:
-        proc = subprocess.run(
-            ["git", "-C", repo, "check-ignore", "--stdin", "-z"],
-            input=b"".join(rel + b"\0" for rel in rels),
-            capture_output=True,
-            timeout=GIT_TIMEOUT_S,
-            env=env,
-            check=False,
-        )
-    except FileNotFoundError:
-        log.debug("git is not installed; not applying .gitignore rules in %s", repo)
-        return set()
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.warning("could not read .gitignore rules in %s (%s); ignored files are included", repo, exc)
-        return set()
-    # Exit status 0: some paths are ignored, 1: none are; anything else is a failure.
-    if proc.returncode not in (0, 1):
-        message = proc.stderr.decode(errors="replace").strip().splitlines()
-        detail = message[0] if message else f"exit status {proc.returncode}"
-        log.warning("could not read .gitignore rules in %s (git: %s); ignored files are included", repo, detail)
-        return set()
-    return {path for path in proc.stdout.split(b"\0") if path}
+            kept.append(cand)  # a file named directly is wanted, ignored or not
+            continue
+        # The link as git sees it (its own path) and, for a link, what it points at: either ignored is enough.
+        reason = rules.reason_to_skip(os.path.join(cand.real_dir, cand.path.name))
+        if reason is None and cand.real_path != os.path.join(cand.real_dir, cand.path.name):
+            reason = rules.reason_to_skip(cand.real_path)
+        if reason is None:
+            kept.append(cand)
+        else:
+            skipped[reason] += 1
+    return kept
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,7 +613,7 @@ def scan(
     walker = _Walker(exclude)
     roots = [walker.add_root(Path(path).expanduser()) for path in paths]
     skipped = walker.skipped
-    candidates = _drop_gitignored(walker.candidates, skipped)
+    candidates = _drop_ignored(walker.candidates, skipped)
 
     documents = []
     seen: set[FileKey] = set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -21,6 +22,7 @@ from charcomplete.errors import CharcompleteError
 READ_CHUNK = 64 * 1024
 MAX_REQUEST_BYTES = 16 * 1024 * 1024  # one --lines request; longer lines are refused, not buffered
 MAX_ALTERNATIVES = 20
+MAX_SEED = 2**32 - 1  # what every random generator accepts
 SAMPLE_CHARS = 200  # --sample without --max-chars
 REQUEST_OPTIONS = {"text", "id", "max_chars", "alternatives"}
 DESCRIPTION = "Print the most likely continuation of the text on stdin (the text before the cursor)."
@@ -66,8 +68,8 @@ def _non_negative_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
+    if not math.isfinite(value) or value < 0:  # NaN compares false with everything: check it by name
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 up")
     return value
 
 
@@ -107,7 +109,8 @@ def parser() -> argparse.ArgumentParser:
                    help="With --sample: randomness (0 = greedy).  [default: 1]")
     p.add_argument("--top-k", metavar="K", type=_bounded_int(1),
                    help="With --sample: draw from the K likeliest bytes only.")
-    p.add_argument("--seed", metavar="N", type=int, help="With --sample: random seed, for repeatable output.")
+    p.add_argument("--seed", metavar="N", type=_bounded_int(0, MAX_SEED),
+                   help="With --sample: random seed, for repeatable output.")
     p.add_argument("--lines", action="store_true",
                    help="Resident mode: a JSON request per line, a JSON answer per line.")
     p.add_argument("--keep-newline", action="store_true",
@@ -294,12 +297,16 @@ def _parse_request(raw: bytes | None) -> dict:
         raise BadRequest(f"the request is longer than {MAX_REQUEST_BYTES} bytes")
     if not raw.strip():
         raise BadRequest('empty request; send {"text": "..."}')
+    from charcomplete import jsonsafe
+
     try:
-        request = json.loads(raw)
-    except ValueError as error:  # JSONDecodeError, and UnicodeDecodeError for bytes that are not UTF-8
-        raise BadRequest(f"the request is not valid JSON ({error.__class__.__name__})") from None
+        request = jsonsafe.loads(raw)
+    except jsonsafe.JSONRefused as error:  # bad JSON, deep nesting, huge integers, NaN and 1e400
+        raise BadRequest(f"the request is refused: {error}") from None
     if not isinstance(request, dict) or not isinstance(request.get("text"), str):
         raise BadRequest('a request is a JSON object with a "text" string, e.g. {"text": "The quick bro"}', request)
+    if not isinstance(request.get("id"), (str, int, float, type(None))) or isinstance(request.get("id"), bool):
+        raise BadRequest("id must be a string or a number, as in JSON-RPC")
     unknown = sorted(set(request) - REQUEST_OPTIONS)
     if unknown:
         raise BadRequest(f"unknown request field {unknown[0]!r}; known: {', '.join(sorted(REQUEST_OPTIONS))}", request)

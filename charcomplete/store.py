@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from charcomplete import jsonsafe
 from charcomplete.atomic import FileLock, atomic_write_bytes, remove_stale_temps
 from charcomplete.config import ModelConfig
 from charcomplete.errors import CharcompleteError, ModelError
@@ -38,8 +40,9 @@ MAX_HELDOUT_BYTES = 65_536  # read at most this much of it (the built-in one is 
 META_FILE = "meta.json"
 MAX_META_BYTES = 8 * 1024 * 1024
 MAX_TENSOR_HEADER_BYTES = 1024 * 1024  # a safetensors header beyond what the tensors need; ours take a few KB
+MAX_SETTINGS_BYTES = 1024 * 1024  # the settings file holds a model name and a few patterns
 MAX_HISTORY = 2000  # history points kept in the metadata
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # used with fullmatch: "$" would accept a final newline
 # The metadata fields the tools read, and their types: a damaged or hostile file with other
 # types is refused here, with one sentence, rather than failing later with a traceback.
 _META_TYPES: dict[str, tuple[type, ...]] = {
@@ -72,7 +75,7 @@ def now_iso() -> str:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name or ""):
+    if not _NAME.fullmatch(name or ""):
         raise ModelError(
             f"{name!r} is not a valid model name: "
             "use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -96,9 +99,29 @@ def model_exists(name: str) -> bool:
     return (model_folder(name) / META_FILE).is_file()
 
 
+def check_model_folder(folder: Path, name: str) -> Path:
+    """Refuse a model folder that is a symbolic link: reading or writing through it would act
+    on whatever it points at (a save removes other `*.safetensors` files in its folder)."""
+    if folder.is_symlink():
+        raise ModelError(f"the folder of model {name!r} ({folder}) is a symbolic link; charcomplete refuses to use it")
+    return folder
+
+
+def _model_file(folder: Path, file_name: object, name: str, what: str) -> Path:
+    """The path of a file a model's metadata names, checked: a plain name inside the folder,
+    not a link (charcomplete never makes links, so one is planted: refused)."""
+    if not isinstance(file_name, str) or not file_name or "/" in file_name or "\\" in file_name \
+            or file_name.startswith(".") or "\0" in file_name:
+        raise ModelError(f"model {name!r} names no valid {what} file")
+    path = folder / file_name
+    if path.is_symlink():
+        raise ModelError(f"the {what} file of model {name!r} is a symbolic link; charcomplete refuses to read it")
+    return path
+
+
 def lock_model(name: str, timeout: float = 0.0) -> FileLock:
     """Take the writer lock of model `name` (raises LockBusyError when another holds it)."""
-    folder = private_dir(model_folder(name))
+    folder = private_dir(check_model_folder(model_folder(name), name))
     return FileLock(folder / ".lock", what=f"model {name!r}").acquire(timeout)
 
 
@@ -123,16 +146,16 @@ def unlock_model(lock: FileLock, name: str) -> None:
 
 def _read_meta(folder: Path, name: str) -> dict:
     path = folder / META_FILE
+    if path.is_symlink():
+        raise ModelError(f"the metadata of model {name!r} is a symbolic link; charcomplete refuses to read it")
     if not path.is_file():
         raise ModelError(f"there is no model named {name!r} (see `charcomplete models`)")
     try:
-        if path.stat().st_size > MAX_META_BYTES:
-            raise ModelError(f"the metadata of model {name!r} is implausibly large; the model is damaged")
-        meta = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:  # Recursion: deep nesting
-        raise ModelError(
-            f"the metadata of model {name!r} cannot be read ({error.__class__.__name__}); the model is damaged"
-        ) from None
+        meta = jsonsafe.read_file(path, MAX_META_BYTES)
+    except OSError as error:
+        raise ModelError(f"the metadata of model {name!r} cannot be read ({error.strerror or error})") from None
+    except jsonsafe.JSONRefused as error:  # deep nesting, huge integers, NaN: refused, not a traceback
+        raise ModelError(f"the metadata of model {name!r} cannot be read ({error}); the model is damaged") from None
     if not isinstance(meta, dict) or "format_version" not in meta:
         raise ModelError(f"{path} is not a charcomplete model file")
     version = meta.get("format_version")
@@ -169,11 +192,17 @@ def read_tensor_file(
 
     try:
         with open(path, "rb") as handle:
-            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+            # The size is checked before anything is read: a sparse 3 GB file costs nothing to refuse.
+            size = os.fstat(handle.fileno()).st_size
+            if max_bytes is not None and size > max_bytes:
+                raise ModelError(
+                    f"{what} is larger than its configuration explains; the file is damaged or was replaced"
+                )
+            data = handle.read(size + 1)  # the size it has, not what it may have: a 1-byte file allocates 2 bytes
     except OSError as error:
         raise ModelError(f"cannot read {what} ({error.strerror or error})") from None
-    if max_bytes is not None and len(data) > max_bytes:
-        raise ModelError(f"{what} is larger than its configuration explains; the file is damaged or was replaced")
+    if (max_bytes is not None and len(data) > max_bytes) or len(data) > size:
+        raise ModelError(f"{what} grew while it was read; the file is damaged or was replaced")
     if _looks_like_pickle(data):
         raise ModelError(f"{what} is a pickle or torch.save file; charcomplete never loads those")
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
@@ -210,23 +239,34 @@ def _check_weights(weights: dict[str, np.ndarray], config: ModelConfig, name: st
 
 
 def load_from_folder(folder: Path, name: str, builtin: bool = False) -> LoadedModel:
+    before = _meta_stamp(folder)
     try:
         return _load_from_folder(folder, name, builtin)
     except ModelError:
         # A reader that raced a save can see the new meta.json's generation before its
-        # own read of the old one finished; a second read sees one consistent pair.
-        if not (folder / META_FILE).is_file():
+        # own read of the old one finished; a second read sees one consistent pair. Only
+        # then: a model refused as it stands is never read a second time.
+        after = _meta_stamp(folder)
+        if after is None or after == before:
             raise
         return _load_from_folder(folder, name, builtin)
 
 
+def _meta_stamp(folder: Path) -> tuple[int, int, int] | None:
+    """meta.json's identity: a save replaces it by rename, so a new save means a new inode."""
+    try:
+        info = os.lstat(folder / META_FILE)
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
 def _load_from_folder(folder: Path, name: str, builtin: bool) -> LoadedModel:
+    if not builtin:
+        check_model_folder(folder, name)
     meta = _read_meta(folder, name)
     config = _config_of(meta, name)
-    weights_name = meta.get("weights")
-    if not isinstance(weights_name, str) or "/" in weights_name or weights_name.startswith("."):
-        raise ModelError(f"model {name!r} names no valid weights file")
-    weights_path = folder / weights_name
+    weights_path = _model_file(folder, meta.get("weights"), name, "weights")
     if not weights_path.is_file():
         raise ModelError(f"the weights of model {name!r} are missing ({weights_path})")
     weights = read_tensor_file(weights_path, f"the weights of model {name!r}", meta.get("weights_sha256"),
@@ -249,7 +289,7 @@ def load_meta(name: str) -> tuple[dict, Path, bool]:
     folder = model_folder(name)
     if name == DEFAULT_MODEL and not (folder / META_FILE).is_file():
         return _read_meta(builtin_folder(), name), builtin_folder(), True
-    return _read_meta(folder, name), folder, False
+    return _read_meta(check_model_folder(folder, name), name), folder, False
 
 
 def builtin_meta() -> dict:
@@ -261,7 +301,7 @@ def load_optimizer_state(model: LoadedModel) -> dict[str, np.ndarray] | None:
     optim_name = model.meta.get("optimizer")
     if not optim_name:
         return None
-    path = model.folder / optim_name
+    path = _model_file(model.folder, optim_name, model.name, "optimizer state")  # inside the folder, like the weights
     if not path.is_file():
         return None
     # AdamW keeps two float32 moments per parameter (three with amsgrad) and a step count per tensor.
@@ -290,7 +330,7 @@ def save_model(
 
     `meta` carries the descriptive fields (history, bpc, sources...); the file names,
     checksums, config and format version are filled in here."""
-    folder = private_dir(folder or model_folder(name))
+    folder = private_dir(check_model_folder(folder or model_folder(name), name))
     _check_weights(weights, config, name)
     generation = uuid.uuid4().hex[:12]
     old = _read_meta(folder, name) if (folder / META_FILE).is_file() else {}
@@ -319,7 +359,9 @@ def save_model(
         else:
             record.pop("optimizer", None)
             record.pop("optimizer_sha256", None)
-        atomic_write_bytes(folder / META_FILE, json.dumps(record, indent=1).encode())  # the commit point
+        # NaN or infinite figures (a validation that overflowed) are written as null: strict JSON.
+        meta_blob = json.dumps(jsonsafe.finite(record), indent=1, allow_nan=False).encode()
+        atomic_write_bytes(folder / META_FILE, meta_blob)  # the commit point
     except OSError:
         # Disk full, quota, permissions: meta.json was not replaced, so the old model stands.
         # Don't leave its would-be successor taking the space that just ran out.
@@ -347,7 +389,7 @@ def _remove_old_generations(folder: Path, keep: set) -> None:
 def remove_model(name: str) -> None:
     if name == DEFAULT_MODEL and not model_exists(name):
         raise ModelError("the built-in default model cannot be removed")
-    folder = model_folder(name)
+    folder = check_model_folder(model_folder(name), name)
     if not (folder / META_FILE).is_file():
         raise ModelError(f"there is no model named {name!r} (see `charcomplete models`)")
     with lock_model(name):
@@ -400,7 +442,7 @@ def remove_if_unsaved(name: str) -> None:
 
 def list_model_names() -> list[str]:
     root = models_root()
-    names = sorted(p.name for p in root.iterdir() if (p / META_FILE).is_file() and _NAME.match(p.name))
+    names = sorted(p.name for p in root.iterdir() if (p / META_FILE).is_file() and _NAME.fullmatch(p.name))
     if DEFAULT_MODEL not in names:
         names.insert(0, DEFAULT_MODEL)
     return names
@@ -412,11 +454,11 @@ def list_model_names() -> list[str]:
 def read_settings() -> dict:
     path = locations().settings_file
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsonsafe.read_file(path, MAX_SETTINGS_BYTES)
         return data if isinstance(data, dict) else {}
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (OSError, jsonsafe.JSONRefused):
         return {}  # a damaged settings file must never stop the tool; defaults apply
 
 
@@ -427,10 +469,10 @@ def exclude_patterns() -> list[str]:
     would feed the model exactly the files the user asked to keep out."""
     path = locations().settings_file
     try:
-        settings = json.loads(path.read_bytes())
+        settings = jsonsafe.read_file(path, MAX_SETTINGS_BYTES)
     except FileNotFoundError:
         return []
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (OSError, jsonsafe.JSONRefused):
         settings = None
     patterns = settings.get("exclude", []) if isinstance(settings, dict) else None
     if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
@@ -456,6 +498,6 @@ def update_settings(**changes: object) -> dict:
 
 def current_model_name() -> str:
     name = read_settings().get("model")
-    if isinstance(name, str) and _NAME.match(name) and (name == DEFAULT_MODEL or model_exists(name)):
+    if isinstance(name, str) and _NAME.fullmatch(name) and (name == DEFAULT_MODEL or model_exists(name)):
         return name
     return DEFAULT_MODEL

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -369,6 +370,7 @@ class TrainResult:
     interrupted: bool
     history: list[dict] = field(default_factory=list)
     saved: bool = True  # False: stopped before the first validation check, so nothing was kept
+    stopped_by: str = "Ctrl-C"  # what interrupted it: Ctrl-C, SIGTERM or SIGHUP
 
     @property
     def chars_per_s(self) -> float:
@@ -474,8 +476,8 @@ def train_model(
     hidden = None
     ema = None
     stop = StopSignal(catch=dist.world > 1)
-    try:
-        with stop:
+    with stop:  # held through the final save: a second SIGTERM must not interrupt it
+        try:
             while True:
                 now = time.monotonic()
                 epochs = stream.epoch + stream.position / max(1, stream.lane_len)
@@ -510,20 +512,21 @@ def train_model(
                     report(Progress(start_step + steps, steps, progress, ema, history[-1].get("val_bpc"), best["bpc"],
                                     steps * chars_per_step / max(train_seconds, 1e-9), time.monotonic() - started,
                                     evaluate))
-    except KeyboardInterrupt:
-        stop.requested = True
-    # Stopped before its first validation check (Ctrl-C in the first seconds): the user
-    # gave up on this run, and what it learned was never checked, so nothing is kept (a
-    # new model's name stays free for the next try; a resumed one stays as it was).
-    keep = validations > 0 or not stop.requested
-    # A last look at validation (unless one just happened), then keep the best.
-    if keep and steps and history[-1].get("step") != start_step + steps:
-        try:
-            evaluate_now(steps, ema)
         except KeyboardInterrupt:
             stop.requested = True
-    if keep:
-        save_best(final=True)
+        stop.interruptible = False  # from here on a stop signal only sets the flag: the save must finish
+        # Stopped before its first validation check (Ctrl-C in the first seconds): the user
+        # gave up on this run, and what it learned was never checked, so nothing is kept (a
+        # new model's name stays free for the next try; a resumed one stays as it was).
+        keep = validations > 0 or not stop.requested
+        # A last look at validation (unless one just happened), then keep the best.
+        if keep and steps and history[-1].get("step") != start_step + steps:
+            try:
+                evaluate_now(steps, ema)
+            except KeyboardInterrupt:
+                stop.requested = True
+        if keep:
+            save_best(final=True)
     return TrainResult(
         folder=store.model_folder(plan.name),
         steps_run=steps,
@@ -535,27 +538,43 @@ def train_model(
         interrupted=stop.requested,
         history=history,
         saved=keep,
+        stopped_by=stop.stopped_by,
     )
 
 
 class StopSignal:
-    """Ctrl-C (and SIGTERM) as a flag rather than an exception, when `catch` is set.
+    """SIGTERM and SIGHUP (`timeout`, `kill`, service managers, a closed terminal) stop
+    training the way Ctrl-C does: the best model is kept.
 
-    Under torchrun an exception in the middle of a collective would leave the other
-    ranks waiting forever; a flag is shared at the next step and all ranks stop together."""
+    In one process they raise KeyboardInterrupt, like Ctrl-C, while the training loop runs;
+    once it has ended (the last validation and the final save) they only set the flag, so
+    they cannot interrupt that save. With
+    `catch` set (under torchrun) every stop signal, Ctrl-C included, is a flag: an exception
+    in the middle of a collective would leave the other ranks waiting forever; the flag is
+    shared at the next step and all ranks stop together."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
     def __init__(self, catch: bool):
         self.catch = catch
         self.requested = False
+        self.stopped_by = "Ctrl-C"
+        self.interruptible = True  # the training loop runs: a signal may raise KeyboardInterrupt there
         self._previous: dict = {}
 
     def _handler(self, signum, frame) -> None:
+        first = not self.requested
         self.requested = True
+        if signum != signal.SIGINT and first:
+            self.stopped_by = signal.Signals(signum).name
+        if first and self.interruptible and not self.catch and signum != signal.SIGINT:
+            raise KeyboardInterrupt
 
     def __enter__(self) -> StopSignal:
-        if self.catch:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handler)
+        if threading.current_thread() is not threading.main_thread():
+            return self  # signal handlers can only be set from the main thread
+        for sig in (signal.SIGINT, *self.SIGNALS) if self.catch else self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handler)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -78,6 +78,16 @@ def general_heldout(text: Path) -> bytes:
     return piece.decode("utf-8", errors="ignore").encode("utf-8")
 
 
+def heldout_bpc(folder: Path, heldout: bytes) -> float:
+    import numpy as np
+
+    from charcomplete import store
+    from charcomplete.train import Trainer
+
+    loaded = store.load_from_folder(folder, NAME)
+    return Trainer(loaded.config, loaded.weights).evaluate(np.frombuffer(b"\0" + heldout, dtype=np.uint8))
+
+
 def export(work: Path) -> None:
     built = model_folder(work)
     meta = json.loads((built / "meta.json").read_text())
@@ -92,8 +102,12 @@ def export(work: Path) -> None:
     meta["training_text"] = ("pretraining corpus of 14 permissively licensed sources (held out: "
                              f"{', '.join(HELD_OUT_SOURCES)}) + til-notes training 90% + Python documentation "
                              "topics; see data/README.md")
+    heldout = general_heldout(work / "text")
+    # Its figure on heldout.txt, read the way the editor's learner reads it, so that `models`
+    # shows it and a learner starting from this model starts from the same number.
+    meta["heldout_bpc"] = meta["heldout_baseline_bpc"] = heldout_bpc(built, heldout)
     (PACKAGE_MODEL / "meta.json").write_text(json.dumps(meta, indent=1))
-    (PACKAGE_MODEL / "heldout.txt").write_bytes(general_heldout(work / "text"))
+    (PACKAGE_MODEL / "heldout.txt").write_bytes(heldout)
     for path in PACKAGE_MODEL.iterdir():
         path.chmod(0o644)  # package data: readable by every user of the install
     print(f"default model (step {meta['steps']:,}, validation {meta['best_val_bpc']:.3f} bpc) written to "

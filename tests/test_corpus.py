@@ -141,16 +141,29 @@ def test_dangling_links_are_counted(tmp_path: Path) -> None:
 
 
 def test_links_are_followed_but_each_file_read_once(tmp_path: Path) -> None:
-    other = tmp_path / "elsewhere"
+    root = tmp_path / "root"
+    other = root / "elsewhere"
     write(other / "shared.txt", "shared")
     write(other / "solo.txt", "solo")
-    root = tmp_path / "root"
-    root.mkdir()
-    os.symlink(other, root / "linked")  # folder link: followed
+    os.symlink(other, root / "linked")  # folder link inside the walked folder: followed
     os.symlink(other / "shared.txt", root / "alias.txt")  # file link to a file also reached through the folder link
     corpus = scan([root])
     assert sorted(texts(corpus).values()) == [b"shared", b"solo"]
-    assert corpus.skipped["duplicate"] == 1
+    assert corpus.skipped["duplicate"] == 2  # alias.txt, and the folder reached again as linked/
+
+
+def test_links_out_of_the_walked_folder_are_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    write(outside / "system.conf", "root:x:0:0")
+    root = tmp_path / "notes"
+    write(root / "mine.txt", "mine")
+    os.symlink(outside, root / "etc")  # notes/etc -> a folder elsewhere
+    os.symlink(outside / "system.conf", root / "conf.txt")
+    corpus = scan([root])
+    assert list(texts(corpus)) == ["mine.txt"]
+    assert corpus.skipped["link out of the folder"] == 2
+    # Named directly, the outside folder is read: the user asked for it.
+    assert list(texts(scan([root / "etc"]))) == ["system.conf"]
 
 
 def test_same_folder_given_twice_is_read_once(tmp_path: Path) -> None:
@@ -176,7 +189,9 @@ def test_link_to_device_is_not_read(tmp_path: Path) -> None:
     os.symlink("/dev/zero", tmp_path / "zero")
     corpus = scan_with_timeout([tmp_path])
     assert corpus.documents == []
-    assert corpus.skipped["not a regular file"] == 1
+    assert corpus.skipped["link out of the folder"] == 1
+    # Named directly, it is looked at, and never opened.
+    assert scan_with_timeout([tmp_path / "zero"]).skipped["not a regular file"] == 1
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads mode-000 files")
@@ -200,10 +215,10 @@ def test_unreadable_file_and_folder_are_counted(tmp_path: Path) -> None:
 def test_read_error_is_counted_not_raised(tmp_path: Path) -> None:
     # /proc/self/mem is a regular file whose read at offset 0 fails (EIO; or open fails with
     # EACCES under some sandboxes): a real I/O error that also happens when running as root.
+    # Named directly, since a link to it out of the folder would not be followed.
     write(tmp_path / "ok.txt", "ok")
-    os.symlink("/proc/self/mem", tmp_path / "mem")
-    corpus = scan([tmp_path])
-    assert list(texts(corpus)) == ["ok.txt"]
+    corpus = scan([tmp_path / "ok.txt", "/proc/self/mem"])
+    assert [doc.relpath for doc in corpus.documents] == ["ok.txt"]
     assert corpus.skipped["unreadable"] == 1
 
 
@@ -240,15 +255,17 @@ def test_gitignored_files_are_skipped(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("isolated_git")
-def test_missing_git_means_no_filtering(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ignore_rules_are_applied_without_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     subprocess.run(["git", "init", "-q", str(repo)], check=True, timeout=30)
     write(repo / ".gitignore", "*.log\n")
     write(repo / "debug.log", "noise")
-    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    write(repo / "kept.txt", "kept")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))  # no git to ask: the rules are read, not run
     corpus = scan([repo])
-    assert list(texts(corpus)) == ["debug.log"]
+    assert list(texts(corpus)) == ["kept.txt"]
+    assert corpus.skipped["gitignored"] == 1
 
 
 # --- text normalisation ---------------------------------------------------------------------------

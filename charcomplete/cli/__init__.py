@@ -123,7 +123,11 @@ from charcomplete.cli import train as _train  # noqa: E402,F401
 
 def main() -> None:
     try:
-        app()
+        try:
+            app()
+        finally:
+            if sys.stdout is not None:
+                sys.stdout.flush()  # here, where a full disk can still be reported, not at exit
     except CharcompleteError as error:
         print(f"charcomplete: {error}", file=sys.stderr)
         sys.exit(1)
@@ -137,3 +141,7 @@ def main() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(0)
+    except OSError as error:
+        from charcomplete.launcher import output_failed
+
+        output_failed(error)

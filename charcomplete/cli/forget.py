@@ -87,6 +87,8 @@ def _forget_everything(yes: bool) -> None:
             _remove(entry)  # leftovers of an interrupted `models rm` (".NAME.removing-..."), stray files, links
             continue
         try:
+            if (entry / ".lock").is_symlink():
+                (entry / ".lock").unlink()  # a planted link: removed, never followed (its target is left alone)
             # A learner's publish holds the lock briefly; `train` holds it for the whole run.
             with FileLock(entry / ".lock", what=f"model {entry.name!r}").acquire(timeout=PUBLISH_WAIT_S):
                 # Renamed first, under the lock, so a model is there or gone, never half-deleted.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -18,6 +19,7 @@ from charcomplete.errors import CharcompleteError
 from charcomplete.paths import locations
 
 DEFAULT_MINUTES = 5.0  # when no --minutes, --steps or --epochs is given
+VAL_BYTES = 131072  # validation text kept for the checks during training
 LOCK_WAIT_S = 10.0  # how long train waits for another writer of the same model before refusing
 
 
@@ -173,7 +175,16 @@ def train(
     for label, value in (("--minutes", minutes), ("--epochs", epochs), ("--lr", lr), ("--eval-every", eval_every)):
         if value is not None and not value > 0:  # not "<= 0": NaN is refused too
             raise CharcompleteError(f"{label} must be more than 0")
+    if not 0 <= seed <= 2**32 - 1:
+        raise CharcompleteError("--seed must be a whole number from 0 to 4294967295")
+    for label, value in (("--minutes", minutes), ("--epochs", epochs), ("--lr", lr), ("--dropout", dropout)):
+        if value is not None and not math.isfinite(value):
+            raise CharcompleteError(f"{label} must be a finite number, not {value}")
     overrides = {"cell": arch, "hidden": hidden, "layers": layers, "embed": embed, "dropout": dropout}
+    try:  # bounded like a model's meta.json, and refused before the model's folder is even created
+        ModelConfig(**{key: value for key, value in overrides.items() if value is not None})
+    except ValueError as error:
+        raise CharcompleteError(str(error)) from None
     excluded = [*store.exclude_patterns(), *(exclude or [])]
     # The lock is taken before the model is read, so that two runs on one model take turns
     # (the second sees what the first saved) instead of both starting from the same version.
@@ -200,8 +211,16 @@ def train(
         precision, why = training.choose_precision(
             precision, dist.device if dist.world > 1 else training.pick_device(device)
         )
+        train_bytes = sum(len(d.data) for d in train_docs)
+        val_bytes = sum(len(d.data) for d in val_docs)
+        documents = len(corpus.documents)
+        train_data, val_data = encode(train_docs), encode(val_docs)[:VAL_BYTES].copy()
+        # Once the text is one byte stream its documents are dropped: while training, `train`
+        # holds the text once (one byte per character) plus VAL_BYTES held out, not three copies.
+        for listed in (corpus.documents, train_docs, val_docs):
+            listed.clear()
         plan = training.TrainPlan(
-            name=model, config=config, train_data=encode(train_docs), val_data=encode(val_docs)[:131072], meta=meta,
+            name=model, config=config, train_data=train_data, val_data=val_data, meta=meta,
             weights=start.weights, optimizer_state=start.optimizer_state, budget=budget, batch_size=batch_size,
             seq_len=seq_len, lr=lr if lr is not None else (1e-3 if start.tuning else 2e-3), device=device,
             precision=precision,
@@ -210,18 +229,16 @@ def train(
         if not dist.main:  # other ranks train silently; rank 0 holds the lock, reports and saves
             training.train_model(plan)
             return
-        train_bytes = sum(len(d.data) for d in train_docs)
-        val_bytes = sum(len(d.data) for d in val_docs)
         processes = f" in {dist.world} processes" if dist.world > 1 else ""
         print(
             f"training {model!r} {start.how} ({config.describe()}, {config.parameter_count():,} parameters, "
-            f"{precision}: {why}){processes} on {len(corpus.documents)} documents: {train_bytes:,} bytes to learn, "
+            f"{precision}: {why}){processes} on {documents} documents: {train_bytes:,} bytes to learn, "
             f"{val_bytes:,} held out",
             file=sys.stderr,
         )
         with _ProgressView(budget) as view:
             result = training.train_model(plan, view.update, view.warn)
-        print(_summary(model, corpus, train_docs, val_docs, result))
+        print(_summary(model, corpus, documents, train_bytes, val_bytes, result))
     except KeyboardInterrupt:  # Ctrl-C while reading the text or starting up (training catches its own)
         raise fail("stopped by Ctrl-C before training began; nothing was saved", 130) from None
     finally:
@@ -242,15 +259,15 @@ def _lock_model(name: str):
         ) from None
 
 
-def _summary(name, corpus, train_docs, val_docs, result) -> str:
+def _summary(name, corpus, documents, train_bytes, val_bytes, result) -> str:
     if not result.saved:
         kept = "the saved model is unchanged" if store.model_exists(name) else f"the name {name!r} is still free"
-        return f"stopped by Ctrl-C before the first validation check: nothing was kept ({kept})"
-    stop = "stopped by Ctrl-C; " if result.interrupted else ""
+        return f"stopped by {result.stopped_by} before the first validation check: nothing was kept ({kept})"
+    stop = f"stopped by {result.stopped_by}; " if result.interrupted else ""
     return "\n".join([
         f"{stop}trained {result.steps_run:,} steps in {result.seconds:.0f} s ({result.chars_per_s:,.0f} chars/s)",
-        f"documents: {len(corpus.documents):,} ({sum(len(d.data) for d in train_docs):,} bytes trained on, "
-        f"{sum(len(d.data) for d in val_docs):,} held out); {corpus.skip_summary()}",
+        f"documents: {documents:,} ({train_bytes:,} bytes trained on, "
+        f"{val_bytes:,} held out); {corpus.skip_summary()}",
         f"best validation: {result.best_val_bpc:.3f} bits per character (at step {result.total_steps:,})",
         f"model {name!r} saved in {result.folder}",
     ])

@@ -26,12 +26,13 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from charcomplete import store
 from charcomplete.cache import typing_cache
 from charcomplete.corpus import SNIFF_BYTES
-from charcomplete.documents import write_document
+from charcomplete.documents import ReadOnlyDocumentError, interrupted_save_backup, write_document
 from charcomplete.editor.journal import Journal, JournalEntry, Redactions
 from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped
 from charcomplete.editor.widgets import (
     ChangedOnDiskScreen,
     QuitScreen,
+    ReadOnlyScreen,
     RecoverScreen,
     SaveAsScreen,
     StatusBar,
@@ -49,7 +50,37 @@ from charcomplete.learner import (
     Rebased,
 )
 
-MAX_DOCUMENT_BYTES = 32 * 1024 * 1024  # a bigger file is not notes; the editor would crawl
+# A bigger file is not notes. At the old 32 MiB limit a file took 22 s to open and 2.5 s per
+# keystroke (issue 14). Measured under load with the Pilot: 4 MiB opens in about 5 s and a
+# keystroke costs about 30 ms of CPU; 16 MiB took 21 s and over a second per keystroke.
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+
+# Characters that str.splitlines, and so the text area, treats as line breaks but writes back
+# as the document's newline: a file holding one would be changed by a save without edits.
+_FOREIGN_BREAKS = {
+    "\f": "a form feed", "\v": "a vertical tab", "\x1c": "a file separator (U+001C)",
+    "\x1d": "a group separator (U+001D)", "\x1e": "a record separator (U+001E)",
+    "\x85": "a next-line character (U+0085)", "\u2028": "a line separator (U+2028)",
+    "\u2029": "a paragraph separator (U+2029)",
+}
+
+
+def unrepresentable(text: str) -> str | None:
+    """What in `text` the text area cannot keep as it is (it would be changed on saving),
+    in words; None when a save without edits writes back every byte."""
+    for char, words in _FOREIGN_BREAKS.items():
+        if char in text:
+            return words
+    crlf = text.count("\r\n")
+    styles = [name for name, count in (("CRLF", crlf), ("LF", text.count("\n") - crlf),
+                                       ("CR", text.count("\r") - crlf)) if count]
+    if len(styles) > 1:
+        return f"mixed line endings ({' and '.join(styles)})"
+    from textual.document._document import Document  # the text area's own model: the final word
+
+    if Document(text).text != text:
+        return "characters"
+    return None
 
 
 def read_document(path: Path) -> str:
@@ -65,6 +96,12 @@ def read_document(path: Path) -> str:
         return ""
     if not path.is_file():
         raise CharcompleteError(f"{path} is not a regular file")
+    backup = interrupted_save_backup(path)
+    if backup is not None:
+        raise CharcompleteError(
+            f"a save of {path} was interrupted and its previous contents are in {backup}; "
+            "compare the two, keep what you need and remove the backup, then open it again"
+        )
     try:
         if path.stat().st_size > MAX_DOCUMENT_BYTES:
             limit = MAX_DOCUMENT_BYTES // 2**20
@@ -77,9 +114,15 @@ def read_document(path: Path) -> str:
     if b"\0" in raw[:SNIFF_BYTES]:
         raise CharcompleteError(f"{path} looks like a binary file; charcomplete edits text")
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise CharcompleteError(f"{path} is not UTF-8 text; charcomplete edits UTF-8 files only") from None
+    problem = unrepresentable(text)
+    if problem is not None:
+        raise CharcompleteError(
+            f"{path} contains {problem} that the editor would change on saving, so it is not opened and stays as it is"
+        )
+    return text
 
 
 def disk_stamp(path: Path | None) -> tuple[int, int, int] | None:
@@ -295,12 +338,21 @@ class EditorApp(App):
         if disk_stamp(self.path) not in (self._disk_stamp, None):
             answer = partial(self._changed_answer, then_quit=then_quit)
             self.push_screen(ChangedOnDiskScreen(self.document_name), answer)
-        elif self.save_to(self.path) and then_quit:
+        elif self.save_to(self.path, then_quit=then_quit) and then_quit:
             self._quit_cleanly()
+
+    def _read_only_answer(self, path: Path, answer: str | None, then_quit: bool = False) -> None:
+        if answer == "overwrite":
+            if self.save_to(path, overwrite_read_only=True) and then_quit:
+                self._quit_cleanly()
+        elif answer == "save-as":
+            self.push_screen(SaveAsScreen(), partial(self._save_as, then_quit=then_quit))
+        else:
+            self.notify(f"Not saved: {path.name} is read-only; your text is still here.")
 
     def _changed_answer(self, answer: str | None, then_quit: bool = False) -> None:
         if answer == "overwrite":
-            if self.save_to(self.path) and then_quit:
+            if self.save_to(self.path, then_quit=then_quit) and then_quit:
                 self._quit_cleanly()
         elif answer == "save-as":
             self.push_screen(SaveAsScreen(), partial(self._save_as, then_quit=then_quit))
@@ -326,11 +378,16 @@ class EditorApp(App):
             if then_quit:
                 self._quit_cleanly()
 
-    def save_to(self, path: Path) -> bool:
-        """Write the buffer to `path` atomically; on failure say why and keep the buffer."""
+    def save_to(self, path: Path, overwrite_read_only: bool = False, then_quit: bool = False) -> bool:
+        """Write the buffer to `path` atomically; on failure say why and keep the buffer.
+        A read-only file is only overwritten once the user confirms (then the save happens
+        after the answer, and this returns False)."""
         text = self.editor.text
         try:
-            write_document(path, text)
+            write_document(path, text, overwrite_read_only=overwrite_read_only)
+        except ReadOnlyDocumentError:
+            self.push_screen(ReadOnlyScreen(path.name), partial(self._read_only_answer, path, then_quit=then_quit))
+            return False
         except OSError as error:
             reason = error.strerror or str(error)
             self.notify(f"Could not save {path.name}: {reason.lower()}; your text is still here.", severity="error")

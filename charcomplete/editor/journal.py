@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from charcomplete import jsonsafe
 from charcomplete.atomic import atomic_write_bytes
 from charcomplete.paths import locations, private_dir
 
@@ -64,12 +65,10 @@ class Journal:
         or it is not a journal of this document."""
         path = path or self.path
         try:
-            if path.stat().st_size > MAX_JOURNAL_BYTES:
-                return None
-            record = json.loads(path.read_bytes())
+            record = jsonsafe.read_file(path, MAX_JOURNAL_BYTES)
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except (OSError, jsonsafe.JSONRefused):
             return None  # a damaged journal cannot be offered; the document itself is untouched
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             return None
@@ -77,7 +76,7 @@ class Journal:
         if record.get("document") != document:
             return None  # a hash collision or a foreign file: not this document's journal
         saved_at = record.get("saved_at")
-        saved_at = float(saved_at) if isinstance(saved_at, (int, float)) else 0.0
+        saved_at = float(saved_at) if isinstance(saved_at, (int, float)) and not isinstance(saved_at, bool) else 0.0
         return JournalEntry(record["text"], saved_at, document, path)
 
     def remove(self, path: Path | None = None) -> None:

@@ -445,3 +445,12 @@ class ChangedOnDiskScreen(_Choice):
     def __init__(self, document: str):
         super().__init__(f"{document} was changed by another program since you opened or saved it.",
                          "Overwrite those changes with this text?")
+
+
+class ReadOnlyScreen(_Choice):
+    """The file is read-only: dismissed with "overwrite", "save-as" or None (do not save)."""
+
+    CHOICES = (("overwrite", "Overwrite", "error", "o"), ("save-as", "Save as...", "primary", "a"))
+
+    def __init__(self, document: str):
+        super().__init__(f"{document} is read-only.", "Overwrite it anyway?")
