@@ -510,8 +510,11 @@ class Completer:
         return suggest(self.state_at(tail, offset), **{**self.options, **options})
 
     def alternatives(self, text_before_cursor: str | bytes, k: int = 3, **options) -> list[Suggestion]:
-        state = self.state_for(text_before_cursor)
-        return alternatives(state, k, **{**self.options, **options})
+        return self.alternatives_at(text_before_cursor, 0, k, **options)
+
+    def alternatives_at(self, tail: str | bytes, offset: int, k: int = 3, **options) -> list[Suggestion]:
+        """`alternatives` after the text before the cursor, given as `state_at` takes it."""
+        return alternatives(self.state_at(tail, offset), k, **{**self.options, **options})
 
     # ------------------------------------------------------------ internals
 

@@ -272,6 +272,7 @@ def test_a_completer_given_only_the_tail_matches_one_given_the_whole_text(small)
         assert tails.complete_at(tail, offset) == whole.complete(typed)
         if len(typed.encode()) <= 64:
             assert _states_equal(tails.state_at(tail, offset), small.prime(typed.encode()))
+    assert tails.alternatives_at(typed[-72:], len(typed) - 72, 3) == whole.alternatives(typed, 3)
     # An edit further back than the usual tail: the caller hands the text from the edit on.
     edited = typed[:100] + "Zorblax" + typed[104:]
     start = min(100, len(edited) - 72)
