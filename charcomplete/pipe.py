@@ -266,6 +266,15 @@ def _serve_lines(engine, max_chars: int | None, alternatives: int) -> None:
         _write(json.dumps(answer) + "\n")
 
 
+def answer_line(completer, raw: bytes | None, max_chars: int | None = None, alternatives: int = 0) -> dict:
+    """One --lines request (a line's bytes; None for an over-long one) to its answer, an
+    {"error": ...} for a bad one: the protocol, for servers that speak it (`serve`)."""
+    try:
+        return _answer_request(completer, raw, max_chars, alternatives)
+    except BadRequest as error:
+        return {"error": str(error)}
+
+
 def _request_lines(stream: BinaryIO):
     """Yield each line (bytes, newline stripped); an over-long line yields None, unbuffered."""
     while True:
@@ -306,7 +315,7 @@ def _parse_request(raw: bytes | None) -> dict:
     if not isinstance(request, dict) or not isinstance(request.get("text"), str):
         raise BadRequest('a request is a JSON object with a "text" string, e.g. {"text": "The quick bro"}', request)
     if not isinstance(request.get("id"), (str, int, float, type(None))) or isinstance(request.get("id"), bool):
-        raise BadRequest("id must be a string or a number, as in JSON-RPC")
+        raise BadRequest("id must be a string or a number, as in JSON-RPC", request)  # echoed, so it can be matched
     unknown = sorted(set(request) - REQUEST_OPTIONS)
     if unknown:
         raise BadRequest(f"unknown request field {unknown[0]!r}; known: {', '.join(sorted(REQUEST_OPTIONS))}", request)

@@ -45,6 +45,39 @@ def save_weights(name: str, config: ModelConfig, weights: dict[str, np.ndarray])
     return name
 
 
+# A chain for the decoding tests: "qu" goes on as "ick " (likely) or "est " (less likely), and then "brown." (not sure
+# enough to be run into: 0.44 < decoder.MORE); after "x" comes a line end;
+# "f" is followed by the lead byte C5 but not surely by the byte that ends the character;
+# after "z" or "é" comes "é" (C3 A9) forever, and after "h" "✓" (E2 9C 93) forever.
+CHAIN = {
+    "q": {"u": 0.95},
+    "u": {"i": 0.6, "e": 0.3},
+    "i": {"c": 0.95},
+    "c": {"k": 0.95},
+    "k": {" ": 0.9},
+    " ": {"b": 0.6},
+    "b": {"r": 0.95},
+    "r": {"o": 0.95},
+    "o": {"w": 0.95},
+    "w": {"n": 0.95},
+    "n": {".": 0.9},
+    "e": {"s": 0.9},
+    "s": {"t": 0.9},
+    "t": {" ": 0.9},
+    "a": {"x": 0.9},
+    "x": {"\n": 0.9},
+    "f": {0xC5: 0.9},
+    0xC5: {0xBF: 0.2, 0xBE: 0.2},
+    0xC3: {0xA9: 0.99},
+    "h": {0xE2: 0.9},  # "h✓✓✓...": E2 9C 93, every byte sure
+    0xE2: {0x9C: 0.99},
+    0x9C: {0x93: 0.99},
+    0x93: {0xE2: 0.99},
+    "z": {0xC3: 0.99},
+    0xA9: {0xC3: 0.99},
+}
+
+
 def chain_weights(transitions: dict[str, dict[str, float]] | dict[int, dict[int, float]]) -> tuple[ModelConfig, dict]:
     """A hand-made bigram model: P(next byte | current byte) = transitions[current][next].
 

@@ -82,11 +82,11 @@ def test_first_line_names_the_precision_and_why(tmp_path):
 
 def test_until_step_spans_sittings(tmp_path):
     notes = make_notes(tmp_path / "notes", count=6)
-    first = run("train", str(notes), "--model", "long", "--scratch", "--until-step", "4", "--eval-every", "0", *FAST)
+    first = run("train", str(notes), "--model", "long", "--scratch", "--until-step", "4", "--eval-every", "0.01", *FAST)
     assert first.returncode == 0, first.stderr
     assert "trained 4 steps" in first.stdout and meta_of("long")["steps"] == 4  # from ~8 bpc, every step improves
     # The next sitting goes on to the same total, not 6 more steps.
-    second = run("train", str(notes), "--model", "long", "--resume", "--until-step", "6", "--eval-every", "0",
+    second = run("train", str(notes), "--model", "long", "--resume", "--until-step", "6", "--eval-every", "0.01",
                  *FAST[4:])
     assert second.returncode == 0, second.stderr
     assert "trained 2 steps" in second.stdout

@@ -502,43 +502,6 @@ def test_refusals_are_charcomplete_errors() -> None:
     assert issubclass(ModelError, CharcompleteError)
 
 
-LEARNER_SCRIPT = """
-import os, sys, time
-from charcomplete.learner import Learner, prepare
-
-if __name__ == "__main__":
-    prepare()
-    learner = Learner("default").start()
-    queues = (learner._inbox, learner._outbox)
-    names = [getattr(q, part)._semlock.name for q in queues for part in ("_rlock", "_wlock", "_sem")]
-    print(" ".join(names), flush=True)
-    deadline = time.monotonic() + 120
-    while not learner.poll() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    print("spoke", flush=True)
-    time.sleep(300)
-"""
-
-
-@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="needs /dev/shm")
-def test_an_editor_killed_with_its_process_group_leaves_no_semaphores(tmp_path: Path) -> None:
-    """`kill -9` of the editor's whole process group (its resource tracker with it) left six
-    /dev/shm/sem.mp-* names per editor; they are now removed once the learner has started."""
-    script = tmp_path / "editor_side.py"
-    script.write_text(LEARNER_SCRIPT)
-    process = subprocess.Popen([*CLI[:1], str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=cli_env(), start_new_session=True)
-    try:
-        names = process.stdout.readline().split()
-        assert len(names) == 6 and all(os.path.exists(f"/dev/shm/sem.{name.lstrip('/')}") for name in names)
-        assert process.stdout.readline().strip() == "spoke"
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    time.sleep(1)
-    assert [name for name in names if os.path.exists(f"/dev/shm/sem.{name.lstrip('/')}")] == []
-
-
 def test_a_fifo_or_a_huge_settings_file_never_blocks_or_fills_memory(charcomplete_home: Path) -> None:
     settings = store.locations().settings_file
     settings.parent.mkdir(parents=True, exist_ok=True)

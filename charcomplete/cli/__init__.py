@@ -117,7 +117,9 @@ from charcomplete.cli import complete as _complete  # noqa: E402,F401
 from charcomplete.cli import edit as _edit  # noqa: E402,F401
 from charcomplete.cli import eval as _eval  # noqa: E402,F401
 from charcomplete.cli import forget as _forget  # noqa: E402,F401
+from charcomplete.cli import lsp as _lsp  # noqa: E402,F401
 from charcomplete.cli import models as _models  # noqa: E402,F401
+from charcomplete.cli import serve as _serve  # noqa: E402,F401
 from charcomplete.cli import train as _train  # noqa: E402,F401
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -40,7 +41,8 @@ def list_models(ctx: typer.Context) -> None:
     table = Table(box=None, pad_edge=False)
     numeric = ("params", "val bpc", "held-out bpc", "trained chars")
     for column in ("", "name", "cell", *numeric[:3], "trained chars", "updated"):
-        table.add_column(column, justify="right" if column in numeric else "left")
+        # Names are never cut: they are what the user types next (`models use NAME`).
+        table.add_column(column, justify="right" if column in numeric else "left", no_wrap=column in ("name", "cell"))
     for name, builtin_row in _rows():
         try:
             meta, _, builtin = (store.builtin_meta(), None, True) if builtin_row else store.load_meta(name)
@@ -60,7 +62,8 @@ def list_models(ctx: typer.Context) -> None:
             )
         except ModelError as error:
             table.add_row("*" if name == current else "", name, "damaged", "", "", "", "", str(error)[:40])
-    Console().print(table)
+    # Into a pipe or a file, rows are not wrapped to an 80-column guess: a script reads them.
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 def _rows() -> list[tuple[str, bool]]:

@@ -59,7 +59,7 @@ def _start(name: str, resume: bool, from_model: str | None, scratch: bool, overr
                 f"model {name!r} is a {loaded.config.describe()}; its shape cannot change on --resume"
             )
         return Start(loaded.config, loaded.weights, store.load_optimizer_state(loaded), dict(loaded.meta),
-                     f"resuming {name!r} at step {int(loaded.meta.get('steps', 0)):,}", True)
+                     f"resuming at step {int(loaded.meta.get('steps', 0)):,}", True)
     if scratch or (shape and not from_model):
         if exists:
             raise CharcompleteError(
@@ -231,7 +231,7 @@ def train(
             return
         processes = f" in {dist.world} processes" if dist.world > 1 else ""
         print(
-            f"training {model!r} {start.how} ({config.describe()}, {config.parameter_count():,} parameters, "
+            f"training {model!r}: {start.how} ({config.describe()}, {config.parameter_count():,} parameters, "
             f"{precision}: {why}){processes} on {documents} documents: {train_bytes:,} bytes to learn, "
             f"{val_bytes:,} held out",
             file=sys.stderr,

@@ -81,12 +81,20 @@ class SuggestingTextArea(TextArea):
         """Textual's hook, called after every change of the document."""
         self._version += 1
         self._request += 1
-        if self._in_edit and _worth_showing(self.suggestion) and self.selection.is_empty:
+        if self._in_edit and self._worth_showing(self.suggestion) and self.selection.is_empty:
             self._anchor = self.cursor_location  # typed what was suggested: the rest stays, nothing to compute
             return
         self.suggestion = ""
         if self.can_suggest():
             self._ask()
+
+    def _worth_showing(self, rest: str) -> bool:
+        """Whether what is left of a suggestion, once its first characters were typed, is still
+        worth showing by the decoder's rule (decoder.Policy: min_chars, never spaces only). A
+        lone space left after typing the end of a word looks like nothing; a fresh suggestion
+        runs on into the next word instead."""
+        options = getattr(self.completer, "options", {})
+        return len(rest) >= options.get("min_chars", MIN_CHARS) and (options.get("blank_ok") or not rest.isspace())
 
     def can_suggest(self) -> bool:
         """Suggest only with suggestions on, no selection, and the cursor at a line end or before whitespace."""
@@ -253,14 +261,6 @@ class SuggestingTextArea(TextArea):
             event.stop()
             event.prevent_default()
             self.dismiss_suggestion()
-
-
-def _worth_showing(rest: str) -> bool:
-    """Whether what is left of a suggestion, once its first characters were typed, is still
-    worth showing: the decoder's rule (decoder.Policy: min_chars, never spaces only). A lone
-    space left after typing the end of a word looks like nothing; a fresh suggestion runs
-    on into the next word instead."""
-    return len(rest) >= MIN_CHARS and not rest.isspace()
 
 
 def _printable_prefix(text: str) -> str:

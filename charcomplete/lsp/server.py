@@ -1,0 +1,437 @@
+"""`charcomplete lsp`: suggestions as a language server (LSP 3.18 inline completion), on stdio.
+
+Threads: pygls reads and answers messages on its event loop (the protocol thread); open
+documents are edited there (documents.py, a few microseconds a keystroke). Everything
+that touches the model runs on one other thread (the model thread, models.py), so a
+suggestion being computed never holds up reading the next keystroke.
+
+A request is answered for the text it was asked about or not at all: the text before
+the cursor is copied on the protocol thread when the request arrives (an async handler
+runs up to its first `await` before pygls reads the next message), and when the
+document's version moved on before the answer is ready, the answer is empty.
+`$/cancelRequest` cancels the waiting handler, and pygls answers RequestCancelled.
+
+Learning works as in the editor: each document's cache counts what is typed, and the
+background learner process (charcomplete.learner) fine-tunes the model on the documents
+opened and saved, publishing only better weights, which are swapped in here. Excluded
+files (the settings' "exclude" globs and --exclude) are not even kept in memory: no
+suggestions, nothing learned."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.server import LanguageServer
+from pygls.protocol.language_server import LanguageServerProtocol, lsp_method
+from pygls.uris import to_fs_path
+
+from charcomplete import __version__
+from charcomplete.engine import PRIME_WINDOW
+from charcomplete.exclusions import Exclusions
+from charcomplete.lsp.documents import UTF16, Document, Position
+from charcomplete.lsp.models import DocumentModels, Snapshot
+
+ACCEPTED = "charcomplete.accepted"  # sent back by the client when a suggestion is taken
+PAUSE = "charcomplete.pauseLearning"
+RESUME = "charcomplete.resumeLearning"
+STATUS = "charcomplete.status"
+MAX_DOCUMENT_CHARS = 32 * 1024 * 1024  # the editor's limit: a bigger file is not prose; it gets nothing
+SPAN = 16 * 1024  # characters of text before the cursor handed to the Completer, at most...
+MIN_SPAN = 2 * PRIME_WINDOW  # ...and at least, unless it starts at the document start
+MAX_ALTERNATIVES = 4
+POLL_LEARNER_S = 0.5
+
+logger = logging.getLogger("charcomplete.lsp")
+
+
+@dataclass
+class _Open:
+    """An open document as the protocol thread tracks it."""
+
+    document: Document
+    anchor: Position | None = None  # where the text handed to the model starts (None: choose again)
+    requests: int = 0  # inline/completion requests so far: a newer one makes an older one stale
+
+
+@dataclass
+class Counters:
+    shown: int = 0  # answers that carried a suggestion
+    accepted: int = 0  # suggestions the client reported taken
+    accepted_chars: int = 0
+    excluded_documents: int = 0
+
+
+@dataclass
+class LspSettings:
+    model: str | None = None  # None: the model in use
+    learn: bool = True
+    exclude: tuple[str, ...] = ()  # on top of the settings file's "exclude"
+    learner_settings: object | None = None  # learner.LearnerSettings; None: its defaults
+    suggest_options: dict = field(default_factory=dict)
+
+
+class _Protocol(LanguageServerProtocol):
+    """pygls' protocol, with open documents kept by charcomplete (documents.py) rather than
+    in pygls' workspace (which re-splits a whole document into lines for every edit), and
+    a malformed request answered with an error instead of left unanswered."""
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params):
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params):
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params):
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+            yield handler, (params,), None
+
+    def structure_message(self, data):
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            if isinstance(data, dict) and "id" in data and "method" in data:
+                self._send_response(data["id"], error=error.to_response_error())
+            return _Ignored()
+
+
+class _Ignored:
+    """A message that could not be read (already answered): handle_message drops it."""
+
+    jsonrpc = "ignored"
+
+
+class CharcompleteLanguageServer(LanguageServer):
+    def __init__(self, engine, settings: LspSettings, exclusions: Exclusions):
+        super().__init__("charcomplete", __version__, protocol_cls=_Protocol,
+                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.settings = settings
+        self.exclusions = exclusions
+        self.documents: dict[str, _Open] = {}
+        self.models = DocumentModels(engine, learn=settings.learn, suggest_options=dict(settings.suggest_options))
+        self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charcomplete-model")
+        self.counters = Counters()
+        self.latencies_ms: deque[float] = deque(maxlen=1000)  # request arrival to answer, inside the server
+        self.learner = None
+        self.learning = "on" if settings.learn else "off"  # on, paused, off, error
+        self.learner_steps = 0
+        self._register()
+
+    # ------------------------------------------------------------ features
+
+    def _register(self) -> None:
+        features = [
+            (types.INITIALIZED, None, self._initialized),
+            (types.TEXT_DOCUMENT_DID_OPEN, None, self._did_open),
+            (types.TEXT_DOCUMENT_DID_CHANGE, None, self._did_change),
+            (types.TEXT_DOCUMENT_DID_CLOSE, None, self._did_close),
+            (types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=True), self._did_save),
+            (types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions(), self._inline_completion),
+            (types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[" "]), self._completion),
+        ]
+        for name, options, method in features:
+            self.feature(name, options)(_function(method))
+        for name, method in ((ACCEPTED, self._accepted), (PAUSE, self._pause), (RESUME, self._resume),
+                             (STATUS, self._status)):
+            self.command(name)(_function(method))
+
+    def _initialized(self, params: types.InitializedParams) -> None:
+        if self.settings.learn:
+            self._start_learner()
+        self._poller = asyncio.get_running_loop().create_task(self._poll_learner())
+
+    def _encoding(self) -> str:
+        capabilities = self.protocol.server_capabilities if hasattr(self.protocol, "server_capabilities") else None
+        return str(getattr(capabilities, "position_encoding", None) or UTF16)
+
+    def _did_open(self, params: types.DidOpenTextDocumentParams) -> None:
+        item = params.text_document
+        if self.exclusions.path(to_fs_path(item.uri) or item.uri):
+            self.counters.excluded_documents += 1
+            return  # never kept, never read by the model, never sent to the learner
+        if len(item.text) > MAX_DOCUMENT_CHARS:
+            logger.warning("%s is over %d characters: no suggestions there", item.uri, MAX_DOCUMENT_CHARS)
+            return
+        entry = self.documents[item.uri] = _Open(Document.open(item.uri, item.version, item.text, self._encoding()))
+        self._on_model_thread(self.models.open, item.uri, item.text)
+        # Read the text as opened now, even if edits overtake it: a Completer learns only text that
+        # extends what it read before, so what is typed next counts from the first keystroke on.
+        snapshot = Snapshot(item.uri, item.version, self._text_before(entry, entry.document.end()))
+        self._on_model_thread(self.models.advance, snapshot)
+        self._teach(item.text)
+
+    def _did_change(self, params: types.DidChangeTextDocumentParams) -> None:
+        entry = self.documents.get(params.text_document.uri)
+        if entry is None:
+            return
+        document = entry.document
+        cursor = None
+        for change in params.content_changes:
+            if isinstance(change, types.TextDocumentContentChangePartial):
+                start = document.position(change.range.start.line, change.range.start.character)
+                end = document.position(change.range.end.line, change.range.end.character)
+                if entry.anchor is not None and (start.line, start.column) < (entry.anchor.line, entry.anchor.column):
+                    entry.anchor = None  # the text before the cursor changed before where it was read from
+                cursor = document.replace(start, end, change.text)
+            else:
+                entry.anchor = None
+                cursor = document.replace_all(change.text)
+        document.version = params.text_document.version
+        if document.characters > MAX_DOCUMENT_CHARS:
+            self._forget_document(document.uri)
+            return
+        if cursor is not None:
+            # The cursor is most likely where the edit ended: read up to there now, so that the
+            # request that usually follows finds the state ready (and what was typed is counted).
+            snapshot = Snapshot(document.uri, document.version, self._text_before(entry, cursor))
+            self._on_model_thread(self._advance, snapshot)
+
+    def _did_close(self, params: types.DidCloseTextDocumentParams) -> None:
+        self._forget_document(params.text_document.uri)
+
+    def _did_save(self, params: types.DidSaveTextDocumentParams) -> None:
+        entry = self.documents.get(params.text_document.uri)
+        if entry is not None:
+            self._teach(params.text if params.text is not None else entry.document.text())
+
+    async def _inline_completion(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        kind = params.context.trigger_kind if params.context is not None else None
+        invoked = kind == types.InlineCompletionTriggerKind.Invoked
+        found = await self._suggest(params.text_document.uri, params.position, MAX_ALTERNATIVES if invoked else 0)
+        if not found:
+            return types.InlineCompletionList(items=[])
+        here = types.Range(params.position, params.position)
+        items = [
+            types.InlineCompletionItem(
+                insert_text=option.text,
+                range=here,
+                command=types.Command("charcomplete: suggestion taken", ACCEPTED, arguments=
+                                      [params.text_document.uri, len(option.text)]),
+            )
+            for option in found
+        ]
+        return types.InlineCompletionList(items=items)
+
+    async def _completion(self, params: types.CompletionParams) -> types.CompletionList:
+        """The same suggestion as one completion item, for clients without inline completion."""
+        uri = params.text_document.uri
+        found = await self._suggest(uri, params.position, 0)
+        entry = self.documents.get(uri)
+        if not found or entry is None:
+            return types.CompletionList(is_incomplete=True, items=[])
+        # Clients filter items by the word before the cursor: the item is that word plus the suggestion.
+        line_before = entry.document.line_text_before(entry.document.position(params.position.line,
+                                                                              params.position.character))
+        word = _trailing_word(line_before)
+        start = types.Position(params.position.line, params.position.character - _units(word, entry.document.encoding))
+        text = word + found[0].text
+        item = types.CompletionItem(
+            label=text.strip() or text,
+            kind=types.CompletionItemKind.Text,
+            detail="charcomplete",
+            filter_text=word + found[0].text,
+            sort_text="0",
+            text_edit=types.TextEdit(types.Range(start, params.position), text),
+            command=types.Command("charcomplete: suggestion taken", ACCEPTED, arguments=[uri, len(found[0].text)]),
+        )
+        # is_incomplete: the client asks again as the user types, rather than filtering a stale item.
+        return types.CompletionList(is_incomplete=True, items=[item])
+
+    # ------------------------------------------------------------ answering
+
+    async def _suggest(self, uri: str, position: types.Position, alternatives: int) -> list:
+        entry = self.documents.get(uri)
+        if entry is None:
+            return []
+        started = time.perf_counter()
+        entry.requests += 1
+        request = entry.requests
+        document = entry.document
+        cursor = document.position(position.line, position.character)
+        snapshot = Snapshot(uri, document.version, self._text_before(entry, cursor), alternatives)
+        # Everything above ran on the protocol thread before the next message was read.
+        found = await asyncio.wrap_future(self._on_model_thread(self._answer, snapshot))
+        self.latencies_ms.append((time.perf_counter() - started) * 1000)
+        if self._stale(snapshot) or entry.requests != request:
+            return []  # the text changed, or a newer request came: this answer is for old text
+        if found:
+            self.counters.shown += 1
+        return found
+
+    def _answer(self, snapshot: Snapshot) -> list:
+        if self._stale(snapshot):
+            return []  # runs on the model thread: skip work the answer would discard
+        return self.models.suggest(snapshot)
+
+    def _advance(self, snapshot: Snapshot) -> None:
+        if not self._stale(snapshot):  # a later edit will read further anyway
+            self.models.advance(snapshot)
+
+    def _stale(self, snapshot: Snapshot) -> bool:
+        entry = self.documents.get(snapshot.uri)
+        return entry is None or entry.document.version != snapshot.version
+
+    def _text_before(self, entry: _Open, cursor: Position) -> str:
+        """The text from the document's anchor to `cursor`; the anchor moves only when it must."""
+        document = entry.document
+        anchor = entry.anchor
+        if anchor is not None and (anchor.line, anchor.column) <= (cursor.line, cursor.column) \
+                and cursor.line - anchor.line <= SPAN:
+            text = document.text_between(anchor, cursor)
+            if len(text) <= SPAN and (len(text) >= MIN_SPAN or anchor == Position(0, 0)):
+                return text
+        entry.anchor = document.back(cursor, SPAN // 2)
+        return document.text_between(entry.anchor, cursor)
+
+    def _on_model_thread(self, function, *args):
+        return self.model_thread.submit(function, *args)
+
+    def _forget_document(self, uri: str) -> None:
+        if self.documents.pop(uri, None) is not None:
+            self._on_model_thread(self.models.close, uri)
+
+    # ------------------------------------------------------------ commands
+
+    def _accepted(self, *args) -> None:
+        self.counters.accepted += 1
+        if len(args) >= 2 and isinstance(args[1], int):
+            self.counters.accepted_chars += max(0, args[1])
+
+    def _pause(self, *args) -> None:
+        if self.learning == "on":
+            self.learning = "paused"
+            self._on_model_thread(self.models.set_learning, False)
+            if self.learner is not None:
+                self.learner.pause()
+        self._tell("Learning paused: nothing typed now is learned.")
+
+    def _resume(self, *args) -> None:
+        if self.learning == "paused":
+            self.learning = "on"
+            self._on_model_thread(self.models.set_learning, True)
+            if self.learner is not None:
+                self.learner.resume()
+        elif self.learning == "off":
+            self._tell("Learning is off (started with --no-learn).")
+            return
+        self._tell("Learning resumed.")
+
+    def _status(self, *args) -> dict:
+        status = self.status()
+        self._tell(
+            f"charcomplete: model {status['model']}, learning {status['learning']} "
+            f"({status['learner_steps']} updates), {status['documents']} documents, "
+            f"{status['shown']} suggestions shown, {status['accepted']} accepted"
+        )
+        return status
+
+    def status(self) -> dict:
+        return {
+            "model": self.models.engine.name,
+            "learning": self.learning,
+            "learner_steps": self.learner_steps,
+            "learner_ready": bool(self.learner is not None and self.learner.ready),
+            "documents": len(self.documents),
+            "excluded_documents": self.counters.excluded_documents,
+            "shown": self.counters.shown,
+            "accepted": self.counters.accepted,
+            "accepted_chars": self.counters.accepted_chars,
+            "latency_ms_p50": _percentile(self.latencies_ms, 50),
+            "latency_ms_p99": _percentile(self.latencies_ms, 99),
+        }
+
+    def _tell(self, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(types.MessageType.Info, message))
+
+    # ------------------------------------------------------------ the learner
+
+    def _start_learner(self) -> None:
+        from charcomplete.learner import Learner, LearnerSettings
+
+        try:
+            self.learner = Learner(self.models.engine.name, self.settings.learner_settings or LearnerSettings()).start()
+        except (OSError, ValueError) as error:
+            self.learning = "error"
+            logger.error("the background learner could not start: %s", error)
+
+    def _teach(self, text: str) -> None:
+        if self.learner is not None and self.learning == "on":
+            self.learner.send_text(text)
+
+    async def _poll_learner(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_LEARNER_S)
+            learner = self.learner
+            if learner is None:
+                continue
+            for message in learner.poll():
+                self.learner_steps = int(message.get("steps", self.learner_steps) or 0)
+                if message.get("kind") in ("published", "rebased"):
+                    self._on_model_thread(self._load_weights, message["name"])
+                elif message.get("kind") == "error":
+                    self.learning = "error"
+                    logger.error("the background learner failed: %s", message.get("message"))
+            if not learner.is_alive() and not learner.stopped and self.learning != "error":
+                self.learning = "error"
+                logger.error("the background learner stopped (%s)", learner.exit_description())
+
+    def _load_weights(self, name: str) -> None:
+        from charcomplete.engine import Engine
+        from charcomplete.errors import CharcompleteError
+
+        try:
+            self.models.swap_engine(Engine.load(name))
+        except CharcompleteError as error:
+            logger.error("could not load the learned weights: %s", error)
+
+    def close(self) -> None:
+        """After the client left: stop the learner (it publishes what it learned) and the model thread."""
+        if self.learner is not None:
+            started = time.monotonic()
+            self.learner.stop(timeout=5.0)
+            logger.info("learner stopped in %.1f s", time.monotonic() - started)
+        self.model_thread.shutdown(wait=True, cancel_futures=True)
+
+
+def _percentile(values, q: float) -> float | None:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q / 100 * (len(ordered) - 1) + 0.5))], 2) if ordered else None
+
+
+def _function(method):
+    """A plain function calling a bound method: pygls tags its handlers with attributes."""
+    if asyncio.iscoroutinefunction(method):
+        async def handler(*args):
+            return await method(*args)
+    else:
+        def handler(*args):
+            return method(*args)
+    handler.__name__ = method.__name__
+    return handler
+
+
+def _trailing_word(text: str) -> str:
+    end = len(text)
+    start = end
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    return text[start:end]
+
+
+def _units(text: str, encoding: str) -> int:
+    if encoding == "utf-8":
+        return len(text.encode("utf-8", "surrogatepass"))
+    if encoding == "utf-32":
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
