@@ -100,6 +100,27 @@ def chain_weights(transitions: dict[str, dict[str, float]] | dict[int, dict[int,
     return config, weights
 
 
+def memorised_weights(config: ModelConfig, text: bytes) -> dict[str, np.ndarray]:
+    """Weights of a model that has learned `text` by heart (real torch training, a few seconds),
+    so that its suggestions are predictable."""
+    import torch
+
+    from charcomplete.train import ChunkStream, Trainer
+
+    data = np.frombuffer(text, dtype=np.uint8).copy()
+    torch.manual_seed(0)
+    trainer = Trainer(config, lr=2e-2)
+    stream = ChunkStream(data, 8, 48, torch.device("cpu"))
+    hidden = None
+    for step in range(400):
+        x, y, new_epoch = stream.next()
+        loss, hidden = trainer.step(x, y, None if new_epoch else hidden)
+        if step >= 80 and loss < 0.02:
+            break
+    assert loss < 0.1, loss
+    return trainer.weights()
+
+
 def unigram_bpc(data: np.ndarray) -> float:
     """Bits per character of the byte frequencies of `data`: the bar a model must beat."""
     counts = Counter(data.tolist())
