@@ -99,7 +99,7 @@ async def drive(args) -> dict:
                     suggest_options=options, cache=not args.no_cache)
     text = (TEXT * (args.chars // len(TEXT) + 1))[: args.chars]
     learner_rss = float("nan")
-    from charcomplete.suggest import Completer
+    from charcomplete.decoder import Completer
 
     original_complete = Completer.complete
 

@@ -108,7 +108,7 @@ def cold_start(runs: int) -> dict:
 
 def import_breakdown() -> list[tuple[str, float]]:
     """Cumulative import time of the main pieces of the complete path (python -X importtime)."""
-    code = "import charcomplete.cli, charcomplete.suggest, safetensors.numpy, typer._adapters"
+    code = "import charcomplete.cli, charcomplete.decoder, safetensors.numpy, typer._adapters"
     result = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True)
     cumulative: dict[str, float] = {}
     for line in result.stderr.splitlines():
@@ -180,7 +180,7 @@ def suggestion_latency(engine, max_chars: int = 20) -> dict:
 
     On a shared machine the wall-clock tail mostly measures the scheduler (a keystroke
     descheduled for a time slice); the CPU time shows what the work itself costs."""
-    from charcomplete.suggest import Completer
+    from charcomplete.decoder import Completer
 
     completer = Completer(engine)
     wall, cpu, lengths = [], [], []
@@ -247,7 +247,7 @@ def held_out_text(limit_chars: int) -> list[str]:
 
 def simulate(engine, texts: list[str], options: dict) -> dict:
     """Type `texts` with Tab accepting a suggestion whenever the text goes on with it."""
-    from charcomplete.suggest import Completer
+    from charcomplete.decoder import Completer
 
     keys = chars = shown = accepted = saved = 0
     seconds: list[float] = []

@@ -40,10 +40,10 @@ from notes_benchmark import NOTES, link_tree, notes_split  # noqa: E402
 # Decoding settings whose keystroke savings are measured (suggest() options on top of its
 # defaults); the first is what the editor shows.
 def decoders() -> dict[str, dict]:
-    from charcomplete import suggest
+    from charcomplete import decoder
 
     return {
-        f"editor default (beam {suggest.BEAM}, min_prob {suggest.MIN_PROB}, min_total {suggest.MIN_TOTAL})": {},
+        f"editor default (beam {decoder.BEAM}, min_prob {decoder.MIN_PROB}, min_total {decoder.MIN_TOTAL})": {},
         "greedy": {"beam": 1},
         "min_total 0.1": {"min_total": 0.1},
         "min_total 0.03": {"min_total": 0.03},

@@ -41,8 +41,8 @@ from notes_benchmark import NOTES, notes_split  # noqa: E402
 
 
 def policies(grid: bool) -> dict[str, object]:
-    """label -> suggest.Policy: the old and the new one, and with --grid one change at a time around the new."""
-    from charcomplete.suggest import DEFAULT_POLICY, ISSUE3_POLICY
+    """label -> decoder.Policy: the old and the new one, and with --grid one change at a time around the new."""
+    from charcomplete.decoder import DEFAULT_POLICY, ISSUE3_POLICY
 
     chosen = {"old (issue 3)": ISSUE3_POLICY, "new (the default)": DEFAULT_POLICY}
     if not grid:

@@ -14,17 +14,14 @@ this module imports torch."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from charcomplete.config import DOC_START, VOCAB_SIZE, ModelConfig
+from charcomplete.config import DOC_START, LN2, VOCAB_SIZE, ModelConfig
 from charcomplete.engine import Engine
 from charcomplete.model import CharModel, Hidden, detach_hidden, weights_from_numpy, weights_to_numpy
 
-LN2 = math.log(2.0)
 OPTIMIZERS = ("adam", "sgd")
 
 

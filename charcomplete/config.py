@@ -3,6 +3,7 @@ numpy inference engine can read it without paying for `import torch`."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 VOCAB_SIZE = 256  # bytes: every model shares this vocabulary, so any text fine-tunes any model
@@ -11,6 +12,8 @@ DOC_START = 0  # the NUL byte opens every document; text files never contain it 
 # How many gate blocks each cell stacks in its weight matrices (PyTorch's layout).
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 CELLS = tuple(GATES)
+
+LN2 = math.log(2.0)  # nats in a bit: a loss in nats per byte / LN2 is bits per character
 
 # What a model may declare, whether it comes from the command line or from a model's meta.json:
 # a hostile meta.json must not decide how much memory is allocated or read. The largest model

@@ -26,22 +26,19 @@ Speed (one step is one matrix-vector product per layer plus a few vector operati
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
 from charcomplete import store
 from charcomplete.config import DOC_START, GATES, VOCAB_SIZE, ModelConfig
 from charcomplete.errors import ModelError
+from charcomplete.predictor import PRIME_WINDOW, TAIL_BYTES
 from charcomplete.store import LoadedModel
 
 F32 = np.float32
-PRIME_WINDOW = 1024  # bytes of context replayed when a state is rebuilt from text
-TAIL_BYTES = 4  # a UTF-8 character is at most 4 bytes
 
 
 _blas_checked = False
-_BLAS_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads")
 
 
 def use_one_blas_thread() -> None:
@@ -51,28 +48,17 @@ def use_one_blas_thread() -> None:
     machine and lose badly on a busy one, and the editor's learner keeps the other
     cores busy (on the 2-core development machine under load, a GRU 512 product took
     1.2-2.3 ms on numpy's default two OpenBLAS threads, 0.17-0.29 ms on one). A thread
-    count the user set (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS) is left alone. This
-    calls the bundled OpenBLAS of numpy wheels the way threadpoolctl does; with another
-    BLAS nothing changes."""
+    count the user set (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS) is left alone.
+    threadpoolctl finds the BLAS numpy loaded (OpenBLAS, MKL or BLIS) and sets it."""
     global _blas_checked
     if _blas_checked:
         return
     _blas_checked = True
     if os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS"):
         return
-    import ctypes
+    from threadpoolctl import threadpool_limits
 
-    package = Path(np.__file__).parent
-    for library in [*package.parent.glob("numpy.libs/*openblas*"), *package.glob(".dylibs/*openblas*")]:
-        try:
-            blas = ctypes.CDLL(str(library))  # already loaded by numpy: this only finds it
-        except OSError:
-            continue
-        for symbol in _BLAS_SETTERS:
-            setter = getattr(blas, symbol, None)
-            if setter is not None:
-                setter(1)
-                return
+    threadpool_limits(limits=1, user_api="blas")  # for the rest of the process, not a `with` block
 
 
 class _Layer:
@@ -107,7 +93,9 @@ class _Layer:
 
 
 class Engine:
-    """A loaded model, ready to step: `start()`/`prime()` give states to feed bytes into."""
+    """A loaded model, ready to step: `start()`/`prime()` give states to feed bytes into.
+
+    A `predictor.Predictor`; its states are `predictor.PredictorState`s."""
 
     def __init__(self, name: str, config: ModelConfig, weights: dict[str, np.ndarray]):
         use_one_blas_thread()
@@ -144,6 +132,13 @@ class Engine:
     @classmethod
     def load(cls, name: str | None = None) -> Engine:
         return cls.from_model(store.load_model(name))
+
+    def describe(self) -> str:
+        return self.config.describe()
+
+    @property
+    def parameters(self) -> int:
+        return self.config.parameter_count()
 
     def zero_state(self) -> State:
         """The state before anything, not even DOC_START, was read."""
@@ -198,6 +193,13 @@ class State:
         if self._logits_ok:
             twin._logits[:] = self._logits
             twin._logits_ok = True
+        return twin
+
+    def carried_to(self, engine: Engine) -> State:
+        """The same hidden state, continued under `engine`'s weights (dynamic evaluation, a
+        learner's publish); this state is untouched."""
+        twin = State(engine, [h.copy() for h in self.h], [c.copy() for c in self.c])
+        twin.tail = self.tail
         return twin
 
     def feed(self, data: bytes) -> None:

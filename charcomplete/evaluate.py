@@ -5,7 +5,7 @@ One pass reads the documents byte by byte, the way the editor reads what is type
 each document starts from the state after DOC_START (as in training) and the state is
 carried through it. At each position the model's log-probabilities of the next byte
 give the bits and the accuracy. On the first `ksr_bytes` (whole documents) a simulated
-typist also asks for the suggestion the editor would show there (`suggest.suggest`,
+typist also asks for the suggestion the editor would show there (`decoder.suggest`,
 the function the editor's Completer calls, with the same defaults) and:
 
 - "whole": accepts it with one key (Tab) when the text goes on with it, else types one
@@ -22,32 +22,30 @@ Adaptation (`adapt=True`, or `dynamic`/`cache` one at a time):
   by the new weights, exported to the numpy engine with the hidden state carried;
 - cache: an adaptive byte n-gram of the text read so far (the user's own strings) mixed
   linearly with the neural prediction, with mixing weights learned online
-  (`ngram.CacheEngine`).
+  (`cache.CacheEngine`).
 A byte is always predicted before anything learns from it.
 
 Nothing here imports torch unless dynamic evaluation is asked for."""
 
 from __future__ import annotations
 
-import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from charcomplete import suggest as decoding
-from charcomplete.engine import Engine, State
+from charcomplete.cache import CACHE_MIX_LR, CACHE_TRUST, CacheEngine
+from charcomplete.config import LN2
+from charcomplete.decoder import next_word, suggest
+from charcomplete.engine import Engine
 from charcomplete.errors import CharcompleteError
-from charcomplete.ngram import CACHE_MIX_LR, CACHE_TRUST, ORDER, CacheEngine, CacheState, NGram, NGramEngine
+from charcomplete.ngram import ORDER, NGram, NGramEngine
+from charcomplete.predictor import LearningPredictor, Predictor, PredictorState
 from charcomplete.store import LoadedModel
 
-LN2 = math.log(2.0)
 MAX_BYTES = 100_000  # text evaluated (bits, accuracy); the notes benchmark reads its first 100 kB
 KSR_BYTES = 20_000  # text the simulated typist types: a suggestion per position reached costs a search
-# Ctrl+Right in the editor accepts the suggestion's next word, with the space before it (editor/widgets.py).
-NEXT_WORD = re.compile(r"\s*[\w'-]+|\s*[^\w\s]+|\s+")
 
 PROGRESS_EVERY = 4096  # bytes between two progress reports (and at the end of each document)
 Progress = Callable[[int, int, float], None]  # (bytes read, bytes in all, bits per character so far)
@@ -66,7 +64,7 @@ class AdaptSettings:
     decay: float = 0.0  # pull back towards the starting weights after each step
     cache_order: int = 5  # the cache n-gram's order
     mix_lr: float = CACHE_MIX_LR  # learning rate of the mixing weights (0.02-0.1: within 0.01 bpc)
-    mixing: str = "linear"  # linear or geometric (ngram.Mixer); geometric was 0.06 bpc worse
+    mixing: str = "linear"  # linear or geometric (cache.Mixer); geometric was 0.06 bpc worse
     recent_weight: float = 4.0  # in a fitted cache, each byte read counts this many times (1: 2.09, 4: 2.07 bpc)
 
     @property
@@ -167,8 +165,8 @@ def char_length(data: bytes, i: int) -> int:
     return end - i if end - i == need else 1
 
 
-def _resolve(model) -> tuple[object, LoadedModel | None]:
-    """(engine-like, the loaded model when there are weights to adapt)."""
+def _resolve(model) -> tuple[Predictor, LoadedModel | None]:
+    """(the predictor, the loaded model when there are weights to adapt)."""
     if isinstance(model, str):
         from charcomplete import store
 
@@ -177,16 +175,9 @@ def _resolve(model) -> tuple[object, LoadedModel | None]:
         return Engine.from_model(model), model
     if isinstance(model, NGram):
         return NGramEngine(model), None
-    if isinstance(model, (Engine, NGramEngine)):
+    if isinstance(model, Predictor):
         return model, None
     raise TypeError(f"cannot evaluate a {type(model).__name__}; give a model name, LoadedModel, Engine or NGram")
-
-
-def _carry(state: State, engine: Engine) -> State:
-    """The same hidden state, continued under new weights."""
-    twin = State(engine, [h.copy() for h in state.h], [c.copy() for c in state.c])
-    twin.tail = state.tail
-    return twin
 
 
 def evaluate(
@@ -240,7 +231,7 @@ def evaluate(
 
         adapter = OnlineAdapter(loaded.config, loaded.weights, lr=settings.lr, optimizer=settings.optimizer,
                                 decay=settings.decay)
-    top = engine
+    top: Predictor = engine
     if settings.cache:
         # The cache of the text read; with text to fit on, a second n-gram fitted on it that
         # also keeps counting. Two caches beat one fitted n-gram on the dev slice (1.968 vs
@@ -282,8 +273,8 @@ def evaluate(
             tally.top3 += better < 3
             if typing:
                 _type(typists, state, doc, i, tally)
-            if top is not engine or not neural:
-                _observe(top, state, byte)
+            if isinstance(top, LearningPredictor):
+                top.observe(state, byte)
             t0 = time.perf_counter()
             state.feed(bytes((byte,)))
             tally.step_s += time.perf_counter() - t0
@@ -291,12 +282,8 @@ def evaluate(
                 adapter.update(doc[chunk_start : i + 1])
                 chunk_start = i + 1
                 engine = adapter.engine(engine.name)
-                if isinstance(state, CacheState):
-                    top.set_base(engine)
-                    state.rebind(_carry(state.inner, engine))
-                else:
-                    top = engine
-                    state = _carry(state, engine)
+                top = top.rebased(engine) if isinstance(top, CacheEngine) else engine
+                state = state.carried_to(top)
             if progress is not None and (i + 1) % PROGRESS_EVERY == 0 and i + 1 < len(doc):
                 progress(tally.bytes + i + 1, total, tally.bits / (tally.bytes + i + 1))
         tally.bytes += len(doc)
@@ -307,13 +294,7 @@ def evaluate(
                    time.perf_counter() - started, adapter)
 
 
-def _observe(top, state, byte: int) -> None:
-    observe = getattr(top, "observe", None)
-    if observe is not None:
-        observe(state, byte)
-
-
-def _type(typists: list[_Typist], state, doc: bytes, i: int, tally: _Tally) -> None:
+def _type(typists: list[_Typist], state: PredictorState, doc: bytes, i: int, tally: _Tally) -> None:
     """Each typist due at position i asks for the suggestion and takes it or types a character."""
     offers: dict[str, str] = {}
     for typist in typists:
@@ -321,15 +302,14 @@ def _type(typists: list[_Typist], state, doc: bytes, i: int, tally: _Tally) -> N
             continue
         if typist.label not in offers:
             t0 = time.perf_counter()
-            offers[typist.label] = decoding.suggest(state.engine, state, **typist.options).text
+            offers[typist.label] = suggest(state, **typist.options).text
             spent = time.perf_counter() - t0
             tally.latencies.append(spent)
             typist.asked += 1
             typist.seconds += spent
         offer = offers[typist.label]
         if typist.word and offer:
-            match = NEXT_WORD.match(offer)
-            offer = match.group(0) if match else offer
+            offer = next_word(offer)  # Ctrl+Right
         typist.keys += 1
         data = offer.encode("utf-8")
         if data:
@@ -357,8 +337,8 @@ def _report(top, engine, loaded, settings, docs, tally, typists, ksr_docs, ksr_b
     neural = isinstance(engine, Engine)
     result = {
         "model": engine.name,
-        "description": engine.config.describe() if neural else engine.describe(),
-        "parameters": engine.config.parameter_count() if neural else 0,
+        "description": engine.describe(),
+        "parameters": engine.parameters,
         "mode": _mode(settings, neural, engine),
         "adapt": asdict(settings) if settings.any else None,
         "documents": len(docs),

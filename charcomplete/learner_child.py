@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from charcomplete import corpus, store
+from charcomplete.config import LN2
 from charcomplete.errors import CharcompleteError, CorpusError, LockBusyError
 from charcomplete.learner import (
     Busy,
@@ -71,10 +72,8 @@ from charcomplete.learner import (
     forget_generation,
     settings_from_json,
 )
-from charcomplete.model import weights_from_numpy
 from charcomplete.train import ChunkStream, Trainer
 
-LN2 = math.log(2.0)
 PIECE_BYTES = 256  # a line longer than this is learned (and held out) in pieces of this size
 MAX_CHECK_BYTES = 65_536  # general held-out text read from heldout.txt, and from the sources' validation documents
 LISTED_FILES = 200  # source files named in a SourcesRead message (all are counted)
@@ -432,7 +431,7 @@ class Session:
                 f"training bpc on the document {bpc}{' (paused)' if self.paused else ''}")
 
     def _roll_back(self) -> None:
-        weights_from_numpy(self.trainer.model, self.reference.weights())
+        self.trainer.load_weights(self.reference.weights())
 
     # ------------------------------------------------------------ forgetting
 
@@ -476,7 +475,7 @@ class Session:
             return
         self.publish_name = name
         self._mark_published()
-        weights_from_numpy(self.reference.model, weights)
+        self.reference.load_weights(weights)
         self._send(Published(name=name, steps=self.stats.steps, bpc=user_bpc, was=was, general_bpc=general_bpc,
                              created=created))
         general = "-" if general_bpc is None else f"{general_bpc:.4f}"
@@ -554,8 +553,8 @@ class Session:
         loaded = store.load_model(name)
         if loaded.config != self.config:
             raise CharcompleteError(f"model {name!r} changed shape while the editor was learning")
-        weights_from_numpy(self.trainer.model, loaded.weights)
-        weights_from_numpy(self.reference.model, loaded.weights)
+        self.trainer.load_weights(loaded.weights)
+        self.reference.load_weights(loaded.weights)
         self.meta = {k: v for k, v in loaded.meta.items() if k not in ("optimizer", "optimizer_sha256")}
         self.on_disk = loaded.meta.get("weights")
         self._mark_published()

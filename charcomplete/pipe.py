@@ -203,14 +203,14 @@ def _answer(engine, state, max_chars: int | None, alternatives: int) -> dict:
     probabilities) is there only when the completion is not empty: an empty one is the
     model having nothing worth suggesting, not a prediction. Alternatives: the completion
     first, then the likeliest others, best first. `state` None: there was no text."""
-    from charcomplete import suggest as decoding
+    from charcomplete import decoder
 
     options = _suggest_options(max_chars)
     if state is None:
-        best, others = decoding.Suggestion("", 1.0), []
+        best, others = decoder.Suggestion("", 1.0), []
     else:
-        best = decoding.suggest(engine, state, **options)
-        others = decoding.alternatives(engine, state, alternatives, **options) if alternatives else []
+        best = decoder.suggest(state, **options)
+        others = decoder.alternatives(state, alternatives, **options) if alternatives else []
     answer: dict = {"completion": best.text}
     if best.text:
         answer["probability"] = round(best.probability, 6)
@@ -233,10 +233,10 @@ def _print_completion(engine, state, max_chars: int | None, alternatives: int, a
 def _print_sample(engine, state, max_chars, temperature, top_k, seed, as_json: bool) -> None:
     import numpy as np
 
-    from charcomplete.suggest import iter_sample
+    from charcomplete.decoder import iter_sample
 
     length = SAMPLE_CHARS if max_chars is None else max_chars
-    pieces = iter_sample(engine, state, length, temperature, top_k, np.random.default_rng(seed))
+    pieces = iter_sample(state, length, temperature, top_k, np.random.default_rng(seed))
     if as_json:
         _write(json.dumps({"sample": "".join(pieces), "model": engine.name}) + "\n")
         return
@@ -255,7 +255,7 @@ def _print_sample(engine, state, max_chars, temperature, top_k, seed, as_json: b
 
 def _serve_lines(engine, max_chars: int | None, alternatives: int) -> None:
     """Answer one JSON request per line until EOF; a bad request gets an error answer."""
-    from charcomplete.suggest import Completer
+    from charcomplete.decoder import Completer
 
     completer = Completer(engine)
     for raw in _request_lines(sys.stdin.buffer):

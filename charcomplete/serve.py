@@ -157,10 +157,10 @@ class Suggestions:
 
     def __init__(self, settings: ServeSettings):
         from charcomplete import store
+        from charcomplete.cache import typing_cache
+        from charcomplete.decoder import Completer
         from charcomplete.engine import Engine
         from charcomplete.exclusions import Exclusions
-        from charcomplete.ngram import typing_cache
-        from charcomplete.suggest import Completer
 
         self.settings = settings
         self.exclusions = Exclusions.of(store.exclude_patterns())

@@ -19,12 +19,10 @@ import numpy as np
 import torch
 
 from charcomplete import store
-from charcomplete.config import ModelConfig
+from charcomplete.config import LN2, ModelConfig
 from charcomplete.distributed import SINGLE, Distributed
 from charcomplete.errors import CharcompleteError
 from charcomplete.model import CharModel, Hidden, detach_hidden, weights_from_numpy, weights_to_numpy
-
-LN2 = math.log(2.0)
 
 
 def free_cores(sample_s: float = 0.25) -> int:
@@ -217,6 +215,13 @@ class Trainer:
 
     def weights(self) -> dict[str, np.ndarray]:
         return weights_to_numpy(self.module)
+
+    def load_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Replace the model's weights (the optimizer's state is kept).
+
+        Into the bare module, never `self.model`: under DDP that is a wrapper whose
+        parameter names all start with "module.", so the saved names would not match."""
+        weights_from_numpy(self.module, weights)
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """AdamW state as flat float32 arrays, for a safetensors file (no pickle)."""

@@ -12,19 +12,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from charcomplete.config import ModelConfig
-
-TINY = ModelConfig(cell="gru", embed=8, hidden=16, layers=1)
-
 _PR_CAPBSET_DROP = 24
 _CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 1, 2
-
-
-def random_weights(config: ModelConfig = TINY, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {k: rng.standard_normal(s).astype(np.float32) for k, s in config.weight_shapes().items()}
 
 
 def snapshot(folder: Path, skip: tuple[str, ...] = (".lock",)) -> dict[str, str]:
@@ -33,19 +22,6 @@ def snapshot(folder: Path, skip: tuple[str, ...] = (".lock",)) -> dict[str, str]
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.iterdir()) if p.is_file() and p.name not in skip
     }
-
-
-def assert_one_clear_error(result: subprocess.CompletedProcess, fragment: str, *, only_line: bool = True) -> str:
-    """Non-zero exit, no traceback, and one `charcomplete: ...` sentence holding `fragment`; returns it."""
-    assert result.returncode not in (0, None), (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("charcomplete: ")]
-    if only_line:
-        assert len(lines) == 1, result.stderr
-    assert len(errors) == 1, result.stderr
-    assert fragment in errors[0], errors[0]
-    return errors[0]
 
 
 def _drop_file_override() -> None:

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import CLI, cli_env
+from tests.helpers import CLI, cli_env
 
 COMMANDS = ["train", "eval", "compare", "edit", "forget", "paths", "models", "models info", "models rm", "models use"]
 

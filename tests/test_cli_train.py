@@ -10,22 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import CLI, cli_env, ctrl_c_default, make_notes
-
-
-def run(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=cli_env(), timeout=timeout, **kw)
-
-
-def assert_one_clear_error(result: subprocess.CompletedProcess, fragment: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert fragment in lines[0], lines[0]
-
-
-FAST = ["--hidden", "32", "--embed", "8", "--batch-size", "8", "--seq-len", "32"]
+from tests.helpers import CLI, FAST, assert_one_clear_error, cli_env, ctrl_c_default, make_notes, run
 
 
 def test_train_lists_resumes_and_reports(tmp_path, charcomplete_home):

@@ -12,9 +12,7 @@ import pytest
 
 from charcomplete import plot
 from charcomplete.cli.compare import matched_configs
-from tests.conftest import CLI, cli_env, make_notes
-from tests.test_cli_train import assert_one_clear_error
-from tests.test_eval import assert_cli_error
+from tests.helpers import CLI, assert_cli_error, assert_one_clear_error, cli_env, make_notes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

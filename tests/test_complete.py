@@ -12,54 +12,13 @@ import numpy as np
 import pytest
 
 from charcomplete import store
+from charcomplete.cache import typing_cache
 from charcomplete.config import ModelConfig
+from charcomplete.decoder import ISSUE3_POLICY, Completer, alternatives, sample, suggest, unfinished_tail
 from charcomplete.engine import Engine
-from charcomplete.ngram import typing_cache
-from charcomplete.paths import HOME_ENV
-from charcomplete.suggest import ISSUE3_POLICY, Completer, alternatives, sample, suggest, unfinished_tail
-from tests.test_engine import chain_weights, random_weights, save_weights
+from tests.helpers import CHAIN, chain_weights, random_weights, save_weights
 
 CLI = [sys.executable, "-m", "charcomplete", "complete"]
-
-# "qu" goes on as "ick " (likely) or "est " (less likely), and then "brown." (not sure
-# enough to be run into: 0.44 < suggest.MORE); after "x" comes a line end;
-# "f" is followed by the lead byte C5 but not surely by the byte that ends the character;
-# after "z" or "é" comes "é" (C3 A9) forever, and after "h" "✓" (E2 9C 93) forever.
-CHAIN = {
-    "q": {"u": 0.95},
-    "u": {"i": 0.6, "e": 0.3},
-    "i": {"c": 0.95},
-    "c": {"k": 0.95},
-    "k": {" ": 0.9},
-    " ": {"b": 0.6},
-    "b": {"r": 0.95},
-    "r": {"o": 0.95},
-    "o": {"w": 0.95},
-    "w": {"n": 0.95},
-    "n": {".": 0.9},
-    "e": {"s": 0.9},
-    "s": {"t": 0.9},
-    "t": {" ": 0.9},
-    "a": {"x": 0.9},
-    "x": {"\n": 0.9},
-    "f": {0xC5: 0.9},
-    0xC5: {0xBF: 0.2, 0xBE: 0.2},
-    0xC3: {0xA9: 0.99},
-    "h": {0xE2: 0.9},  # "h✓✓✓...": E2 9C 93, every byte sure
-    0xE2: {0x9C: 0.99},
-    0x9C: {0x93: 0.99},
-    0x93: {0xE2: 0.99},
-    "z": {0xC3: 0.99},
-    0xA9: {0xC3: 0.99},
-}
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    """Every test keeps its models in its own temporary CHARCOMPLETE_HOME."""
-    path = tmp_path / "home"
-    monkeypatch.setenv(HOME_ENV, str(path))
-    return path
 
 
 @pytest.fixture
@@ -72,7 +31,7 @@ def chain() -> Engine:
 @pytest.fixture
 def small() -> Engine:
     config = ModelConfig(cell="gru", embed=16, hidden=32)
-    save_weights("small", config, random_weights(config, seed=1))
+    save_weights("small", config, random_weights(config, seed=1, scale=0.5, radius=0.9))
     return Engine.load("small")
 
 
@@ -85,39 +44,39 @@ def run_cli(*args: str, data: bytes = b"", timeout: float = 60) -> subprocess.Co
 
 
 def test_completes_the_word_and_the_space_after_it(chain):
-    result = suggest(chain, chain.prime(b"the qu"))
+    result = suggest(chain.prime(b"the qu"))
     assert result.text == "ick "
     assert result.probability == pytest.approx(0.6 * 0.95 * 0.95 * 0.9, rel=1e-4)
 
 
 def test_more_words_when_asked(chain):
-    assert suggest(chain, chain.prime(b"the qu"), words=2).text == "ick brown."
+    assert suggest(chain.prime(b"the qu"), words=2).text == "ick brown."
 
 
 def test_after_a_space_suggests_the_next_word(chain):
-    assert suggest(chain, chain.prime(b"the quick ")).text == "brown."
+    assert suggest(chain.prime(b"the quick ")).text == "brown."
 
 
 def test_never_includes_the_line_end(chain):
-    assert suggest(chain, chain.prime(b"a"), min_chars=1).text == "x"
+    assert suggest(chain.prime(b"a"), min_chars=1).text == "x"
 
 
 def test_a_single_character_is_not_worth_showing(chain):
     # Accepting one character costs the key it saves.
-    assert suggest(chain, chain.prime(b"a")).text == ""
-    assert suggest(chain, chain.prime(b"a"), policy=ISSUE3_POLICY).text == "x"
+    assert suggest(chain.prime(b"a")).text == ""
+    assert suggest(chain.prime(b"a"), policy=ISSUE3_POLICY).text == "x"
 
 
 def test_never_only_a_space_but_through_it_into_the_next_word(chain):
     # Right after a word the likeliest next byte is a space: issue 3's policy showed that
     # lone space (it looks like nothing); now the suggestion runs on into the next word.
-    assert suggest(chain, chain.prime(b"the quick"), policy=ISSUE3_POLICY).text == " "
-    assert suggest(chain, chain.prime(b"the quick")).text == " brown."
+    assert suggest(chain.prime(b"the quick"), policy=ISSUE3_POLICY).text == " "
+    assert suggest(chain.prime(b"the quick")).text == " brown."
     config, weights = chain_weights({"k": {" ": 0.9}})  # after the space, anything
     engine = Engine("spaces", config, weights)
-    assert suggest(engine, engine.prime(b"ok")).text == ""
-    assert suggest(engine, engine.prime(b"ok"), min_chars=0).text == ""  # even with no minimum length
-    assert suggest(engine, engine.prime(b"ok"), policy=ISSUE3_POLICY).text == " "
+    assert suggest(engine.prime(b"ok")).text == ""
+    assert suggest(engine.prime(b"ok"), min_chars=0).text == ""  # even with no minimum length
+    assert suggest(engine.prime(b"ok"), policy=ISSUE3_POLICY).text == " "
 
 
 def test_runs_into_a_further_word_only_when_sure_of_all_of_it():
@@ -125,45 +84,45 @@ def test_runs_into_a_further_word_only_when_sure_of_all_of_it():
             "g": {"o": 0.95}, "o": {".": 0.95}}
     config, weights = chain_weights(sure)
     engine = Engine("sure", config, weights)
-    assert suggest(engine, engine.prime(b"qu")).text == "it go."  # "go." given "it ": 0.86
-    assert suggest(engine, engine.prime(b"qu"), more=0.9).text == "it "
-    assert suggest(engine, engine.prime(b"qu"), more=1.0).text == "it "
+    assert suggest(engine.prime(b"qu")).text == "it go."  # "go." given "it ": 0.86
+    assert suggest(engine.prime(b"qu"), more=0.9).text == "it "
+    assert suggest(engine.prime(b"qu"), more=1.0).text == "it "
     # A further word the model loses track of halfway is dropped whole, not shown in part.
     config, weights = chain_weights({**sure, " ": {"b": 0.95}, "b": {"r": 0.95}})
     engine = Engine("halfway", config, weights)
-    assert suggest(engine, engine.prime(b"qu")).text == "it "
+    assert suggest(engine.prime(b"qu")).text == "it "
 
 
 def test_low_confidence_gives_an_empty_suggestion(chain):
-    result = suggest(chain, chain.prime(b"m"))  # anything may follow "m"
+    result = suggest(chain.prime(b"m"))  # anything may follow "m"
     assert result.text == "" and result.probability == 1.0
 
 
 def test_thresholds_and_cap(chain):
     state = chain.prime(b"the qu")
-    assert suggest(chain, state, min_prob=0.7).text == ""  # "i" has only 0.6
-    assert suggest(chain, state, min_total=0.58, min_chars=1).text == "i"  # 0.6, then 0.57 would be below
-    assert suggest(chain, state, max_chars=2).text == "ic"
-    assert suggest(chain, state, max_chars=0).text == ""
+    assert suggest(state, min_prob=0.7).text == ""  # "i" has only 0.6
+    assert suggest(state, min_total=0.58, min_chars=1).text == "i"  # 0.6, then 0.57 would be below
+    assert suggest(state, max_chars=2).text == "ic"
+    assert suggest(state, max_chars=0).text == ""
 
 
 def test_never_ends_inside_a_utf8_character(chain):
     # After "f" the model is sure of the lead byte C5 but not of the byte that ends the
     # character: the suggestion must not show half of it.
-    result = suggest(chain, chain.prime(b"f"))
+    result = suggest(chain.prime(b"f"))
     assert result.text == ""
     assert result.probability == 1.0
     # A cap that falls inside a character keeps whole characters only.
-    assert suggest(chain, chain.prime(b"h"), max_chars=3).text == "✓✓✓"
-    assert suggest(chain, chain.prime("zé"), max_chars=4).text == "éééé"
+    assert suggest(chain.prime(b"h"), max_chars=3).text == "✓✓✓"
+    assert suggest(chain.prime("zé"), max_chars=4).text == "éééé"
     for text in ("f", "h", "zé", "the qu"):
         for cap in range(6):
-            got = suggest(chain, chain.prime(text.encode()), max_chars=cap, min_prob=0.0, min_total=0.0)
+            got = suggest(chain.prime(text.encode()), max_chars=cap, min_prob=0.0, min_total=0.0)
             assert "\ufffd" not in got.text and len(got.text) <= cap
 
 
 def test_a_text_ending_mid_character_gets_no_suggestion(chain):
-    assert suggest(chain, chain.prime(b"z\xc3")).text == ""
+    assert suggest(chain.prime(b"z\xc3")).text == ""
     assert unfinished_tail(b"z\xc3") == 1 and unfinished_tail(b"z\xe2\x9c") == 2 and unfinished_tail("é✓".encode()) == 0
 
 
@@ -174,25 +133,25 @@ def test_beam_finds_the_likelier_whole_word():
     )
     engine = Engine("b", config, weights)
     state = engine.prime(b" c")
-    assert suggest(engine, state, beam=1, min_prob=0.3, min_total=0.01).text == "at "
-    assert suggest(engine, state, beam=3, min_prob=0.3, min_total=0.01).text == "ol "
+    assert suggest(state, beam=1, min_prob=0.3, min_total=0.01).text == "at "
+    assert suggest(state, beam=3, min_prob=0.3, min_total=0.01).text == "ol "
 
 
 def test_suggest_leaves_the_state_alone(chain):
     state = chain.prime(b"the qu")
     before = state.logits()
-    suggest(chain, state, beam=3)
-    alternatives(chain, state, 3)
-    sample(chain, state, 20, rng=np.random.default_rng(0))
+    suggest(state, beam=3)
+    alternatives(state, 3)
+    sample(state, 20, rng=np.random.default_rng(0))
     assert np.array_equal(state.logits(), before)
 
 
 def test_alternatives_are_distinct_and_ranked(chain):
-    options = alternatives(chain, chain.prime(b"the qu"), 3)
+    options = alternatives(chain.prime(b"the qu"), 3)
     assert [o.text for o in options] == ["ick ", "est "]  # nothing else is likely enough
     assert options[0].probability > options[1].probability
-    assert alternatives(chain, chain.prime(b"the qu"), 1)[0].text == "ick "
-    assert alternatives(chain, chain.prime(b"the qu"), 0) == []
+    assert alternatives(chain.prime(b"the qu"), 1)[0].text == "ick "
+    assert alternatives(chain.prime(b"the qu"), 0) == []
 
 
 def test_alternatives_are_the_k_likeliest_with_the_main_one_first():
@@ -208,32 +167,27 @@ def test_alternatives_are_the_k_likeliest_with_the_main_one_first():
     })
     engine = Engine("ranks", config, weights)
     state = engine.prime(b"x")
-    main = suggest(engine, state, min_total=0.05)
-    ranked = alternatives(engine, state, 6, min_total=0.05)
+    main = suggest(state, min_total=0.05)
+    ranked = alternatives(state, 6, min_total=0.05)
     assert main.text == "allllll" and ranked[0] == main and len({o.text for o in ranked}) == len(ranked) > 3
     assert [o.text for o in ranked[1:4]] == ["bed ", "cot ", "d "]
     others = [o.probability for o in ranked[1:]]
     assert others[0] > main.probability
     assert others == sorted(others, reverse=True)
     for k in range(7):
-        assert alternatives(engine, state, k, min_total=0.05) == ranked[:k]
+        assert alternatives(state, k, min_total=0.05) == ranked[:k]
 
 
 def test_sample_is_repeatable_and_bounded(small):
     state = small.prime(b"hello")
-    one = sample(small, state, 30, temperature=0.8, top_k=20, rng=np.random.default_rng(5))
-    two = sample(small, state, 30, temperature=0.8, top_k=20, rng=np.random.default_rng(5))
+    one = sample(state, 30, temperature=0.8, top_k=20, rng=np.random.default_rng(5))
+    two = sample(state, 30, temperature=0.8, top_k=20, rng=np.random.default_rng(5))
     assert one == two and len(one) <= 30
-    assert sample(small, state, 0, rng=np.random.default_rng(1)) == ""
+    assert sample(state, 0, rng=np.random.default_rng(1)) == ""
 
 
 def test_sample_at_temperature_zero_is_greedy(chain):
-    assert sample(chain, chain.prime(b"the qu"), 9, temperature=0) == "ick brown"
-
-
-def test_a_state_of_another_engine_is_refused(chain, small):
-    with pytest.raises(ValueError, match="another engine"):
-        suggest(chain, small.start())
+    assert sample(chain.prime(b"the qu"), 9, temperature=0) == "ick brown"
 
 
 # ------------------------------------------------------------ the completer
@@ -254,7 +208,7 @@ def test_completer_typing_and_editing_equals_fresh_priming(small):
             typed = typed[: max(0, len(typed) - int(rng.integers(1, 6)))]  # backspaces
         incremental = completer.state_for(typed)
         assert _states_equal(incremental, small.prime(typed.encode()))
-        assert completer.complete(typed) == suggest(small, small.prime(typed.encode()))
+        assert completer.complete(typed) == suggest(small.prime(typed.encode()))
     jumped = "something else entirely"
     assert _states_equal(completer.state_for(jumped), small.prime(jumped.encode()))
     assert _states_equal(completer.state_for(b""), small.start())
@@ -266,6 +220,53 @@ def test_completer_past_the_window_matches_a_windowed_prime(small):
     long_b = "b" * 300
     completer.state_for(long_a)
     assert _states_equal(completer.state_for(long_b), small.prime(long_b.encode(), window=64))
+
+
+def test_a_completer_given_only_the_tail_matches_one_given_the_whole_text(small):
+    """complete_at(tail, offset) is what the editor and a language server call per keystroke:
+    the last lines before the cursor and where they start, never the whole document."""
+    whole = Completer(small, window=64, checkpoint_every=4)
+    tails = Completer(small, window=64, checkpoint_every=4)
+    script = "Déjà vu: the quick brown fox ✓ jumps over the lazy dog, again and again, " * 4
+    rng = np.random.default_rng(1)
+    typed = ""
+    for char in script:
+        typed += char
+        if rng.random() < 0.15:
+            typed = typed[: max(0, len(typed) - int(rng.integers(1, 6)))]  # backspaces
+        tail = typed[-72:]  # at least a window's worth (64 bytes) of characters
+        offset = len(typed) - len(tail)
+        assert _states_equal(tails.state_at(tail, offset), whole.state_for(typed))
+        assert tails.complete_at(tail, offset) == whole.complete(typed)
+        if len(typed.encode()) <= 64:
+            assert _states_equal(tails.state_at(tail, offset), small.prime(typed.encode()))
+    assert tails.alternatives_at(typed[-72:], len(typed) - 72, 3) == whole.alternatives(typed, 3)
+    # An edit further back than the usual tail: the caller hands the text from the edit on.
+    edited = typed[:100] + "Zorblax" + typed[104:]
+    start = min(100, len(edited) - 72)
+    assert _states_equal(tails.state_at(edited[start:], start), whole.state_for(edited))
+    # A jump elsewhere (an offset it cannot place) starts over as the whole text would.
+    elsewhere = "something else entirely, and more of it here, enough to fill a window"
+    far = "y" * 10_000 + elsewhere
+    assert _states_equal(tails.state_at(elsewhere, 10_000), small.prime(far.encode(), window=64))
+    # Bytes: the offset counts bytes.
+    data = typed.encode()
+    assert _states_equal(tails.state_at(data[-70:], len(data) - 70), small.prime(data, window=64))
+    typed_on = small.prime(data, window=64)
+    typed_on.feed(b"!")  # one byte typed: read on from there, not primed again
+    assert _states_equal(tails.state_at(data[-69:] + b"!", len(data) - 69), typed_on)
+
+
+def test_a_learning_completer_given_tails_counts_what_is_typed_once(small):
+    whole = Completer(typing_cache(small), learn=True)
+    tails = Completer(typing_cache(small), learn=True)
+    typed = ""
+    for char in "Zorblax said hello. Zorblax said goodbye. " * 3:
+        typed += char
+        tail = typed[-1100:]
+        tails.complete_at(tail, len(typed) - len(tail))
+        whole.complete(typed)
+    assert tails.engine.caches[0].observed_bytes == whole.engine.caches[0].observed_bytes == len(typed) - 1
 
 
 def test_completer_reads_only_new_bytes(small, monkeypatch):
@@ -438,7 +439,7 @@ def test_lines_mode_serves_many_requests_and_survives_bad_ones(chain):
         else:
             text = texts[index % len(texts)]
             requests.append(json.dumps({"text": text, "id": index, "alternatives": index % 3}).encode())
-            expected.append(suggest(chain, chain.prime(text.encode())).text)
+            expected.append(suggest(chain.prime(text.encode())).text)
     result = run_cli("--model", "chain", "--lines", data=b"\n".join(requests) + b"\n", timeout=120)
     assert result.returncode == 0, result.stderr
     answers = [json.loads(line) for line in result.stdout.splitlines()]

@@ -12,8 +12,7 @@ import numpy as np
 
 from charcomplete import corpus, store
 from charcomplete.train import Trainer
-from tests.conftest import cli_env, ctrl_c_default, make_notes
-from tests.test_train import unigram_bpc
+from tests.helpers import cli_env, ctrl_c_default, make_notes, unigram_bpc
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
             "-m", "charcomplete"]
@@ -57,3 +56,27 @@ def test_ctrl_c_stops_all_ranks_and_keeps_the_model(tmp_path, charcomplete_home)
     meta = json.loads((charcomplete_home / "data" / "models" / "ddpc" / "meta.json").read_text())
     assert meta["best_val_bpc"] < 8.0
     store.load_model("ddpc")  # loads cleanly
+
+
+def test_load_weights_reaches_a_ddp_wrapped_model():
+    # One real gloo group of one process; world=2 in the Distributed record makes the
+    # Trainer wrap its module in DDP, as each torchrun rank does.
+    import pytest
+    import torch
+    import torch.distributed as torch_dist
+
+    from charcomplete.config import ModelConfig
+    from charcomplete.distributed import Distributed
+    from charcomplete.model import weights_from_numpy
+
+    config = ModelConfig(cell="gru", embed=8, hidden=16, layers=1)
+    torch_dist.init_process_group("gloo", store=torch_dist.HashStore(), rank=0, world_size=1)
+    try:
+        trainer = Trainer(config, dist=Distributed(rank=0, world=2, device=torch.device("cpu")))
+        fresh = Trainer(config).weights()
+        with pytest.raises(RuntimeError):  # what loading through the wrapper did: DDP's names start with "module."
+            weights_from_numpy(trainer.model, fresh)
+        trainer.load_weights(fresh)
+        assert all(np.array_equal(trainer.weights()[key], fresh[key]) for key in fresh)
+    finally:
+        torch_dist.destroy_process_group()

@@ -13,7 +13,6 @@ import sys
 import textwrap
 import time
 
-import numpy as np
 import pytest
 
 from charcomplete import store
@@ -24,7 +23,7 @@ from charcomplete.editor.widgets import ChangedOnDiskScreen, QuitScreen, Recover
 from charcomplete.engine import Engine
 from charcomplete.errors import CharcompleteError
 from charcomplete.learner import LearnerSettings
-from tests.conftest import CLI, cli_env
+from tests.helpers import CLI, cli_env, memorised_weights
 
 SENTENCE = "the quick brown fox jumps over the lazy dog.\n"
 TINY = ModelConfig(cell="gru", embed=16, hidden=32, layers=1)
@@ -35,24 +34,9 @@ SIZE = (100, 30)
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory):
     """A tiny GRU that has learned one sentence by heart, so its suggestions are predictable."""
-    import torch
-
-    from charcomplete.train import ChunkStream, Trainer
-
     folder = tmp_path_factory.mktemp("sentence")
     (folder / "sentence.md").write_text(SENTENCE * 60, encoding="utf-8")
-    data = np.frombuffer(b"\0" + (SENTENCE * 200).encode() + b"!", dtype=np.uint8).copy()
-    torch.manual_seed(0)
-    trainer = Trainer(TINY, lr=2e-2)
-    stream = ChunkStream(data, 8, 48, torch.device("cpu"))
-    hidden = None
-    for step in range(400):
-        x, y, new_epoch = stream.next()
-        loss, hidden = trainer.step(x, y, None if new_epoch else hidden)
-        if step >= 80 and loss < 0.02:
-            break
-    assert loss < 0.1, loss
-    return trainer.weights(), folder
+    return memorised_weights(TINY, b"\0" + (SENTENCE * 200).encode() + b"!"), folder
 
 
 @pytest.fixture

@@ -2,67 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
-from charcomplete import store
 from charcomplete.config import DOC_START, ModelConfig
 from charcomplete.engine import Engine
 from charcomplete.errors import ModelError
-from charcomplete.paths import HOME_ENV
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    """Every test keeps its models in its own temporary CHARCOMPLETE_HOME."""
-    monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-# ------------------------------------------------------------ model makers (also used by test_complete.py)
-
-
-def save_weights(name: str, config: ModelConfig, weights: dict[str, np.ndarray]) -> str:
-    with store.lock_model(name):
-        store.save_model(name, config, weights, {"history": []})
-    return name
-
-
-def random_weights(config: ModelConfig, seed: int = 0, scale: float = 0.5) -> dict[str, np.ndarray]:
-    """Weights large enough that gates saturate now and then, as in a trained model.
-
-    The recurrent matrices get a spectral radius near 0.9: beyond 1 a vanilla RNN turns
-    chaotic and float32 rounding alone would make two exact implementations drift apart."""
-    rng = np.random.default_rng(seed)
-    weights = {}
-    for key, shape in config.weight_shapes().items():
-        std = 0.9 / math.sqrt(config.hidden) if "weight_hh" in key else scale
-        weights[key] = (rng.standard_normal(shape) * std).astype(np.float32)
-    return weights
-
-
-def chain_weights(transitions: dict[str, dict[str, float]] | dict[int, dict[int, float]]) -> tuple[ModelConfig, dict]:
-    """A hand-made bigram model: P(next byte | current byte) = transitions[current][next].
-
-    The mass left over is spread evenly over the other bytes; a byte with no entry is
-    followed by any byte with equal odds. Built as an RNN whose state is the one-hot
-    code of the last byte (W_hh = 0), so the head reads the transition table."""
-    config = ModelConfig(cell="rnn", embed=256, hidden=256, layers=1)
-    logp = np.full((256, 256), math.log(1 / 256))  # [current, next]
-    for current, nexts in transitions.items():
-        cur = ord(current) if isinstance(current, str) else current
-        rest = max(1e-9, 1.0 - sum(nexts.values())) / (256 - len(nexts))
-        row = np.full(256, math.log(rest))
-        for nxt, p in nexts.items():
-            row[ord(nxt) if isinstance(nxt, str) else nxt] = math.log(p)
-        logp[cur] = row
-    weights = {k: np.zeros(shape, np.float32) for k, shape in config.weight_shapes().items()}
-    weights["embed.weight"] = np.eye(256, dtype=np.float32)
-    weights["rnn.weight_ih_l0"] = 20 * np.eye(256, dtype=np.float32)  # tanh(20) == 1 in float32: a clean one-hot
-    weights["head.weight"] = logp.T.astype(np.float32)  # (next, current)
-    return config, weights
+from tests.helpers import chain_weights, random_weights, save_weights
 
 
 def torch_reference(config: ModelConfig, weights: dict[str, np.ndarray], data: bytes) -> np.ndarray:
@@ -84,7 +30,7 @@ def torch_reference(config: ModelConfig, weights: dict[str, np.ndarray], data: b
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_engine_matches_torch_over_a_long_stream(cell, layers):
     config = ModelConfig(cell=cell, embed=16, hidden=32, layers=layers)
-    weights = random_weights(config, seed=layers)
+    weights = random_weights(config, seed=layers, scale=0.5, radius=0.9)
     name = save_weights(f"{cell}{layers}", config, weights)
     engine = Engine.load(name)
     rng = np.random.default_rng(7)
@@ -110,7 +56,7 @@ def test_engine_matches_torch_over_a_long_stream(cell, layers):
 
 def test_logits_match_torch_and_log_probs_normalise():
     config = ModelConfig(cell="gru", embed=8, hidden=24)
-    weights = random_weights(config, seed=3)
+    weights = random_weights(config, seed=3, scale=0.5, radius=0.9)
     engine = Engine("m", config, weights)
     torch = pytest.importorskip("torch")
     from charcomplete.model import CharModel, weights_from_numpy
@@ -137,7 +83,7 @@ def _same(a, b) -> bool:
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_fork_is_independent(cell):
     config = ModelConfig(cell=cell, embed=8, hidden=16, layers=2)
-    engine = Engine("m", config, random_weights(config))
+    engine = Engine("m", config, random_weights(config, scale=0.5, radius=0.9))
     state = engine.prime(b"hello ")
     before = state.logits()
     twin = state.fork()
@@ -151,7 +97,7 @@ def test_fork_is_independent(cell):
 
 def test_logits_are_a_copy():
     config = ModelConfig(cell="rnn", embed=8, hidden=16)
-    state = Engine("m", config, random_weights(config)).start()
+    state = Engine("m", config, random_weights(config, scale=0.5, radius=0.9)).start()
     logits = state.logits()
     logits[:] = 0
     assert not np.array_equal(state.logits(), logits)
@@ -159,7 +105,7 @@ def test_logits_are_a_copy():
 
 def test_start_has_read_the_document_marker():
     config = ModelConfig(cell="gru", embed=8, hidden=16)
-    engine = Engine("m", config, random_weights(config))
+    engine = Engine("m", config, random_weights(config, scale=0.5, radius=0.9))
     manual = engine.zero_state()
     manual.feed(bytes([DOC_START]))
     assert _same(engine.start(), manual)
@@ -169,7 +115,7 @@ def test_start_has_read_the_document_marker():
 
 def test_prime_reads_the_document_start_or_a_window():
     config = ModelConfig(cell="lstm", embed=8, hidden=16)
-    engine = Engine("m", config, random_weights(config))
+    engine = Engine("m", config, random_weights(config, scale=0.5, radius=0.9))
     short = "déjà vu".encode()
     by_hand = engine.start()
     by_hand.feed(short)
@@ -187,7 +133,7 @@ def test_prime_reads_the_document_start_or_a_window():
 
 def test_default_window_is_1024_bytes():
     config = ModelConfig(cell="rnn", embed=8, hidden=16)
-    engine = Engine("m", config, random_weights(config))
+    engine = Engine("m", config, random_weights(config, scale=0.5, radius=0.9))
     text = bytes(np.random.default_rng(0).integers(32, 127, 3000, dtype=np.uint8))
     tail_only = engine.zero_state()
     tail_only.feed(text[-1024:])
@@ -229,3 +175,25 @@ def test_inference_uses_one_blas_thread_unless_told_otherwise(tmp_path):
     if out.stdout.strip() == "skip":
         pytest.skip("numpy is not using its bundled OpenBLAS here")
     assert out.stdout.strip() == "1", out.stderr
+
+
+def test_the_engine_computes_on_one_blas_thread():
+    # In a fresh interpreter: numpy's BLAS thread count is per process.
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from threadpoolctl import threadpool_info\n"
+        "from charcomplete.config import ModelConfig\n"
+        "from charcomplete.engine import Engine\n"
+        "from tests.helpers import random_weights\n"
+        "config = ModelConfig(cell='gru', embed=8, hidden=16)\n"
+        "Engine('m', config, random_weights(config))\n"
+        "print(sorted({pool['num_threads'] for pool in threadpool_info() if pool['user_api'] == 'blas'}))\n"
+    )
+    told = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # a count the user set is left alone
+    env = {k: v for k, v in os.environ.items() if k not in told}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[1]", result.stdout

@@ -13,13 +13,20 @@ import numpy as np
 import pytest
 
 from charcomplete.config import DOC_START, ModelConfig
+from charcomplete.decoder import ISSUE3_POLICY
 from charcomplete.engine import Engine
 from charcomplete.evaluate import AdaptSettings, char_starts, evaluate, truncate
 from charcomplete.ngram import NGram
-from charcomplete.suggest import ISSUE3_POLICY
-from tests.conftest import CLI, cli_env, make_notes
-from tests.test_cli_train import assert_one_clear_error
-from tests.test_engine import chain_weights, random_weights, save_weights
+from tests.helpers import (
+    CLI,
+    assert_cli_error,
+    assert_one_clear_error,
+    chain_weights,
+    cli_env,
+    make_notes,
+    random_weights,
+    save_weights,
+)
 
 # A bigram chain that spells "abc abc abc ...": each byte is followed by the next with P = 0.9.
 CHAIN = {DOC_START: {"a": 0.9}, "a": {"b": 0.9}, "b": {"c": 0.9}, "c": {" ": 0.9}, " ": {"a": 0.9}}
@@ -83,7 +90,7 @@ def test_an_ngram_counts_as_it_reads_when_adapting():
 @pytest.fixture
 def tiny_model() -> str:
     config = ModelConfig(cell="gru", embed=8, hidden=24)
-    return save_weights("tiny", config, random_weights(config, seed=1, scale=0.3))
+    return save_weights("tiny", config, random_weights(config, seed=1, scale=0.3, radius=0.9))
 
 
 def test_adapting_lowers_the_bits_of_repetitive_text(tiny_model):
@@ -182,22 +189,9 @@ def test_errors_are_one_sentence(tmp_path, tiny_model):
     assert_cli_error(["eval", str(tmp_path / "empty")], "found no text")
 
 
-def assert_cli_error(args: list[str], fragment: str) -> None:
-    """In-process (fast): the command raises a CharcompleteError, which main() prints as one line."""
-    from typer.testing import CliRunner
-
-    from charcomplete.cli import app
-    from charcomplete.errors import CharcompleteError
-
-    result = CliRunner().invoke(app, args)
-    assert isinstance(result.exception, CharcompleteError), (args, result.output, result.exception)
-    message = str(result.exception)
-    assert fragment in message and "\n" not in message, message
-
-
 def test_dynamic_evaluation_needs_weights():
     config = ModelConfig(cell="rnn", embed=4, hidden=8)
-    engine = Engine("bare", config, random_weights(config))
+    engine = Engine("bare", config, random_weights(config, scale=0.5, radius=0.9))
     from charcomplete.errors import CharcompleteError
 
     with pytest.raises(CharcompleteError, match="needs the model's weights"):

@@ -26,8 +26,8 @@ from charcomplete import store
 from charcomplete.atomic import TEMP_MARK, remove_stale_temps
 from charcomplete.config import ModelConfig
 from charcomplete.errors import CharcompleteError
-from tests.conftest import CLI, cli_env, make_notes
-from tests.faultkit import assert_one_clear_error, permission_bits_bind, random_weights, snapshot
+from tests.faultkit import permission_bits_bind, snapshot
+from tests.helpers import CLI, assert_one_clear_error, cli_env, make_notes, random_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 # The shape `charcomplete train --resume` keeps: its weights file (58 KB) is larger than the

@@ -8,8 +8,7 @@ import json
 import numpy as np
 
 from charcomplete import store
-from tests.conftest import make_notes
-from tests.test_cli_train import FAST, assert_one_clear_error, run
+from tests.helpers import FAST, assert_one_clear_error, make_notes, run
 
 SMALL = ["--batch-size", "8", "--seq-len", "32"]
 

@@ -7,9 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import CLI, cli_env
-from tests.test_complete import CHAIN
-from tests.test_engine import chain_weights, save_weights
+from tests.helpers import CHAIN, CLI, chain_weights, cli_env, save_weights
 from tests.test_serve import start_server, stop
 from tests.test_zsh import Tmux, last_line
 

@@ -19,8 +19,7 @@ from charcomplete import store
 from charcomplete.config import ModelConfig
 from charcomplete.corpus import scan
 from charcomplete.errors import CharcompleteError, ModelError
-from tests.conftest import CLI, cli_env, make_notes
-from tests.faultkit import assert_one_clear_error
+from tests.helpers import CLI, assert_one_clear_error, cli_env, make_notes, random_weights
 
 TINY = ["--steps", "2", "--hidden", "16", "--embed", "8", "--batch-size", "4", "--seq-len", "16"]
 
@@ -240,9 +239,7 @@ SMALL = ModelConfig(cell="gru", embed=8, hidden=16, layers=1)
 
 
 def save_small(name: str, optimizer: bool = False) -> Path:
-    rng = np.random.default_rng(0)
-    weights = {key: (rng.standard_normal(shape) * 0.1).astype(np.float32)
-               for key, shape in SMALL.weight_shapes().items()}
+    weights = random_weights(SMALL, scale=0.1)
     optim = {key: np.zeros_like(value) for key, value in weights.items()} if optimizer else None
     with store.lock_model(name):
         return store.save_model(name, SMALL, weights, {"steps": 1, "history": []}, optimizer=optim)
@@ -522,8 +519,7 @@ def test_a_fifo_or_a_huge_settings_file_never_blocks_or_fills_memory(charcomplet
 def test_what_the_store_writes_its_readers_accept() -> None:
     """Readers refuse NaN and Infinity, so a model saved with a non-finite figure (a
     validation that overflowed) is written as strict JSON, not left unreadable."""
-    rng = np.random.default_rng(0)
-    weights = {key: rng.standard_normal(shape).astype(np.float32) for key, shape in SMALL.weight_shapes().items()}
+    weights = random_weights(SMALL)
     with store.lock_model("m"):
         folder = store.save_model("m", SMALL, weights, {"best_val_bpc": float("inf"),
                                                         "history": [{"val_bpc": float("nan"), "step": 1}]})

@@ -11,8 +11,8 @@ from collections import Counter
 
 import pytest
 
-from tests.conftest import CLI, cli_env, make_notes
 from tests.faultkit import permission_bits_bind
+from tests.helpers import CLI, cli_env, make_notes
 
 GIB = 2**30
 

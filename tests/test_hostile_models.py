@@ -27,8 +27,7 @@ from safetensors.numpy import save as save_safetensors
 
 from charcomplete import store
 from charcomplete.config import ModelConfig
-from tests.conftest import CLI, cli_env
-from tests.faultkit import TINY, random_weights
+from tests.helpers import CLI, TINY, cli_env, random_weights
 
 
 class _CreatesMarker:

@@ -42,7 +42,7 @@ from charcomplete.learner import (
 )
 from charcomplete.learner_child import file_limit, learn, split_document
 from charcomplete.paths import locations
-from tests.conftest import CLI, cli_env
+from tests.helpers import CLI, cli_env
 
 SENTENCE = "the quick brown fox jumps over the lazy dog.\n"
 TINY = ModelConfig(cell="gru", embed=16, hidden=32, layers=1)

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import pytest_asyncio
 from lsprotocol import types
@@ -21,7 +20,7 @@ from pytest_lsp import make_test_lsp_client
 from charcomplete import store
 from charcomplete.config import ModelConfig
 from charcomplete.lsp.documents import UTF8, UTF16, Document, column_to_index
-from tests.conftest import CLI, cli_env
+from tests.helpers import CLI, cli_env, memorised_weights
 
 SENTENCE = "the quick brown fox jumps over the lazy dog.\n"
 TINY = ModelConfig(cell="gru", embed=16, hidden=32, layers=1)
@@ -31,22 +30,7 @@ LSP = [*CLI, "lsp", "--model", "tiny", "--no-learn"]
 @pytest.fixture(scope="session")
 def tiny_weights():
     """A tiny GRU that has learned one sentence by heart (real torch training, a few seconds)."""
-    import torch
-
-    from charcomplete.train import ChunkStream, Trainer
-
-    data = np.frombuffer(b"\0" + (SENTENCE * 200).encode(), dtype=np.uint8).copy()
-    torch.manual_seed(0)
-    trainer = Trainer(TINY, lr=2e-2)
-    stream = ChunkStream(data, 8, 48, torch.device("cpu"))
-    hidden = None
-    for step in range(400):
-        x, y, new_epoch = stream.next()
-        loss, hidden = trainer.step(x, y, None if new_epoch else hidden)
-        if step >= 80 and loss < 0.02:
-            break
-    assert loss < 0.1, loss
-    return trainer.weights()
+    return memorised_weights(TINY, b"\0" + (SENTENCE * 200).encode())
 
 
 @pytest.fixture
@@ -256,8 +240,7 @@ async def test_acceptance_is_counted_and_status_and_pause_are_shown(lsp):
 async def test_what_is_typed_is_learned_unless_paused(paused, charcomplete_home):
     """With a model that knows nothing after 'z' (a hand-made bigram model), only the document's
     cache of what was typed can suggest the rest of a word typed before; paused, it counts nothing."""
-    from tests.test_complete import CHAIN
-    from tests.test_engine import chain_weights, save_weights
+    from tests.helpers import CHAIN, chain_weights, save_weights
 
     config, weights = chain_weights(CHAIN)
     save_weights("chain", config, weights)

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.conftest import cli_env
+from tests.helpers import cli_env
 from tests.test_lsp import SENTENCE, tiny_model, tiny_weights  # noqa: F401 - fixtures
 from tests.test_zsh import Tmux
 

@@ -8,11 +8,13 @@ import math
 import numpy as np
 import pytest
 
+from charcomplete.cache import CacheEngine, Mixer, typing_cache
 from charcomplete.config import DOC_START, ModelConfig
+from charcomplete.decoder import Completer, suggest
 from charcomplete.engine import Engine
-from charcomplete.ngram import CacheEngine, Mixer, NGram, NGramEngine
-from charcomplete.suggest import Completer, suggest
-from tests.test_engine import random_weights
+from charcomplete.ngram import NGram, NGramEngine
+from charcomplete.predictor import LearningPredictor, Predictor, PredictorState
+from tests.helpers import random_weights
 
 
 def test_interpolated_absolute_discounting_by_hand():
@@ -59,8 +61,8 @@ def test_the_decoders_run_on_an_ngram():
     model = NGram().fit(b"\x00" + b"the quick brown fox jumps over the lazy dog. " * 20)
     engine = NGramEngine(model)
     state = engine.prime(b"the quick br")
-    assert suggest(engine, state, more=1.0).text == "own "
-    assert suggest(engine, state).text.startswith("own fox jumps ")  # sure of the next words: it runs on
+    assert suggest(state, more=1.0).text == "own "
+    assert suggest(state).text.startswith("own fox jumps ")  # sure of the next words: it runs on
     assert Completer(engine, more=1.0).complete("over the la").text == "zy "
     assert engine.start().tail == bytes([DOC_START])
 
@@ -81,7 +83,7 @@ def test_mixer_moves_weight_to_the_component_that_predicts_better(kind):
 
 def test_cache_engine_learns_the_users_strings():
     config = ModelConfig(cell="gru", embed=8, hidden=16)
-    base = Engine("tiny", config, random_weights(config, scale=0.1))
+    base = Engine("tiny", config, random_weights(config, scale=0.1, radius=0.9))
     engine = CacheEngine(base, [NGram(adaptive=True)], lr=0.05)
     text = b"charcomplete learns how you write; " * 12
     state = engine.start()
@@ -97,5 +99,34 @@ def test_cache_engine_learns_the_users_strings():
     assert last < 1.0 < first
     # Looking ahead (suggestions) never counts anything.
     observed = engine.caches[0].observed_bytes
-    assert suggest(engine, state).text
+    assert suggest(state).text
     assert engine.caches[0].observed_bytes == observed
+
+
+def test_every_predictor_keeps_the_written_contract():
+    config = ModelConfig(cell="gru", embed=8, hidden=16)
+    neural = Engine("tiny", config, random_weights(config, scale=0.1))
+    counting = NGramEngine(NGram(adaptive=True).fit(b"the quick brown fox " * 20))
+    mixed = typing_cache(neural, "the quick brown fox")
+    for engine in (neural, counting, mixed):
+        assert isinstance(engine, Predictor), engine
+        assert isinstance(engine.start(), PredictorState), engine
+        assert engine.describe() and engine.parameters >= 0
+    assert mixed.parameters == neural.parameters == config.parameter_count()
+    assert isinstance(mixed, LearningPredictor) and isinstance(counting, LearningPredictor)
+    assert not isinstance(neural, LearningPredictor)  # the neural engine learns only through a learner
+
+
+def test_a_cache_state_carries_itself_to_new_weights():
+    config = ModelConfig(cell="gru", embed=8, hidden=16)
+    old = Engine("old", config, random_weights(config, seed=1, scale=0.3))
+    new = Engine("new", config, random_weights(config, seed=2, scale=0.3))
+    engine = typing_cache(old, "Zorblax Zorblax ")
+    state = engine.prime(b"said Zorb")
+    twin = engine.rebased(new)
+    carried = state.carried_to(twin)
+    assert carried.engine is twin and carried.inner.engine is new and carried.tail == state.tail
+    assert np.array_equal(carried.inner.h[0], state.inner.h[0])  # the same text read, new weights from here
+    assert state.engine is engine and state.inner.engine is old  # the original is untouched
+    assert not np.allclose(carried.probs(), state.probs())
+    assert twin.mixer is engine.mixer and twin.caches[0] is engine.caches[0]  # what the cache learned carries over

@@ -13,8 +13,7 @@ import pytest
 
 from charcomplete import corpus, store
 from charcomplete.paths import HOME_ENV, locations
-from tests.conftest import CLI, cli_env, make_notes
-from tests.faultkit import TINY, assert_one_clear_error, random_weights
+from tests.helpers import CLI, TINY, assert_one_clear_error, cli_env, make_notes, random_weights
 
 SECRET = "correct horse battery staple"
 

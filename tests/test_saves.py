@@ -19,7 +19,7 @@ from charcomplete.editor import EditorApp, read_document
 from charcomplete.editor.widgets import ReadOnlyScreen
 from charcomplete.engine import Engine
 from charcomplete.errors import CharcompleteError
-from tests.conftest import CLI, cli_env
+from tests.helpers import CLI, cli_env
 
 SIZE = (100, 30)
 

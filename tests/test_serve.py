@@ -14,9 +14,7 @@ import pytest
 
 from charcomplete import serve, store
 from charcomplete.engine import Engine
-from tests.conftest import CLI, cli_env
-from tests.test_complete import CHAIN
-from tests.test_engine import chain_weights, save_weights
+from tests.helpers import CHAIN, CLI, chain_weights, cli_env, save_weights
 
 
 @pytest.fixture

@@ -12,13 +12,9 @@ from charcomplete import store
 from charcomplete.atomic import FileLock
 from charcomplete.config import ModelConfig
 from charcomplete.errors import LockBusyError, ModelError
+from tests.helpers import random_weights
 
 SMALL = ModelConfig(cell="gru", embed=8, hidden=16, layers=2)
-
-
-def random_weights(config: ModelConfig, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {k: rng.standard_normal(s).astype(np.float32) for k, s in config.weight_shapes().items()}
 
 
 def test_save_load_round_trip_is_bit_exact():

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
 import time
-from collections import Counter
 
 import numpy as np
 import pytest
@@ -26,15 +24,9 @@ from charcomplete.train import (
     lr_at,
     train_model,
 )
-from tests.conftest import make_notes
+from tests.helpers import make_notes, unigram_bpc
 
 TINY = ModelConfig(cell="gru", embed=16, hidden=64, layers=1)
-
-
-def unigram_bpc(data: np.ndarray) -> float:
-    counts = Counter(data.tolist())
-    total = sum(counts.values())
-    return -sum(c / total * math.log2(c / total) for c in counts.values())
 
 
 @pytest.fixture

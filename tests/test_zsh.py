@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 
 from charcomplete import serve
-from tests.conftest import CLI, cli_env
-from tests.test_complete import CHAIN
-from tests.test_engine import chain_weights, save_weights
+from tests.helpers import CHAIN, CLI, chain_weights, cli_env, save_weights
 from tests.test_serve import start_server, stop
 
 PLUGINS = [Path("/usr/share/zsh-autosuggestions/zsh-autosuggestions.zsh"),

@@ -12,6 +12,7 @@ from charcomplete import store
 from charcomplete.cli import app, confirm_or_stop
 from charcomplete.errors import ModelError
 from charcomplete.paths import HOME_ENV, locations
+from charcomplete.plot import short_number
 
 models_app = typer.Typer(help="List, inspect, remove and choose models.", invoke_without_command=True)
 app.add_typer(models_app, name="models")
@@ -22,12 +23,7 @@ def _bpc(value: object) -> str:
 
 
 def _count(value: object) -> str:
-    if not isinstance(value, int):
-        return "-"
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= size:
-            return f"{value / size:.1f}{unit}"
-    return str(value)
+    return short_number(value) if isinstance(value, int) else "-"
 
 
 @models_app.callback()

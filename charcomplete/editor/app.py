@@ -24,6 +24,8 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from charcomplete import store
+from charcomplete.cache import typing_cache
+from charcomplete.corpus import SNIFF_BYTES
 from charcomplete.documents import ReadOnlyDocumentError, interrupted_save_backup, write_document
 from charcomplete.editor.journal import Journal, JournalEntry, Redactions
 from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped
@@ -47,13 +49,11 @@ from charcomplete.learner import (
     Published,
     Rebased,
 )
-from charcomplete.ngram import typing_cache
 
 # A bigger file is not notes. At the old 32 MiB limit a file took 22 s to open and 2.5 s per
 # keystroke (issue 14). Measured under load with the Pilot: 4 MiB opens in about 5 s and a
 # keystroke costs about 30 ms of CPU; 16 MiB took 21 s and over a second per keystroke.
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
-SNIFF_BYTES = 8192
 
 # Characters that str.splitlines, and so the text area, treats as line breaks but writes back
 # as the document's newline: a file holding one would be changed by a save without edits.
@@ -252,7 +252,7 @@ class EditorApp(App):
 
     def _completer(self, engine):
         """A Completer over `engine`, with this document's cache (its counts and mixer carry over new weights)."""
-        from charcomplete.suggest import Completer
+        from charcomplete.decoder import Completer
 
         if self.cache is None:
             return Completer(engine, **self.suggest_options)

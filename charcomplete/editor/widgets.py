@@ -3,7 +3,6 @@ small modal dialogs (recover, save as, quit)."""
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import deque
@@ -19,11 +18,10 @@ from textual.widgets import Button, Input, Label, Sparkline, Static, TextArea
 from textual.widgets.text_area import Location
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from charcomplete.suggest import MIN_CHARS
+from charcomplete.decoder import MIN_CHARS, next_word
 
 INLINE_BUDGET_MS = 5.0  # a suggestion computed faster than this is computed inline (see _ask): a third of a frame
 INLINE_MAX_NEW_CHARS = 12  # ...when the Completer has at most this much new text to read (a typed-over word)
-_NEXT_WORD = re.compile(r"\s*[\w'-]+|\s*[^\w\s]+|\s+")  # Ctrl+Right: the next word, with the space before it
 
 
 class SuggestingTextArea(TextArea):
@@ -92,7 +90,7 @@ class SuggestingTextArea(TextArea):
 
     def _worth_showing(self, rest: str) -> bool:
         """Whether what is left of a suggestion, once its first characters were typed, is still
-        worth showing by the decoder's rule (suggest.Policy: min_chars, never spaces only). A
+        worth showing by the decoder's rule (decoder.Policy: min_chars, never spaces only). A
         lone space left after typing the end of a word looks like nothing; a fresh suggestion
         runs on into the next word instead."""
         options = getattr(self.completer, "options", {})
@@ -247,8 +245,7 @@ class SuggestingTextArea(TextArea):
 
     def action_cursor_word_right(self, select: bool = False) -> None:
         if not select and self.suggestion:
-            match = _NEXT_WORD.match(self.suggestion)
-            self.accept_suggestion(match.group(0) if match else self.suggestion)
+            self.accept_suggestion(next_word(self.suggestion))
             return
         super().action_cursor_word_right(select)
 

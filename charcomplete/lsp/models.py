@@ -2,8 +2,8 @@
 one thread (the model thread), never from the protocol thread.
 
 Each document gets what the editor gives its one document (charcomplete.editor.app): a
-cache of the document as opened and of what is typed into it (`ngram.typing_cache`)
-mixed with the model, and a `suggest.Completer` that keeps the state after the text
+cache of the document as opened and of what is typed into it (`cache.typing_cache`)
+mixed with the model, and a `decoder.Completer` that keeps the state after the text
 before the cursor, so that a keystroke feeds the model only the bytes it added.
 
 The text a Completer reads starts at an anchor (`Snapshot.text`): the document start,
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from charcomplete.ngram import typing_cache
-from charcomplete.suggest import Completer, Suggestion
+from charcomplete.cache import typing_cache
+from charcomplete.decoder import Completer, Suggestion
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Snapshot:
 @dataclass
 class _Entry:
     completer: Completer
-    cache: object  # ngram.CacheEngine: this document's counts and mixer, carried over new weights
+    cache: object  # cache.CacheEngine: this document's counts and mixer, carried over new weights
 
 
 @dataclass

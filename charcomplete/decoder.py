@@ -20,13 +20,14 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from charcomplete.config import DOC_START
-from charcomplete.engine import PRIME_WINDOW, Engine, State
+from charcomplete.predictor import PRIME_WINDOW, TAIL_BYTES, LearningPredictor, Predictor, PredictorState
 
 # The policy: what is worth showing. Thresholds from issue 3 (BENCHMARKS.md, "Choosing the
 # decoding"); the rest chosen in issue 15 with benchmarks/suggestion_policy.py on a dev
@@ -76,6 +77,9 @@ DEFAULT_POLICY = Policy()
 ISSUE3_POLICY = Policy(more=1.0, min_chars=0, blank_ok=True, finish_typed_word=True)
 
 _NEWLINES = frozenset(b"\r\n")
+# Ctrl+Right accepts a suggestion's next word, with the space before it (or a run of
+# punctuation, or of spaces): the editor's rule, which evaluate's simulated typist follows.
+_NEXT_WORD = re.compile(r"\s*[\w'-]+|\s*[^\w\s]+|\s+")
 _SPACES = frozenset(b" \t")
 
 
@@ -117,6 +121,12 @@ def unfinished_tail(data: bytes) -> int:
     return 0
 
 
+def next_word(suggestion: str) -> str:
+    """What Ctrl+Right accepts of `suggestion`: its next word with the space before it."""
+    match = _NEXT_WORD.match(suggestion)
+    return match.group(0) if match else suggestion
+
+
 # ------------------------------------------------------------ search
 
 
@@ -130,7 +140,7 @@ class Suggestion:
 class _Path:
     """A continuation being grown: its bytes, each byte's log-probability, and its state."""
 
-    state: State
+    state: PredictorState
     data: bytes = b""
     lps: tuple[float, ...] = ()
     logp: float = 0.0
@@ -244,7 +254,7 @@ def _grow(path: _Path, byte: int, lp: float, limits: _Limits, fork: bool) -> _Pa
     return child
 
 
-def _root(state: State) -> _Path:
+def _root(state: PredictorState) -> _Path:
     """The empty continuation, on a copy of `state` (which the search then moves)."""
     tail = state.tail
     return _Path(state.fork(), in_word=bool(tail) and is_word_byte(tail[-1]))
@@ -297,7 +307,7 @@ def _best(paths: list[_Path], limits: _Limits) -> Suggestion | None:
     return max(options, key=lambda s: s.probability * len(s.text), default=None)
 
 
-def suggest(engine: Engine, state: State, policy: Policy | None = None, **overrides) -> Suggestion:
+def suggest(state: PredictorState, policy: Policy | None = None, **overrides) -> Suggestion:
     """The most likely continuation after `state` (the state itself is not changed).
 
     It ends after `words` new words (each with the space or punctuation that follows
@@ -307,7 +317,6 @@ def suggest(engine: Engine, state: State, policy: Policy | None = None, **overri
     `overrides` change single fields of `policy` (default: DEFAULT_POLICY).
     An empty suggestion means nothing is worth showing: the model is not confident
     enough, or what it is confident of is shorter than `min_chars` or only spaces."""
-    _check_engine(engine, state)
     policy = _policy(policy, overrides)
     if _inside_character(state):
         return Suggestion("", 1.0)  # the text ends mid-character: nothing decodable to add
@@ -316,7 +325,7 @@ def suggest(engine: Engine, state: State, policy: Policy | None = None, **overri
 
 
 def alternatives(
-    engine: Engine, state: State, k: int = 3, policy: Policy | None = None, min_first: float = 0.01, **overrides
+    state: PredictorState, k: int = 3, policy: Policy | None = None, min_first: float = 0.01, **overrides
 ) -> list[Suggestion]:
     """Up to `k` distinct continuations: `suggest`'s first (when it has one), then the most
     likely others in order of probability.
@@ -324,11 +333,10 @@ def alternatives(
     The others each start with a different one of the likeliest next bytes (none below
     `min_first`) and go on greedily under the same policy, thresholds counted from that
     first byte on. The list for a smaller k is a prefix of the one for a larger k."""
-    _check_engine(engine, state)
     policy = _policy(policy, overrides)
     if k < 1 or _inside_character(state):
         return []
-    main = suggest(engine, state, policy)
+    main = suggest(state, policy)
     chosen = [main] if main.text else []
     wanted = k - len(chosen)
     if wanted < 1:
@@ -359,12 +367,7 @@ def alternatives(
     return chosen + others[:wanted]
 
 
-def _check_engine(engine: Engine, state: State) -> None:
-    if state.engine is not engine:
-        raise ValueError("the state belongs to another engine (new weights came in: rebuild the state)")
-
-
-def _inside_character(state: State) -> bool:
+def _inside_character(state: PredictorState) -> bool:
     """True when the bytes read so far end inside a multi-byte UTF-8 character."""
     return unfinished_tail(state.tail) > 0
 
@@ -373,8 +376,7 @@ def _inside_character(state: State) -> bool:
 
 
 def sample(
-    engine: Engine,
-    state: State,
+    state: PredictorState,
     n_chars: int,
     temperature: float = 1.0,
     top_k: int | None = None,
@@ -384,19 +386,17 @@ def sample(
 
     Stops early at a document start (the model ending the text). `temperature` 0 is
     greedy; `top_k` keeps only the k likeliest bytes at each step."""
-    return "".join(iter_sample(engine, state, n_chars, temperature, top_k, rng))
+    return "".join(iter_sample(state, n_chars, temperature, top_k, rng))
 
 
 def iter_sample(
-    engine: Engine,
-    state: State,
+    state: PredictorState,
     n_chars: int,
     temperature: float = 1.0,
     top_k: int | None = None,
     rng: np.random.Generator | None = None,
 ) -> Iterator[str]:
     """`sample`, yielding the text as it is generated (a piece per finished character)."""
-    _check_engine(engine, state)
     if temperature < 0:
         raise ValueError("temperature must be 0 or more")
     rng = rng if rng is not None else np.random.default_rng()
@@ -406,12 +406,12 @@ def iter_sample(
     recent = b""  # the last bytes generated: is a character unfinished?
     chars = 0
     while True:
-        byte = _draw(state.logits(), temperature, top_k, rng)
+        byte = _draw(state.log_probs(), temperature, top_k, rng)
         continues = is_continuation(byte) and unfinished_tail(recent) > 0
         if byte == DOC_START or (chars >= n_chars and not continues):
             return
         chars += not continues
-        recent = (recent + bytes((byte,)))[-4:]
+        recent = (recent + bytes((byte,)))[-TAIL_BYTES:]
         state.feed(bytes((byte,)))
         piece = decoder.decode(bytes((byte,)))
         if piece:
@@ -441,88 +441,164 @@ class Completer:
     checkpoint (a state saved every `checkpoint_every` bytes) before the change;
     failing that it re-reads the last `window` bytes. One thread at a time may use it.
 
-    learn: the engine learns from what is typed (a `CacheEngine`: its caches count the
-    bytes and its mixer learns how far to trust them). Only text that extends the text
-    read last is learned; text re-read after a jump or an edit is read, not counted again."""
+    Two ways to hand it the text before the cursor:
+    - `complete(text)` / `state_for(text)`: all of it (the pipe's requests, tests);
+    - `complete_at(tail, offset)` / `state_at(tail, offset)`: only its end, `tail`, which
+      starts `offset` characters into the document (bytes, when `tail` is bytes). A
+      keystroke then costs what changed, not the length of the document: the editor and a
+      language server hand it the last few lines. The tail holds at least the last `window`
+      characters (or the whole text) and starts no later than any edit since the previous
+      call: the text before `offset` is taken as unchanged. Then it suggests exactly what
+      the whole text would.
 
-    def __init__(self, engine: Engine, window: int = PRIME_WINDOW, checkpoint_every: int = 16, learn: bool = False,
-                 **options):
+    learn: the engine learns from what is typed (a `predictor.LearningPredictor` such as
+    `cache.CacheEngine`: its caches count the bytes and its mixer learns how far to trust
+    them). Only text that extends the text read last is learned; text re-read after a jump
+    or an edit is read, not counted again."""
+
+    def __init__(self, engine: Predictor, window: int = PRIME_WINDOW, checkpoint_every: int = 16,
+                 learn: bool = False, **options):
         self.window = max(1, int(window))
         self.checkpoint_every = max(1, int(checkpoint_every))
-        if learn and not hasattr(engine, "read"):
-            raise ValueError(f"engine {engine.name!r} cannot learn from typing; wrap it in a CacheEngine")
-        self.learn = learn
         self.options = options  # Policy fields for suggest(), e.g. max_chars
         self.set_engine(engine)
+        self.learn = learn
 
-    def set_engine(self, engine: Engine) -> None:
+    @property
+    def learn(self) -> bool:
+        return self._learn
+
+    @learn.setter
+    def learn(self, learn: bool) -> None:
+        if learn and not isinstance(self.engine, LearningPredictor):
+            raise ValueError(f"engine {self.engine.name!r} cannot learn from typing; wrap it in a CacheEngine")
+        self._learn = learn
+
+    def set_engine(self, engine: Predictor) -> None:
         """Use new weights from the next call on (every cached state is dropped)."""
         self.engine = engine
-        self._state: State | None = None
+        self._state: PredictorState | None = None
         self._tail = b""  # the last `window` bytes of the text the state has read
-        self._length = 0  # the length of that whole text
-        self._checkpoints: list[tuple[int, State]] = []  # (position, state there), ascending
+        self._length = 0  # where that text ends, in bytes from the document's start
+        self._checkpoints: list[tuple[int, PredictorState]] = []  # (position, state there), ascending
+        # The last str given: (its offset in characters, the str, its offset in bytes), to
+        # turn the next call's character offset into bytes without the text before it.
+        self._anchor: tuple[int, str, int] | None = None
 
-    def state_for(self, text: str | bytes) -> State:
-        """The state after `text` (the Completer's own: fork it before changing it)."""
-        data = text.encode("utf-8", errors="replace") if isinstance(text, str) else bytes(text)
-        start, state = self._resume_point(data)
-        typed = state is not None and state is self._state  # the text grew after what was read last
-        if state is None:
-            start, state = self._fresh(data)
-        self._feed(state, data, start, learn=self.learn and typed)
-        self._state = state
-        self._length = len(data)
-        self._tail = data[-self.window :]
-        return state
+    def state_for(self, text: str | bytes) -> PredictorState:
+        """The state after `text`, the whole text before the cursor (the Completer's own:
+        fork it before changing it)."""
+        return self.state_at(text, 0)
+
+    def state_at(self, tail: str | bytes, offset: int) -> PredictorState:
+        """The state after the text before the cursor, given as its end: `tail`, which starts
+        `offset` characters into the document (bytes when `tail` is bytes)."""
+        if isinstance(tail, str):
+            data = tail.encode("utf-8", errors="replace")
+            base = self._byte_offset(offset)
+            self._remember(tail, offset, base)
+        else:
+            data, base = bytes(tail), offset
+            self._anchor = None
+        return self._read(data, base)
 
     def complete(self, text_before_cursor: str | bytes, **options) -> Suggestion:
-        state = self.state_for(text_before_cursor)
-        return suggest(self.engine, state, **{**self.options, **options})
+        return self.complete_at(text_before_cursor, 0, **options)
+
+    def complete_at(self, tail: str | bytes, offset: int, **options) -> Suggestion:
+        """`suggest` after the text before the cursor, given as `state_at` takes it."""
+        return suggest(self.state_at(tail, offset), **{**self.options, **options})
 
     def alternatives(self, text_before_cursor: str | bytes, k: int = 3, **options) -> list[Suggestion]:
-        state = self.state_for(text_before_cursor)
-        return alternatives(self.engine, state, k, **{**self.options, **options})
+        return self.alternatives_at(text_before_cursor, 0, k, **options)
+
+    def alternatives_at(self, tail: str | bytes, offset: int, k: int = 3, **options) -> list[Suggestion]:
+        """`alternatives` after the text before the cursor, given as `state_at` takes it."""
+        return alternatives(self.state_at(tail, offset), k, **{**self.options, **options})
 
     # ------------------------------------------------------------ internals
 
-    def _resume_point(self, data: bytes) -> tuple[int, State | None]:
+    def _byte_offset(self, offset: int) -> int:
+        """Where the text `offset` characters in starts in bytes, from the text given before
+        (what lies before `offset` is the caller's word that nothing changed there); when
+        that text does not reach it, everything read is forgotten."""
+        if offset == 0:
+            return 0
+        if self._placeable(offset):
+            chars, text, base = self._anchor
+            return base + len(text[: offset - chars].encode("utf-8", errors="replace"))
+        self._state = None
+        self._checkpoints = []
+        return max(1, offset)  # any position past the start will do: nothing read is reused
+
+    def _placeable(self, offset: int) -> bool:
+        """The text given before reaches `offset` (characters)."""
+        return self._anchor is not None and self._anchor[0] <= offset <= self._anchor[0] + len(self._anchor[1])
+
+    def _remember(self, tail: str, offset: int, base: int) -> None:
+        """Keep the text given so far, up to a few windows of it: a later tail may start
+        before this one (after a backspace, say) and still be placed."""
+        if offset == 0 or not self._placeable(offset):
+            self._anchor = (offset, tail, base)
+            return
+        chars, text, start = self._anchor
+        text = text[: offset - chars] + tail
+        keep = max(len(tail), 2 * self.window)
+        if len(text) > 2 * keep:  # trim now and then, not per call: the trimmed part is encoded to count its bytes
+            cut = len(text) - keep
+            chars, start, text = chars + cut, start + len(text[:cut].encode("utf-8", errors="replace")), text[cut:]
+        self._anchor = (chars, text, start)
+
+    def _read(self, data: bytes, base: int) -> PredictorState:
+        """The state after `data`, the text from byte `base` of the document to the cursor."""
+        start, state = self._resume_point(data, base)
+        typed = state is not None and state is self._state  # the text grew after what was read last
+        if state is None:
+            start, state = self._fresh(data, base)
+        self._feed(state, data, base, start, learn=self.learn and typed)
+        self._state = state
+        self._length = base + len(data)
+        self._tail = data[-self.window :]
+        return state
+
+    def _resume_point(self, data: bytes, base: int) -> tuple[int, PredictorState | None]:
         """(position, state) to continue from, or (0, None) when the text must be re-read."""
-        if self._state is None:
+        end = base + len(data)
+        tail_start = self._length - len(self._tail)  # where the remembered tail starts in the text
+        if self._state is None or end < tail_start or base > self._length:
             return 0, None
-        base = self._length - len(self._tail)  # where the remembered tail starts in the text
-        if len(data) < base:
-            return 0, None
-        same = _common_prefix(data[base : self._length], self._tail)
-        if same == len(self._tail) and len(data) - self._length <= self.window:
+        # Compare where both are known; text before `base` is the caller's word that nothing changed.
+        low = max(base, tail_start)
+        same = _common_prefix(data[low - base : self._length - base], self._tail[low - tail_start :])
+        common = low + same
+        if common == self._length and end - self._length <= self.window:
             return self._length, self._state  # the text grew: read just the new bytes
-        common = base + same
         self._checkpoints = [(pos, st) for pos, st in self._checkpoints if pos <= common]
-        if self._checkpoints and len(data) - self._checkpoints[-1][0] <= self.window:
+        if self._checkpoints and base <= self._checkpoints[-1][0] and end - self._checkpoints[-1][0] <= self.window:
             position, saved = self._checkpoints[-1]
             return position, saved.fork()
         return 0, None
 
-    def _fresh(self, data: bytes) -> tuple[int, State]:
-        """Start over as Engine.prime does: at the document start, or window bytes back."""
-        if len(data) <= self.window:
+    def _fresh(self, data: bytes, base: int) -> tuple[int, PredictorState]:
+        """Start over as Predictor.prime does: at the document start, or window bytes back."""
+        if base == 0 and len(data) <= self.window:
             origin, state = 0, self.engine.start()
         else:
-            origin, state = len(data) - self.window, self.engine.zero_state()
+            origin, state = base + max(0, len(data) - self.window), self.engine.zero_state()
         self._checkpoints = [(origin, state.fork())]
         return origin, state
 
-    def _feed(self, state: State, data: bytes, position: int, learn: bool = False) -> None:
-        """Read data[position:] into `state` (learning from it when `learn`), saving a checkpoint
-        at each multiple of checkpoint_every."""
+    def _feed(self, state: PredictorState, data: bytes, base: int, position: int, learn: bool = False) -> None:
+        """Read the text from `position` to its end into `state` (learning from it when `learn`),
+        saving a checkpoint at each multiple of checkpoint_every; `data` starts at `base`."""
         every = self.checkpoint_every
-        end = len(data)
+        end = base + len(data)
         while position < end:
             stop = min(end, (position // every + 1) * every)
             if learn:
-                self.engine.read(state, data[position:stop])
+                self.engine.read(state, data[position - base : stop - base])
             else:
-                state.feed(data[position:stop])
+                state.feed(data[position - base : stop - base])
             position = stop
             if position % every == 0:
                 self._checkpoints.append((position, state.fork()))

@@ -1,0 +1,198 @@
+"""Helpers shared by the test modules (fixtures live in conftest.py): model makers, the
+command line in a subprocess, and the error rule every command keeps."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from charcomplete import store
+from charcomplete.config import ModelConfig
+
+TINY = ModelConfig(cell="gru", embed=8, hidden=16, layers=1)
+FAST = ["--hidden", "32", "--embed", "8", "--batch-size", "8", "--seq-len", "32"]  # a quick `train` shape
+
+
+# ------------------------------------------------------------ models
+
+
+def random_weights(config: ModelConfig = TINY, seed: int = 0, scale: float = 1.0,
+                   radius: float | None = None) -> dict[str, np.ndarray]:
+    """Normal random weights of standard deviation `scale`, the same for the same seed.
+
+    radius: give the recurrent matrices a spectral radius near it (0.9 for an engine that
+    must stay comparable with torch: beyond 1 a vanilla RNN turns chaotic and float32
+    rounding alone would make two exact implementations drift apart). A `scale` of about
+    0.5 makes gates saturate now and then, as in a trained model."""
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for key, shape in config.weight_shapes().items():
+        std = radius / math.sqrt(config.hidden) if radius is not None and "weight_hh" in key else scale
+        weights[key] = (rng.standard_normal(shape) * std).astype(np.float32)
+    return weights
+
+
+def save_weights(name: str, config: ModelConfig, weights: dict[str, np.ndarray]) -> str:
+    with store.lock_model(name):
+        store.save_model(name, config, weights, {"history": []})
+    return name
+
+
+# A chain for the decoding tests: "qu" goes on as "ick " (likely) or "est " (less likely), and then "brown." (not sure
+# enough to be run into: 0.44 < decoder.MORE); after "x" comes a line end;
+# "f" is followed by the lead byte C5 but not surely by the byte that ends the character;
+# after "z" or "é" comes "é" (C3 A9) forever, and after "h" "✓" (E2 9C 93) forever.
+CHAIN = {
+    "q": {"u": 0.95},
+    "u": {"i": 0.6, "e": 0.3},
+    "i": {"c": 0.95},
+    "c": {"k": 0.95},
+    "k": {" ": 0.9},
+    " ": {"b": 0.6},
+    "b": {"r": 0.95},
+    "r": {"o": 0.95},
+    "o": {"w": 0.95},
+    "w": {"n": 0.95},
+    "n": {".": 0.9},
+    "e": {"s": 0.9},
+    "s": {"t": 0.9},
+    "t": {" ": 0.9},
+    "a": {"x": 0.9},
+    "x": {"\n": 0.9},
+    "f": {0xC5: 0.9},
+    0xC5: {0xBF: 0.2, 0xBE: 0.2},
+    0xC3: {0xA9: 0.99},
+    "h": {0xE2: 0.9},  # "h✓✓✓...": E2 9C 93, every byte sure
+    0xE2: {0x9C: 0.99},
+    0x9C: {0x93: 0.99},
+    0x93: {0xE2: 0.99},
+    "z": {0xC3: 0.99},
+    0xA9: {0xC3: 0.99},
+}
+
+
+def chain_weights(transitions: dict[str, dict[str, float]] | dict[int, dict[int, float]]) -> tuple[ModelConfig, dict]:
+    """A hand-made bigram model: P(next byte | current byte) = transitions[current][next].
+
+    The mass left over is spread evenly over the other bytes; a byte with no entry is
+    followed by any byte with equal odds. Built as an RNN whose state is the one-hot
+    code of the last byte (W_hh = 0), so the head reads the transition table."""
+    config = ModelConfig(cell="rnn", embed=256, hidden=256, layers=1)
+    logp = np.full((256, 256), math.log(1 / 256))  # [current, next]
+    for current, nexts in transitions.items():
+        cur = ord(current) if isinstance(current, str) else current
+        rest = max(1e-9, 1.0 - sum(nexts.values())) / (256 - len(nexts))
+        row = np.full(256, math.log(rest))
+        for nxt, p in nexts.items():
+            row[ord(nxt) if isinstance(nxt, str) else nxt] = math.log(p)
+        logp[cur] = row
+    weights = {k: np.zeros(shape, np.float32) for k, shape in config.weight_shapes().items()}
+    weights["embed.weight"] = np.eye(256, dtype=np.float32)
+    weights["rnn.weight_ih_l0"] = 20 * np.eye(256, dtype=np.float32)  # tanh(20) == 1 in float32: a clean one-hot
+    weights["head.weight"] = logp.T.astype(np.float32)  # (next, current)
+    return config, weights
+
+
+def memorised_weights(config: ModelConfig, text: bytes) -> dict[str, np.ndarray]:
+    """Weights of a model that has learned `text` by heart (real torch training, a few seconds),
+    so that its suggestions are predictable."""
+    import torch
+
+    from charcomplete.train import ChunkStream, Trainer
+
+    data = np.frombuffer(text, dtype=np.uint8).copy()
+    torch.manual_seed(0)
+    trainer = Trainer(config, lr=2e-2)
+    stream = ChunkStream(data, 8, 48, torch.device("cpu"))
+    hidden = None
+    for step in range(400):
+        x, y, new_epoch = stream.next()
+        loss, hidden = trainer.step(x, y, None if new_epoch else hidden)
+        if step >= 80 and loss < 0.02:
+            break
+    assert loss < 0.1, loss
+    return trainer.weights()
+
+
+def unigram_bpc(data: np.ndarray) -> float:
+    """Bits per character of the byte frequencies of `data`: the bar a model must beat."""
+    counts = Counter(data.tolist())
+    total = sum(counts.values())
+    return -sum(c / total * math.log2(c / total) for c in counts.values())
+
+
+# ------------------------------------------------------------ the command line
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """Environment for a `python -m charcomplete` subprocess (inherits the test's home)."""
+    env = dict(os.environ)
+    env.setdefault("PYTHONIOENCODING", "utf-8")
+    env.update(extra)
+    return env
+
+
+CLI = [sys.executable, "-m", "charcomplete"]
+
+
+def ctrl_c_default() -> None:
+    """preexec_fn for a child that a test stops with Ctrl-C (SIGINT): a shell starts background
+    jobs with SIGINT ignored and children inherit that, but a user's terminal never does."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def make_notes(folder: Path, count: int = 24, seed: int = 0) -> Path:
+    """A small folder of Markdown notes with learnable, repetitive structure."""
+    import random
+
+    rng = random.Random(seed)
+    topics = ["git", "vim", "shell", "python", "sql"]
+    verbs = ["rebase", "commit", "search", "replace", "select", "install", "format", "list"]
+    objects = ["the branch", "a file", "every line", "the table", "old logs", "the buffer"]
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        topic = topics[index % len(topics)]
+        lines = [f"# How to {rng.choice(verbs)} {rng.choice(objects)} in {topic}", ""]
+        for _ in range(12):
+            verb, thing, command = rng.choice(verbs), rng.choice(objects), rng.choice(verbs)
+            lines.append(f"To {verb} {thing}, run `{topic} {command}` and then check the result.")
+        (folder / f"note-{index:03d}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def run(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    """`charcomplete ARGS...` in a subprocess, text captured."""
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=cli_env(), timeout=timeout, **kw)
+
+
+def assert_one_clear_error(result: subprocess.CompletedProcess, fragment: str, *, only_line: bool = True) -> str:
+    """Non-zero exit, no traceback, and one `charcomplete: ...` sentence holding `fragment`; returns it."""
+    assert result.returncode not in (0, None), (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("charcomplete: ")]
+    if only_line:
+        assert len(lines) == 1, result.stderr
+    assert len(errors) == 1, result.stderr
+    assert fragment in errors[0], errors[0]
+    return errors[0]
+
+
+def assert_cli_error(args: list[str], fragment: str) -> None:
+    """In-process (fast): the command raises a CharcompleteError, which main() prints as one line."""
+    from typer.testing import CliRunner
+
+    from charcomplete.cli import app
+    from charcomplete.errors import CharcompleteError
+
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, CharcompleteError), (args, result.output, result.exception)
+    message = str(result.exception)
+    assert fragment in message and "\n" not in message, message
