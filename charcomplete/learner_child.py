@@ -663,5 +663,18 @@ def _one_sentence(error: BaseException) -> str:
     return f"{type(error).__name__}{': ' + text[:160] if text else ''} (details in learner.log)"
 
 
+def exit_now(code: int) -> None:
+    """Leave without interpreter finalisation. Everything worth keeping is already on disk
+    (publishes are atomic and synced) and in the log (flushed per line); finalising would
+    only tear down the still-blocked reader thread and torch's thread pools, which aborted
+    the process now and then ("terminate called without an active exception", exit -6)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))

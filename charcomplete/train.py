@@ -415,21 +415,29 @@ def train_model(
     dist = plan.dist
     torch.manual_seed(plan.seed)  # same seed on every rank: DDP needs identical starting weights
     device = dist.device if dist.world > 1 else pick_device(plan.device)
-    trainer = Trainer(plan.config, plan.weights, lr=plan.lr, device=device, precision=plan.precision, dist=dist)
-    if plan.optimizer_state:
-        trainer.load_optimizer_state(plan.optimizer_state)
     meta = dict(plan.meta)
     history = list(meta.get("history", []))
     start_step = int(meta.get("steps", 0))
-    stream = ChunkStream(dist.shard(plan.train_data), plan.batch_size, plan.seq_len, device,
-                         seed=plan.seed + dist.rank + start_step, skip=start_step)
-    val_data = dist.shard(plan.val_data)
     start_chars = int(meta.get("trained_chars", 0))
+    set_up_at = time.monotonic()
+    try:
+        trainer = Trainer(plan.config, plan.weights, lr=plan.lr, device=device, precision=plan.precision, dist=dist)
+        if plan.optimizer_state:
+            trainer.load_optimizer_state(plan.optimizer_state)
+        stream = ChunkStream(dist.shard(plan.train_data), plan.batch_size, plan.seq_len, device,
+                             seed=plan.seed + dist.rank + start_step, skip=start_step)
+        val_data = dist.shard(plan.val_data)
+        best = {"bpc": trainer.evaluate(val_data), "weights": None, "optim": None, "step": start_step}
+        if dist.main:
+            best.update(weights=trainer.weights(), optim=trainer.optimizer_state())
+    except KeyboardInterrupt:
+        # Ctrl-C while the model is set up and first checked (seconds, on a big corpus or a busy
+        # machine): as before the first validation, nothing was learned and nothing is kept.
+        return TrainResult(folder=store.model_folder(plan.name), steps_run=0, total_steps=start_step,
+                           seconds=time.monotonic() - set_up_at, train_seconds=0.0, chars_trained=0,
+                           best_val_bpc=float("nan"), interrupted=True, history=history, saved=False)
     chars_per_step = stream.batch * stream.seq_len * dist.world
 
-    best = {"bpc": trainer.evaluate(val_data), "weights": None, "optim": None, "step": start_step}
-    if dist.main:
-        best.update(weights=trainer.weights(), optim=trainer.optimizer_state())
     history.append({"step": start_step, "chars": start_chars, "val_bpc": best["bpc"], "time": store.now_iso()})
     saved_bpc = None
     save_failed = False  # the last save failed; set until one succeeds, so the user is told once

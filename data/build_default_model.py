@@ -88,6 +88,23 @@ def heldout_bpc(folder: Path, heldout: bytes) -> float:
     return Trainer(loaded.config, loaded.weights).evaluate(np.frombuffer(b"\0" + heldout, dtype=np.uint8))
 
 
+CURVE_PNG = ROOT / "data" / "default-model-curve.png"
+
+
+def write_curve(meta: dict, path: Path = CURVE_PNG) -> None:
+    """The run's learning curve (validation and training bpc against characters trained) as a PNG."""
+    from charcomplete.plot import write_png
+
+    # From the first check on: the untrained weights' 8 bpc would flatten the rest of the curve.
+    history = [h for h in meta.get("history", []) if h.get("by") is None and h.get("step", 0) > 0 and "chars" in h]
+    series = {
+        "validation": [(h["chars"], h["val_bpc"]) for h in history if h.get("val_bpc") is not None],
+        "training (recent average)": [(h["chars"], h["train_bpc"]) for h in history if h.get("train_bpc")],
+    }
+    write_png(path, series, title="built-in model: bits per character while pretraining",
+              x_label="characters trained", y_label="bpc")
+
+
 def export(work: Path) -> None:
     built = model_folder(work)
     meta = json.loads((built / "meta.json").read_text())
@@ -110,6 +127,7 @@ def export(work: Path) -> None:
     (PACKAGE_MODEL / "heldout.txt").write_bytes(heldout)
     for path in PACKAGE_MODEL.iterdir():
         path.chmod(0o644)  # package data: readable by every user of the install
+    write_curve(meta)
     print(f"default model (step {meta['steps']:,}, validation {meta['best_val_bpc']:.3f} bpc) written to "
           f"{PACKAGE_MODEL}")
 

@@ -11,15 +11,16 @@ import pytest
 from charcomplete import store
 from charcomplete.engine import Engine
 
-# Text whose next character any model trained on English, Python and shell gets right
-# (any of the bytes given).
+# Text whose next character a model pretrained on technical English, Python and shell gets
+# right (any of the bytes given).
 PROMPTS = {
     b"def __init__(sel": b"f",
-    b"import numpy as n": b"p",
     b"for i in ran": b"g",
-    b"The quick brown fox jumps over the lazy do": b"g",
-    b"Hello, wor": b"l",
+    b"return Non": b"e",
+    b"#!/usr/bin/env pyth": b"o",
+    b"sudo apt-get inst": b"a",
     b"git commit -": b"-m",
+    b"if __name__ == \"__ma": b"i",
 }
 
 

@@ -128,7 +128,7 @@ def main() -> None:
         try:
             app()
         finally:
-            if sys.stdout is not None:
+            if sys.stdout is not None and not sys.stdout.closed:  # (the language server closes it at exit)
                 sys.stdout.flush()  # here, where a full disk can still be reported, not at exit
     except CharcompleteError as error:
         print(f"charcomplete: {error}", file=sys.stderr)
