@@ -130,12 +130,15 @@ def file_limit(paths: list[str], budget: int, largest: int) -> int:
 
     A stat-only walk, never opening a file: it sees every file `corpus.scan` could read
     (it skips the same hidden entries, follows the same links, and ignores exclusions and
-    .gitignore, which only remove files), so a scan with this limit reads at most `budget`."""
+    .gitignore, which only remove files), so a scan with this limit reads at most `budget`.
+    Like the scan, it follows a link only to a place inside the folder it was given: a link
+    out of it (`notes/etc -> /etc`, `notes/all -> /`) would list a system tree and let files
+    the scan never reads crowd the user's own out of the budget."""
     sizes: list[int] = []
     seen: set[tuple[int, int]] = set()
-    stack = list(paths)
+    stack = [(path, os.path.realpath(path)) for path in paths]
     while stack:
-        folder = stack.pop()
+        folder, root = stack.pop()
         try:
             info = os.stat(folder)
         except OSError:
@@ -155,8 +158,10 @@ def file_limit(paths: list[str], budget: int, largest: int) -> int:
             if entry.name.startswith("."):
                 continue  # scan never enters hidden entries below a root
             try:
+                if entry.is_symlink() and not _inside(os.path.realpath(entry.path), root):
+                    continue  # scan counts it as "link out of the folder" and never opens it
                 if entry.is_dir(follow_symlinks=True):
-                    stack.append(entry.path)
+                    stack.append((entry.path, root))
                 elif entry.is_file(follow_symlinks=True):
                     file_info = entry.stat(follow_symlinks=True)
                     key = (file_info.st_dev, file_info.st_ino)
@@ -171,6 +176,10 @@ def file_limit(paths: list[str], budget: int, largest: int) -> int:
         if total > budget:
             return size - 1  # files of this size (and larger) do not all fit: the limit stops below them
     return largest
+
+
+def _inside(real_path: str, root: str) -> bool:
+    return real_path == root or real_path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def read_background(sources: list, model_exclude: list, settings: LearnerSettings, rng) -> tuple[Background, object]:

@@ -299,6 +299,10 @@ class ChunkStream:
         return x, y, new_epoch
 
 
+# A run stopped before its first validation check is kept (validated once on stopping) only
+# after this long: stopped sooner, it is a false start and leaves nothing behind.
+KEEP_AFTER_S = 10.0
+
 WARMUP_STEPS = 50
 WARMUP_SHARE = 0.02  # ...or this share of the budget, whichever ends first: a short run must not spend
 # a third of its steps warming up
@@ -523,10 +527,12 @@ def train_model(
         except KeyboardInterrupt:
             stop.requested = True
         stop.interruptible = False  # from here on a stop signal only sets the flag: the save must finish
-        # Stopped before its first validation check (Ctrl-C in the first seconds): the user
-        # gave up on this run, and what it learned was never checked, so nothing is kept (a
-        # new model's name stays free for the next try; a resumed one stays as it was).
-        keep = validations > 0 or not stop.requested
+        # Stopped in its first seconds, before any validation check (Ctrl-C right after the
+        # start): the user gave up on this run, so nothing is kept (a new model's name stays
+        # free for the next try; a resumed one stays as it was). A run stopped later (`timeout
+        # 25`, a service manager's SIGTERM) is validated once below and kept: those seconds count.
+        ran_long_enough = time.monotonic() - started >= KEEP_AFTER_S
+        keep = validations > 0 or not stop.requested or (steps > 0 and ran_long_enough)
         # A last look at validation (unless one just happened), then keep the best.
         if keep and steps and history[-1].get("step") != start_step + steps:
             try:

@@ -143,3 +143,23 @@ def test_model_files_are_under_home_only(tmp_path, charcomplete_home):
     created = {p.relative_to(charcomplete_home).parts[0] for p in charcomplete_home.rglob("*")}
     assert created <= {"data", "config", "cache", "state"}
     assert os.stat(charcomplete_home / "data" / "models" / "m").st_mode & 0o777 == 0o700
+
+
+def test_a_stop_signal_after_seconds_of_training_validates_once_and_keeps_it(tmp_path, charcomplete_home):
+    """Issue 14's reproduction, as written: a new model trained 25 s and stopped by SIGTERM
+    (`timeout 25`) before its first validation check (every 30 s by default). Those seconds
+    of training are not thrown away: the stop validates once and keeps the model. Only a run
+    stopped in its first seconds keeps nothing (the test above)."""
+    notes = make_notes(tmp_path / "notes", count=8)
+    command = [*CLI, "train", str(notes), "--model", "later", "--minutes", "10", "--eval-every", "600", *FAST]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    seen = process.stderr.readline()
+    assert "training 'later'" in seen, seen + process.stderr.read()
+    time.sleep(15.0)  # well past the first seconds, still no validation check for ten minutes
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert "stopped by SIGTERM" in out and "nothing was kept" not in out
+    meta = json.loads((charcomplete_home / "data" / "models" / "later" / "meta.json").read_text())
+    assert meta["steps"] >= 1 and meta["history"], meta

@@ -521,3 +521,25 @@ async def test_quitting_does_not_wait_for_the_learners_final_publish(tiny_model,
     logged = log_path().read_text(encoding="utf-8")
     for line in ("learning on model 'tiny'", "read 1 source files", "published 'tiny'", "stopped after"):
         assert line in logged, logged
+
+
+def test_the_size_walk_never_follows_a_link_out_of_the_sources(tmp_path):
+    """The stat-only walk that sizes the learner's reading follows links as `corpus.scan` does:
+    a link out of the folder (`notes/etc -> /etc`) is not entered, so neither a system folder
+    is listed nor its files' sizes crowd the user's own files out of the budget."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for index in range(10):  # 1 to 10 KB: 55 KB in all
+        (notes / f"n{index}.md").write_text("w" * (1000 * (index + 1)), encoding="utf-8")
+    outside = tmp_path / "outside"
+    (outside / "deeper").mkdir(parents=True)
+    for index in range(30):  # 30 small files that scan never reads
+        (outside / "deeper" / f"o{index}.conf").write_text("x" * 100, encoding="utf-8")
+    (notes / "etc").symlink_to(outside, target_is_directory=True)
+    (notes / "one.conf").symlink_to(outside / "deeper" / "o0.conf")
+    inside = notes / "sub"
+    inside.mkdir()
+    (notes / "current").symlink_to(inside, target_is_directory=True)  # a link inside is still followed
+    assert file_limit([str(notes)], 55_000, 256_000) == 256_000  # all 55 KB fit; the 3 KB outside would not
+    (inside / "s.md").write_text("y" * 500, encoding="utf-8")
+    assert file_limit([str(notes)], 55_000, 256_000) == 9_999  # 500 bytes inside, reached once, push out 10 KB
