@@ -97,6 +97,9 @@ def test_forget_a_model_asks_first():
     assert refused.stdout.strip().endswith("Nothing was deleted.")
     kept = run("models", "rm", "a", input="n\n")
     assert kept.returncode == 0 and "Nothing was deleted." in kept.stdout and store.model_exists("a")
+    unanswered = run("forget", "--all", input="")  # no answer at all (stdin at its end) is not a yes
+    assert unanswered.returncode == 0 and "Nothing was deleted." in unanswered.stdout and store.model_exists("a")
+    assert "Aborted" not in unanswered.stdout + unanswered.stderr
     done = run("forget", "--model", "a", input="y\n")
     assert done.returncode == 0, done.stderr
     assert "removed model 'a'" in done.stdout

@@ -106,7 +106,11 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def confirm_or_stop(question: str) -> None:
     """Ask `question` (default no); on no, say that nothing was deleted and end with success:
     declining is an answer, not a failure."""
-    if not typer.confirm(question, default=False):
+    try:
+        agreed = typer.confirm(question, default=False)
+    except typer.Abort:  # no answer at all (end of input, Ctrl-C at the prompt): not a yes
+        agreed = False
+    if not agreed:
         print("Nothing was deleted.")
         raise typer.Exit(0)
 
