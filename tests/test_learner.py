@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -510,9 +511,14 @@ async def test_quitting_does_not_wait_for_the_learners_final_publish(tiny_model,
         await wait_for(pilot, lambda: app.learner_steps >= 5 or app.learner_state == "error", what="learning")
         assert app.learner_state == "learning", app.learner_error
         learner = app.learner
-        await pilot.press("ctrl+q")  # saved: quits without asking
-        await wait_for(pilot, lambda: app.return_code is not None, timeout=5, what="the app to exit")
-        alive_at_exit = learner.is_alive()
+        # Frozen, the learner can finish nothing: an editor that waited for it would never exit.
+        os.kill(learner.process.pid, signal.SIGSTOP)
+        try:
+            await pilot.press("ctrl+q")  # saved: quits without asking
+            await wait_for(pilot, lambda: app.return_code is not None, timeout=5, what="the app to exit")
+            alive_at_exit = learner.is_alive()
+        finally:
+            os.kill(learner.process.pid, signal.SIGCONT)
     assert alive_at_exit  # the editor exited without waiting for the learner...
     assert wait_until(lambda: not learner.is_alive(), 60)
     assert learner.process.returncode == 0  # ...which finished on its own
