@@ -234,9 +234,11 @@ class Suggestions:
     def poll_learner(self) -> None:
         if self.learner is None:
             return
+        from charcomplete.learner import Published, Rebased
+
         for message in self.learner.poll():
-            if message.get("kind") in ("published", "rebased"):
-                self._swap(message["name"])
+            if isinstance(message, (Published, Rebased)):
+                self._swap(message.name)
 
     def _swap(self, name: str) -> None:
         from charcomplete.engine import Engine
@@ -252,7 +254,7 @@ class Suggestions:
 
     def close(self) -> None:
         if self.learner is not None:
-            self.learner.stop(timeout=5.0)
+            self.learner.hand_over()  # it publishes what it learned in the background, then exits
 
 
 def _special(raw: bytes) -> dict | None:

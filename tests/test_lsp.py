@@ -409,6 +409,7 @@ async def test_the_learner_learns_from_open_documents_but_not_excluded_ones_and_
     assert children  # the learner (and multiprocessing's resource tracker)
     await client.shutdown_session()
     await client.stop()
+    assert await client._server.wait() == 0  # a clean exit: the learner handed over, no traceback
     for pid in children:
         for _ in range(100):
             if not os.path.exists(f"/proc/{pid}"):

@@ -375,13 +375,15 @@ class CharcompleteLanguageServer(LanguageServer):
             learner = self.learner
             if learner is None:
                 continue
+            from charcomplete.learner import Failed, Published, Rebased
+
             for message in learner.poll():
-                self.learner_steps = int(message.get("steps", self.learner_steps) or 0)
-                if message.get("kind") in ("published", "rebased"):
-                    self._on_model_thread(self._load_weights, message["name"])
-                elif message.get("kind") == "error":
+                self.learner_steps = int(getattr(message, "steps", self.learner_steps) or 0)
+                if isinstance(message, (Published, Rebased)):
+                    self._on_model_thread(self._load_weights, message.name)
+                elif isinstance(message, Failed):
                     self.learning = "error"
-                    logger.error("the background learner failed: %s", message.get("message"))
+                    logger.error("the background learner failed: %s", message.message)
             if not learner.is_alive() and not learner.stopped and self.learning != "error":
                 self.learning = "error"
                 logger.error("the background learner stopped (%s)", learner.exit_description())
@@ -396,11 +398,11 @@ class CharcompleteLanguageServer(LanguageServer):
             logger.error("could not load the learned weights: %s", error)
 
     def close(self) -> None:
-        """After the client left: stop the learner (it publishes what it learned) and the model thread."""
+        """After the client left: hand the learner over (it publishes what it learned, in the
+        background, and exits; the server does not wait) and stop the model thread."""
         if self.learner is not None:
-            started = time.monotonic()
-            self.learner.stop(timeout=5.0)
-            logger.info("learner stopped in %.1f s", time.monotonic() - started)
+            self.learner.hand_over()
+            logger.info("learner handed over (pid %s)", self.learner.pid)
         self.model_thread.shutdown(wait=True, cancel_futures=True)
 
 
