@@ -637,6 +637,7 @@ def main(argv: list[str]) -> int:
         os.nice(settings.nice)
     except OSError:
         pass  # not allowed on this system: learning at normal priority is still correct
+    _idle_priority()
     # stdout is the channel to the editor; whatever else writes to it (torch warnings) goes to the log.
     outbox = _PipeOutbox(os.dup(1))
     os.dup2(2, 1)
@@ -653,6 +654,18 @@ def main(argv: list[str]) -> int:
         outbox.put(Failed(message=_one_sentence(error)))
         return 1
     return 0
+
+
+def _idle_priority() -> None:
+    """Linux's idle scheduling class, on top of the niceness: the learner then takes only CPU
+    time that nothing else wants, so a suggestion never waits behind a training step. Nice 10
+    alone still weighs a tenth of a normal process: on the quiet 2-core machine the language
+    server's keystroke p99 was 8.2 ms without the learner and 11.5 ms with it."""
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:
+            pass  # not allowed here: the niceness still holds
 
 
 def _one_sentence(error: BaseException) -> str:
