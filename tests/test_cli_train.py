@@ -163,3 +163,14 @@ def test_a_stop_signal_after_seconds_of_training_validates_once_and_keeps_it(tmp
     assert "stopped by SIGTERM" in out and "nothing was kept" not in out
     meta = json.loads((charcomplete_home / "data" / "models" / "later" / "meta.json").read_text())
     assert meta["steps"] >= 1 and meta["history"], meta
+
+
+@pytest.mark.parametrize("option", ["--threads", "--batch-size", "--seq-len", "--steps"])
+def test_a_count_under_one_is_one_sentence_not_a_usage_block(tmp_path, option):
+    notes = make_notes(tmp_path / "notes", count=2)
+    assert_one_clear_error(run("train", str(notes), option, "0", *FAST[:4]), f"{option} must be at least 1")
+
+
+def test_eval_threads_under_one_is_one_sentence(tmp_path):
+    notes = make_notes(tmp_path / "notes", count=2)
+    assert_one_clear_error(run("eval", str(notes), "--adapt", "--threads", "0"), "--threads must be at least 1")

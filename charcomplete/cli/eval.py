@@ -53,13 +53,15 @@ def eval_command(
     ] = None,
     threads: Annotated[
         int | None,
-        typer.Option("--threads", min=1, help="CPU threads for --adapt's gradient steps (default: the cores not "
+        typer.Option("--threads", help="CPU threads for --adapt's gradient steps (default: the cores not "
                      "busy with other work); suggestions run on one."),
     ] = None,
 ) -> None:
     """Bits per character, next-character accuracy, keystroke savings and suggestion latency on your text."""
     if max_bytes < 0 or ksr_bytes < 0:
         raise CharcompleteError("--max-bytes and --ksr-bytes must be 0 or more")
+    if threads is not None and threads < 1:
+        raise CharcompleteError("--threads must be at least 1")
     if (no_dynamic or no_cache) and not adapt:
         raise CharcompleteError("--no-dynamic and --no-cache only go with --adapt")
     if no_dynamic and no_cache:

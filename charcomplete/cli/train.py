@@ -158,7 +158,7 @@ def train(
     eval_every: Annotated[float, typer.Option("--eval-every", help="Seconds between validation checks.")] = 30.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="CPU threads (default: the cores not busy with other work).")
+        int | None, typer.Option("--threads", help="CPU threads (default: the cores not busy with other work).")
     ] = None,
 ) -> None:
     """Learn (or keep learning) from folders of text. Ctrl-C stops and keeps the best model."""
@@ -169,7 +169,7 @@ def train(
     if not 0.0 < val_fraction < 0.9:
         raise CharcompleteError("--val-fraction must be between 0 and 0.9")
     for label, value in (("--batch-size", batch_size), ("--seq-len", seq_len), ("--steps", steps),
-                         ("--until-step", until_step)):
+                         ("--until-step", until_step), ("--threads", threads)):
         if value is not None and value < 1:
             raise CharcompleteError(f"{label} must be at least 1")
     for label, value in (("--minutes", minutes), ("--epochs", epochs), ("--lr", lr), ("--eval-every", eval_every)):
