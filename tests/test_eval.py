@@ -144,7 +144,7 @@ def test_eval_adapt_shows_progress_and_takes_threads(tmp_path, tiny_model):
     assert first.startswith("evaluating 'tiny' (GRU 1x24) on 16,000 bytes of 1 documents"), first
     assert "gradient steps, cache" in first
     refused = run("eval", str(notes), "--model", tiny_model, "--threads", "0")
-    assert refused.returncode == 2 and "'--threads'" in refused.stderr and "Traceback" not in refused.stderr
+    assert refused.returncode == 1 and refused.stderr == "charcomplete: --threads must be at least 1\n"
 
 
 def test_progress_lines_say_bytes_bpc_and_time_left(tiny_model, capsys, monkeypatch):
