@@ -21,20 +21,8 @@ import sys
 import tempfile
 import time
 
+from editor_latency import TEXT, percentile  # the same typed text and percentile as the editor's figure
 from machine import describe
-
-TEXT = (
-    "To rebase the branch in git, run git rebase main and then check the result. "
-    "To search every line in vim, type a slash and the word you want; n jumps to the next match. "
-    "To list old logs in the shell, run ls -lt and read the first lines. "
-    "To format the table in sql, select the columns you need and order them by date. "
-    "To install a package in python, run pip install and then import it in the shell. "
-)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
