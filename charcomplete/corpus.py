@@ -643,10 +643,20 @@ def require_text(corpus: Corpus) -> None:
 
 
 def _bucket(doc: Document) -> int:
-    """A stable number in [0, 1000) from the document's relative path (not its content, so
+    return _path_bucket(doc.relpath)
+
+
+def _path_bucket(relpath: str) -> int:
+    """A stable number in [0, 1000) from a document's relative path (not its content, so
     editing a file doesn't move it between training and validation)."""
-    digest = hashlib.sha256(doc.relpath.encode("utf-8", "surrogateescape")).hexdigest()
+    digest = hashlib.sha256(relpath.encode("utf-8", "surrogateescape")).hexdigest()
     return int(digest[:8], 16) % 1000
+
+
+def validates_on(relpath: str, val_fraction: float = 0.1) -> bool:
+    """Whether `split` puts a document at `relpath` on the validation side (for corpora of
+    many documents; `split` may move one document when a side would be empty)."""
+    return _path_bucket(relpath) < val_fraction * 1000
 
 
 def split(documents: list[Document], val_fraction: float = 0.1) -> tuple[list[Document], list[Document]]:
