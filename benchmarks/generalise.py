@@ -15,6 +15,9 @@ then the same read adaptively (`eval --adapt`: dynamic evaluation and the cache)
 <the notes benchmark's training notes> --minutes M` with no other option (it fine-tunes this
 checkout's built-in model), then scores that model too: on the held-out notes (did it learn
 the user?) and on the held-out sources (what did fine-tuning cost elsewhere?).
+--new-user "OPTIONS" (repeatable) does the same with other `train` options, to choose the
+fine-tuning defaults: e.g. --new-user="--steps 600 --lr 3e-4" --new-user="--steps 600 --lr 1e-3"
+(a fixed number of updates, so that the comparison does not depend on the machine's load).
 
 A model is a name in CHARCOMPLETE_HOME (or the built-in `default`) or a model folder's path.
 Needs ../shared/corpora (skips with a message when it is absent)."""
@@ -37,7 +40,7 @@ from machine import describe  # noqa: E402
 from notes_benchmark import NOTES, notes_split  # noqa: E402
 from pretrain_corpus import PRETRAIN, copy_files, held_out_sets  # noqa: E402
 
-HEADER = (f"{'held-out set':<12} {'model':<28} {'static':>7} {'top-1':>6} {'KSR':>6} {'adapt':>7} {'top-1':>6} "
+HEADER = (f"{'held-out set':<12} {'model':<36} {'static':>7} {'top-1':>6} {'KSR':>6} {'adapt':>7} {'top-1':>6} "
           f"{'KSR':>6}")
 
 
@@ -54,12 +57,14 @@ def load(spec: str):
     return store.load_model(spec)
 
 
-def new_user(minutes: float, work: Path) -> Path:
-    """The new-user protocol in a fresh home; returns the trained model's folder."""
-    text = work / "notes"
-    copy_files(notes_split()[0], NOTES, text)
+def new_user(options: list[str], work: Path) -> Path:
+    """The new-user protocol in a fresh home under `work`: `charcomplete train <notes> OPTIONS`;
+    returns the trained model's folder."""
+    text = work.parent / "notes"
+    if not text.is_dir():
+        copy_files(notes_split()[0], NOTES, text)
     home = work / "home"
-    command = [sys.executable, "-m", "charcomplete", "train", str(text), "--minutes", str(minutes)]
+    command = [sys.executable, "-m", "charcomplete", "train", str(text), *options]
     log("charcomplete " + " ".join(command[3:]))
     done = subprocess.run(command, env={**os.environ, "CHARCOMPLETE_HOME": str(home)}, capture_output=True,
                           text=True)
@@ -72,7 +77,7 @@ def new_user(minutes: float, work: Path) -> Path:
 
 def row(label: str, name: str, static: dict, adaptive: dict | None) -> str:
     ksr = (static.get("ksr") or {}).get("whole")
-    text = f"{label:<12} {name:<28} {static['bpc']:>7.3f} {static['top1']:>6.1%} "
+    text = f"{label:<12} {name:<36} {static['bpc']:>7.3f} {static['top1']:>6.1%} "
     text += f"{ksr:>6.1%} " if ksr is not None else f"{'-':>6} "
     if adaptive:
         aksr = (adaptive.get("ksr") or {}).get("whole")
@@ -88,6 +93,8 @@ def main() -> None:
     parser.add_argument("--static-only", action="store_true", help="skip the adaptive reading (the slow part)")
     parser.add_argument("--sets", default=None, help="comma-separated held-out sets (default: all)")
     parser.add_argument("--new-user-minutes", type=float, default=0.0)
+    parser.add_argument("--new-user", action="append", default=[], metavar="OPTIONS",
+                        help="train options for a new-user run (repeatable)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if not PRETRAIN.is_dir() or not NOTES.is_dir():
@@ -101,9 +108,11 @@ def main() -> None:
         sets = {name: sets[name] for name in args.sets.split(",")}
     models = {spec: load(spec) for spec in args.models.split(",")}
     work = Path(tempfile.mkdtemp(prefix="generalise-"))
-    if args.new_user_minutes:
-        folder = new_user(args.new_user_minutes, work)
-        models[f"new user ({args.new_user_minutes:g} min)"] = load(str(folder))
+    runs = {f"new user ({args.new_user_minutes:g} min)": ["--minutes", str(args.new_user_minutes)]}
+    runs = runs if args.new_user_minutes else {}
+    runs.update({f"new user ({options})": options.split() for options in args.new_user})
+    for number, (label, options) in enumerate(runs.items()):
+        models[label] = load(str(new_user(options, work / f"run-{number}")))
     print(f"machine: {describe()}")
     for spec, model in models.items():
         print(f"model {spec}: {model.config.describe()}, {int(model.meta.get('trained_chars', 0)):,} characters "

@@ -29,9 +29,9 @@ import numpy as np
 from charcomplete.config import DOC_START
 from charcomplete.predictor import PRIME_WINDOW, TAIL_BYTES, LearningPredictor, Predictor, PredictorState
 
-# The policy: what is worth showing. Thresholds from issue 3 (BENCHMARKS.md, "Choosing the
-# decoding"); the rest chosen in issue 15 with benchmarks/suggestion_policy.py on a dev
-# slice of the held-out notes (BENCHMARKS.md, "What a suggestion shows"): against issue 3's
+# The policy: what is worth showing. Thresholds from issue 3 (chosen on a weaker model by
+# simulated typing); the rest chosen in issue 15 with benchmarks/suggestion_policy.py on a dev
+# slice of the held-out notes (BENCHMARKS.md, "Quality: the built-in model"): against issue 3's
 # policy, the same keystroke savings (28.8%) with 23% more accepted characters per
 # suggestion shown (1.07 vs 0.87) and a third fewer shown. min_chars 3 bought more per
 # suggestion with a sixth of the savings; MORE from 0.35 to 0.8 changed nothing measurable.
