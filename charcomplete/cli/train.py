@@ -19,6 +19,8 @@ from charcomplete.errors import CharcompleteError
 from charcomplete.paths import locations
 
 DEFAULT_MINUTES = 5.0  # when no --minutes, --steps or --epochs is given
+# Measured with benchmarks/generalise.py's new-user protocol (BENCHMARKS.md, "Quality").
+GENERAL_SHARE = 0.0
 VAL_BYTES = 131072  # validation text kept for the checks during training
 LOCK_WAIT_S = 10.0  # how long train waits for another writer of the same model before refusing
 
@@ -160,6 +162,10 @@ def train(
     threads: Annotated[
         int | None, typer.Option("--threads", help="CPU threads (default: the cores not busy with other work).")
     ] = None,
+    general_share: Annotated[
+        float, typer.Option("--general-share", help="When fine-tuning: the share of general text (Python's "
+                            "documentation) mixed into the training text, so that the model keeps what it knew.")
+    ] = GENERAL_SHARE,
 ) -> None:
     """Learn (or keep learning) from folders of text. Ctrl-C stops and keeps the best model."""
     if arch is not None and arch not in CELLS:
@@ -168,6 +174,8 @@ def train(
         raise CharcompleteError(f"unknown --precision {precision!r}; choose auto, fp32 or bf16")
     if not 0.0 < val_fraction < 0.9:
         raise CharcompleteError("--val-fraction must be between 0 and 0.9")
+    if not 0.0 <= general_share <= 0.5:  # "not" catches NaN too
+        raise CharcompleteError("--general-share must be from 0 to 0.5")
     for label, value in (("--batch-size", batch_size), ("--seq-len", seq_len), ("--steps", steps),
                          ("--until-step", until_step), ("--threads", threads)):
         if value is not None and value < 1:
@@ -198,6 +206,11 @@ def train(
             raise CharcompleteError(str(error)) from None
         config, meta = start.config, start.meta
         corpus, train_docs, val_docs = _read_corpus(paths, meta, excluded, val_fraction)
+        general_bytes = 0
+        if start.tuning and not resume:
+            from charcomplete import replay
+
+            train_docs, general_bytes = replay.mix_in(train_docs, general_share)
         from charcomplete import train as training  # torch: imported only once the input is known to be good
         from charcomplete.corpus import encode
         from charcomplete.distributed import from_environment
@@ -211,7 +224,7 @@ def train(
         precision, why = training.choose_precision(
             precision, dist.device if dist.world > 1 else training.pick_device(device)
         )
-        train_bytes = sum(len(d.data) for d in train_docs)
+        train_bytes = sum(len(d.data) for d in train_docs) - general_bytes
         val_bytes = sum(len(d.data) for d in val_docs)
         documents = len(corpus.documents)
         train_data, val_data = encode(train_docs), encode(val_docs)[:VAL_BYTES].copy()
@@ -233,7 +246,7 @@ def train(
         print(
             f"training {model!r}: {start.how} ({config.describe()}, {config.parameter_count():,} parameters, "
             f"{precision}: {why}){processes} on {documents} documents: {train_bytes:,} bytes to learn, "
-            f"{val_bytes:,} held out",
+            f"{val_bytes:,} held out" + (f", {general_bytes:,} of general text mixed in" if general_bytes else ""),
             file=sys.stderr,
         )
         with _ProgressView(budget) as view:
