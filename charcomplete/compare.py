@@ -23,6 +23,8 @@ CURVE_VAL_BYTES = 32_768  # held-out bytes each check reads: the checks' time co
 # (BENCHMARKS.md, "RNN vs LSTM vs GRU"); shorter runs were not measured, and in a minute
 # every cell is still learning letter statistics. The default is the least that passes.
 MIN_MEANINGFUL_MINUTES = DEFAULT_MINUTES
+EVAL_BYTES = 100_000  # held-out bytes each model is evaluated on
+KSR_BYTES = 10_000  # of those, the ones a simulated typist types (a search per position: the slow part)
 
 
 def matched_configs(hidden: int, embed: int = ModelConfig.embed, reference: str = "gru") -> dict[str, ModelConfig]:
@@ -46,8 +48,8 @@ def run_compare(
     batch_size: int = plans.BATCH_SIZE,
     seq_len: int = plans.SEQ_LEN,
     lr: float = plans.LR,
-    max_bytes: int | None = 100_000,
-    ksr_bytes: int = 10_000,
+    max_bytes: int | None = EVAL_BYTES,
+    ksr_bytes: int = KSR_BYTES,
     seed: int = 0,
     eval_docs: list | None = None,
     say=lambda message: None,

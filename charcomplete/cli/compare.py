@@ -19,6 +19,8 @@ from charcomplete.cli import app
 from charcomplete.compare import (
     DEFAULT_HIDDEN,
     DEFAULT_MINUTES,
+    EVAL_BYTES,
+    KSR_BYTES,
     MAX_COMPARE_HIDDEN,
     MIN_MEANINGFUL_MINUTES,
     run_compare,
@@ -42,10 +44,10 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print every figure as JSON.")] = False,
     max_bytes: Annotated[
         int, typer.Option("--max-bytes", help="Evaluate on the first N held-out bytes (0: all).")
-    ] = 100_000,
+    ] = EVAL_BYTES,
     ksr_bytes: Annotated[
         int, typer.Option("--ksr-bytes", help="Simulate typing on the first N held-out bytes (0: skip).")
-    ] = 10_000,
+    ] = KSR_BYTES,
     exclude: Annotated[
         list[str] | None, typer.Option("--exclude", help="Glob of files to keep out (repeatable).")
     ] = None,
