@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
 from charcomplete import store  # noqa: E402
 from charcomplete.atomic import TEMP_MARK  # noqa: E402
 from charcomplete.config import ModelConfig  # noqa: E402
+from charcomplete.meta import ModelMeta  # noqa: E402
 from charcomplete.paths import HOME_ENV  # noqa: E402
 
 MODEL = "crash"
@@ -79,7 +80,7 @@ def check_model() -> str | None:
         optim = store.load_optimizer_state(loaded)
     except Exception as error:  # any failure to load is exactly what this counts
         return f"does not load: {error}"
-    tag = loaded.meta.get("version")
+    tag = loaded.meta.extra.get("version")
     if tag not in VERSIONS:
         return f"metadata names no version: {tag!r}"
     weights, expected_optim, meta = version(tag)
@@ -87,7 +88,7 @@ def check_model() -> str | None:
         return f"metadata says {tag} but the weights are not {tag}'s"
     if optim is None or any(optim[k].tobytes() != v.tobytes() for k, v in expected_optim.items()):
         return f"metadata says {tag} but the optimizer state is not {tag}'s"
-    if loaded.meta["steps"] != meta["steps"] or len(loaded.meta["history"]) != len(meta["history"]):
+    if loaded.meta.steps != meta["steps"] or len(loaded.meta.history) != len(meta["history"]):
         return f"metadata of {tag} is mixed with another version's"
     return None
 
@@ -97,8 +98,8 @@ def debris(folder: Path) -> list[str]:
     try:
         meta = store.load_meta(MODEL)[0]
     except Exception:
-        meta = {}
-    named = {meta.get("weights"), meta.get("optimizer")}
+        meta = ModelMeta()
+    named = {meta.weights, meta.optimizer}
     return sorted(
         p.name for p in folder.iterdir()
         if TEMP_MARK in p.name or (p.suffix == ".safetensors" and p.name not in named)
@@ -143,7 +144,8 @@ def run_trial(rng: random.Random, max_delay: float = 0.25, timeout: float = 60.0
         with store.lock_model(MODEL, timeout=timeout):
             save("A")
         return result
-    expected = {store.META_FILE, ".lock", *(store.load_meta(MODEL)[0][k] for k in ("weights", "optimizer"))}
+    meta = store.load_meta(MODEL)[0]
+    expected = {store.META_FILE, ".lock", meta.weights, meta.optimizer}
     result.unclean = sorted({p.name for p in folder.iterdir()} ^ expected)
     if result.problem is None and check_model() is not None:
         result.problem = f"the save after the kill did not give a clean model: {check_model()}"

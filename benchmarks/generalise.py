@@ -115,8 +115,8 @@ def main() -> None:
         models[label] = load(str(new_user(options, work / f"run-{number}")))
     print(f"machine: {describe()}")
     for spec, model in models.items():
-        print(f"model {spec}: {model.config.describe()}, {int(model.meta.get('trained_chars', 0)):,} characters "
-              f"trained, validation {model.meta.get('best_val_bpc', float('nan')):.3f} bpc on its own split")
+        print(f"model {spec}: {model.config.describe()}, {model.meta.trained_chars:,} characters "
+              f"trained, validation {model.meta.best_val_bpc or float('nan'):.3f} bpc on its own split")
     print(f"first {args.max_bytes:,} bytes of each set; keystroke savings on the first {args.ksr_bytes:,}")
     print(HEADER, flush=True)
     report: dict = {"machine": describe(), "max_bytes": args.max_bytes, "ksr_bytes": args.ksr_bytes, "rows": []}

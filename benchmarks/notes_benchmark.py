@@ -119,8 +119,8 @@ def main() -> None:
         "held_out_documents": len(held_docs), "held_out_bytes": sum(len(d.data) for d in held_docs),
         "max_bytes": args.max_bytes, "ksr_bytes": args.ksr_bytes,
         "model": {"name": args.model, "description": loaded.config.describe(),
-                  "parameters": loaded.config.parameter_count(), "updated": loaded.meta.get("updated"),
-                  "trained_chars": loaded.meta.get("trained_chars"), "best_val_bpc": loaded.meta.get("best_val_bpc"),
+                  "parameters": loaded.config.parameter_count(), "updated": loaded.meta.updated,
+                  "trained_chars": loaded.meta.trained_chars, "best_val_bpc": loaded.meta.best_val_bpc,
                   "builtin": loaded.builtin},
         "adapt_settings": vars(AdaptSettings()) | {"dynamic": None, "cache": None},
         "rows": {},
@@ -179,8 +179,8 @@ def new_user(args, work: Path, train_files, report):
     print(done.stdout.strip().replace("\n", "\n    "), flush=True)
     loaded = store.load_from_folder(home / "data" / "models" / "new-user", "new-user")
     report["new_user"] = {"command": " ".join(["charcomplete", *command[3:]]), "seconds": time.time() - started,
-                          "trained_chars": loaded.meta.get("trained_chars"),
-                          "best_val_bpc": loaded.meta.get("best_val_bpc")}
+                          "trained_chars": loaded.meta.trained_chars,
+                          "best_val_bpc": loaded.meta.best_val_bpc}
     return loaded
 
 
@@ -190,7 +190,8 @@ def compare(args, home: Path, train_docs, held_docs, report) -> None:
     The learning curves (and each run's choice of its best weights) use the held-out text
     after the evaluated part, so no model is chosen on the text it is scored on."""
     os.environ["CHARCOMPLETE_HOME"] = str(home)
-    from charcomplete.cli.compare import print_table, run_compare, write_curves_png
+    from charcomplete.cli.compare import print_table, write_curves_png
+    from charcomplete.compare import run_compare
     from charcomplete.evaluate import as_documents
     from charcomplete.plot import terminal_plot
 

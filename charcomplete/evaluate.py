@@ -225,42 +225,44 @@ def evaluate(
     if not decoders:
         raise ValueError("give at least one decoding setting")
 
-    adapter = None
-    if settings.dynamic:
-        from charcomplete.adapt import OnlineAdapter  # torch: only now
-
-        adapter = OnlineAdapter(loaded.config, loaded.weights, lr=settings.lr, optimizer=settings.optimizer,
-                                decay=settings.decay)
-    top: Predictor = engine
-    if settings.cache:
-        # The cache of the text read; with text to fit on, a second n-gram fitted on it that
-        # also keeps counting. Two caches beat one fitted n-gram on the dev slice (1.968 vs
-        # 2.003 bpc): the first one's bins then say what the *recent* text knows.
-        caches = [NGram(settings.cache_order, adaptive=True)]
-        if cache_text:
-            fitted = NGram(settings.cache_order, adaptive=True, recent_weight=settings.recent_weight)
-            caches.append(fitted.fit(cache_text))
-        # One cache starts from the editor's trust table, so this measures what the editor does.
-        one = len(caches) == 1 and settings.mixing == "linear" and settings.cache_order == ORDER
-        trust = CACHE_TRUST if one else None
-        top = CacheEngine(engine, caches, lr=settings.mix_lr, mixing=settings.mixing, trust=trust)
-
-    typists = [_Typist(label, dict(options), word) for label, options in decoders.items() for word in (False, True)]
-    tally = _Tally()
+    run = _Pass(engine, loaded, settings, decoders, cache_text)
     total = sum(len(doc) for doc in docs)
-    ksr_docs = ksr_chars = ksr_byte_count = 0
     started = time.perf_counter()
     for doc in docs:
-        typing = ksr_bytes > 0 and ksr_byte_count < ksr_bytes
+        run.read(doc, typing=ksr_bytes > 0 and run.ksr_bytes < ksr_bytes, progress=progress, total=total)
+    return run.report(docs, time.perf_counter() - started)
+
+
+class _Pass:
+    """One evaluation pass: the predictor as it adapts, what it scored, and the typists."""
+
+    def __init__(self, engine: Predictor, loaded: LoadedModel | None, settings: AdaptSettings,
+                 decoders: dict[str, dict], cache_text: bytes | None) -> None:
+        self.engine, self.settings = engine, settings
+        self.adapter = None
+        if settings.dynamic:
+            from charcomplete.adapt import OnlineAdapter  # torch: only now
+
+            self.adapter = OnlineAdapter(loaded.config, loaded.weights, lr=settings.lr,
+                                         optimizer=settings.optimizer, decay=settings.decay)
+        self.top: Predictor = _with_cache(engine, settings, cache_text) if settings.cache else engine
+        self.typists = [_Typist(label, dict(options), word)
+                        for label, options in decoders.items() for word in (False, True)]
+        self.tally = _Tally()
+        self.ksr_docs = self.ksr_bytes = self.ksr_chars = 0  # what the typists typed
+
+    def read(self, doc: bytes, typing: bool, progress: Progress | None, total: int) -> None:
+        """Predict each byte of `doc` before anything learns from it; the typists type it when `typing`."""
+        tally = self.tally
         if typing:
-            ksr_docs += 1
-            ksr_byte_count += len(doc)
-            ksr_chars += len(char_starts(doc))
-            for typist in typists:
+            self.ksr_docs += 1
+            self.ksr_bytes += len(doc)
+            self.ksr_chars += len(char_starts(doc))
+            for typist in self.typists:
                 typist.next = 0
-        state = top.start()
-        if adapter is not None:
-            adapter.start_document()
+        state = self.top.start()
+        if self.adapter is not None:
+            self.adapter.start_document()
         chunk_start = 0
         for i, byte in enumerate(doc):
             t0 = time.perf_counter()
@@ -272,26 +274,84 @@ def evaluate(
             tally.top1 += better == 0
             tally.top3 += better < 3
             if typing:
-                _type(typists, state, doc, i, tally)
-            if isinstance(top, LearningPredictor):
-                top.observe(state, byte)
+                _type(self.typists, state, doc, i, tally)
+            if isinstance(self.top, LearningPredictor):
+                self.top.observe(state, byte)
             t0 = time.perf_counter()
             state.feed(bytes((byte,)))
             tally.step_s += time.perf_counter() - t0
-            if adapter is not None and (i + 1 - chunk_start >= settings.chunk or i + 1 == len(doc)):
-                adapter.update(doc[chunk_start : i + 1])
+            if self.adapter is not None and (i + 1 - chunk_start >= self.settings.chunk or i + 1 == len(doc)):
+                state = self._adapt(doc[chunk_start : i + 1], state)
                 chunk_start = i + 1
-                engine = adapter.engine(engine.name)
-                top = top.rebased(engine) if isinstance(top, CacheEngine) else engine
-                state = state.carried_to(top)
             if progress is not None and (i + 1) % PROGRESS_EVERY == 0 and i + 1 < len(doc):
                 progress(tally.bytes + i + 1, total, tally.bits / (tally.bytes + i + 1))
         tally.bytes += len(doc)
         if progress is not None:
             progress(tally.bytes, total, tally.bits / max(1, tally.bytes))
 
-    return _report(top, engine, loaded, settings, docs, tally, typists, ksr_docs, ksr_byte_count, ksr_chars,
-                   time.perf_counter() - started, adapter)
+    def _adapt(self, chunk: bytes, state: PredictorState) -> PredictorState:
+        """A gradient step on `chunk`; the next bytes are predicted by the new weights, from the carried state."""
+        self.adapter.update(chunk)
+        self.engine = self.adapter.engine(self.engine.name)
+        self.top = self.top.rebased(self.engine) if isinstance(self.top, CacheEngine) else self.engine
+        return state.carried_to(self.top)
+
+    def report(self, docs: list[bytes], seconds: float) -> dict:
+        """Every figure, JSON-ready."""
+        tally, engine, settings = self.tally, self.engine, self.settings
+        n = max(1, tally.bytes)
+        by_label: dict[str, dict] = {}
+        for typist in self.typists:
+            entry = by_label.setdefault(typist.label, {"label": typist.label, "options": typist.options})
+            entry["word" if typist.word else "whole"] = typist.figures(self.ksr_chars)
+        decoders = list(by_label.values())
+        result = {
+            "model": engine.name,
+            "description": engine.describe(),
+            "parameters": engine.parameters,
+            "mode": _mode(settings, isinstance(engine, Engine), engine),
+            "adapt": asdict(settings) if settings.any else None,
+            "documents": len(docs),
+            "bytes": tally.bytes,
+            "chars": sum(len(char_starts(doc)) for doc in docs),
+            "bpc": tally.bits / n,
+            "top1": tally.top1 / n,
+            "top3": tally.top3 / n,
+            "ksr": None,
+            "decoders": decoders,
+            "latency_ms": None,
+            "step_us": tally.step_s / n * 1e6,
+            "seconds": seconds,
+        }
+        if self.ksr_chars:
+            main = decoders[0]
+            latencies = np.asarray(tally.latencies) * 1e3
+            result["ksr"] = {"documents": self.ksr_docs, "bytes": self.ksr_bytes, "chars": self.ksr_chars,
+                             "whole": main["whole"]["savings"], "word": main["word"]["savings"],
+                             "precision": main["whole"]["precision"]}
+            result["latency_ms"] = {"p50": float(np.percentile(latencies, 50)),
+                                    "p99": float(np.percentile(latencies, 99)), "suggestions": int(latencies.size)}
+        if self.adapter is not None:
+            result["adapter_steps"] = self.adapter.steps
+        if isinstance(self.top, CacheEngine):
+            weights = np.array([self.top.mixer.weights(b) for b in range(self.top.bins)])
+            result["cache_weight_mean"] = float(weights[:, 1:].sum(axis=1).mean())
+            result["cache_fitted_bytes"] = sum(cache.fitted_bytes for cache in self.top.caches)
+        return result
+
+
+def _with_cache(engine: Predictor, settings: AdaptSettings, cache_text: bytes | None) -> CacheEngine:
+    """The engine mixed with a cache of the text read; with text to fit on, a second n-gram
+    fitted on it that also keeps counting. Two caches beat one fitted n-gram on the dev slice
+    (1.968 vs 2.003 bpc): the first one's bins then say what the *recent* text knows."""
+    caches = [NGram(settings.cache_order, adaptive=True)]
+    if cache_text:
+        fitted = NGram(settings.cache_order, adaptive=True, recent_weight=settings.recent_weight)
+        caches.append(fitted.fit(cache_text))
+    # One cache starts from the editor's trust table, so this measures what the editor does.
+    one = len(caches) == 1 and settings.mixing == "linear" and settings.cache_order == ORDER
+    trust = CACHE_TRUST if one else None
+    return CacheEngine(engine, caches, lr=settings.mix_lr, mixing=settings.mixing, trust=trust)
 
 
 def _type(typists: list[_Typist], state: PredictorState, doc: bytes, i: int, tally: _Tally) -> None:
@@ -323,50 +383,6 @@ def _type(typists: list[_Typist], state: PredictorState, doc: bytes, i: int, tal
                 typist.next = i + len(data)
                 continue
         typist.next = i + char_length(doc, i)
-
-
-def _report(top, engine, loaded, settings, docs, tally, typists, ksr_docs, ksr_bytes, ksr_chars, seconds,
-            adapter) -> dict:
-    n = max(1, tally.bytes)
-    latencies = np.asarray(tally.latencies) * 1e3
-    by_label: dict[str, dict] = {}
-    for typist in typists:
-        entry = by_label.setdefault(typist.label, {"label": typist.label, "options": typist.options})
-        entry["word" if typist.word else "whole"] = typist.figures(ksr_chars)
-    decoders = list(by_label.values())
-    neural = isinstance(engine, Engine)
-    result = {
-        "model": engine.name,
-        "description": engine.describe(),
-        "parameters": engine.parameters,
-        "mode": _mode(settings, neural, engine),
-        "adapt": asdict(settings) if settings.any else None,
-        "documents": len(docs),
-        "bytes": tally.bytes,
-        "chars": sum(len(char_starts(doc)) for doc in docs),
-        "bpc": tally.bits / n,
-        "top1": tally.top1 / n,
-        "top3": tally.top3 / n,
-        "ksr": None,
-        "decoders": decoders,
-        "latency_ms": None,
-        "step_us": tally.step_s / n * 1e6,
-        "seconds": seconds,
-    }
-    if ksr_chars:
-        main = decoders[0]
-        result["ksr"] = {"documents": ksr_docs, "bytes": ksr_bytes, "chars": ksr_chars,
-                         "whole": main["whole"]["savings"], "word": main["word"]["savings"],
-                         "precision": main["whole"]["precision"]}
-        result["latency_ms"] = {"p50": float(np.percentile(latencies, 50)), "p99": float(np.percentile(latencies, 99)),
-                                "suggestions": int(latencies.size)}
-    if adapter is not None:
-        result["adapter_steps"] = adapter.steps
-    if isinstance(top, CacheEngine):
-        weights = np.array([top.mixer.weights(b) for b in range(top.bins)])
-        result["cache_weight_mean"] = float(weights[:, 1:].sum(axis=1).mean())
-        result["cache_fitted_bytes"] = sum(cache.fitted_bytes for cache in top.caches)
-    return result
 
 
 def _mode(settings: AdaptSettings, neural: bool, engine) -> str:

@@ -72,6 +72,7 @@ from charcomplete.learner import (
     forget_generation,
     settings_from_json,
 )
+from charcomplete.meta import ModelMeta
 from charcomplete.train import ChunkStream, Trainer
 
 PIECE_BYTES = 256  # a line longer than this is learned (and held out) in pieces of this size
@@ -257,9 +258,9 @@ class Session:
         self.parent = loaded
         # The built-in model is never written: the user's own model is named at the first publish.
         self.publish_name: str | None = None if loaded.builtin else loaded.name
-        self.on_disk = None if loaded.builtin else loaded.meta.get("weights")  # what we started from
+        self.on_disk = None if loaded.builtin else loaded.meta.weights  # what we started from
         self.config = loaded.config
-        self.meta = {k: v for k, v in loaded.meta.items() if k not in ("optimizer", "optimizer_sha256")}
+        self.meta = loaded.meta.without_files()
         self.trainer = Trainer(loaded.config, loaded.weights, lr=settings.lr)
         self.reference = Trainer(loaded.config, loaded.weights)  # the weights last published: the bar to beat
         log(f"learning on model {loaded.name!r}{' (built-in)' if loaded.builtin else ''}, "
@@ -281,10 +282,10 @@ class Session:
         self.general = self._read_general_heldout(loaded)
         self.general_baseline = None
         if self.general is not None:
-            self.general_baseline = self._general_baseline(loaded.meta.get("heldout_baseline_bpc"))
+            self.general_baseline = self._general_baseline(loaded.meta.heldout_baseline_bpc)
             log(f"general held-out text: {len(self.general) - 1} bytes from {store.HELDOUT_FILE}, "
                 f"bpc limit {self.general_baseline + settings.general_tolerance_bpc:.4f}")
-        self.background, scanned = read_background(loaded.meta.get("sources", []), loaded.meta.get("exclude", []),
+        self.background, scanned = read_background(loaded.meta.sources, loaded.meta.exclude,
                                                     settings, self.rng)
         if scanned is not None:
             files = tuple(str(d.path) for d in scanned.documents)
@@ -554,7 +555,7 @@ class Session:
         if not store.model_exists(name):
             return None
         meta, _, _ = store.load_meta(name)
-        return meta.get("weights")
+        return meta.weights
 
     def _rebase(self, name: str) -> None:
         """Someone else (`charcomplete train`) saved the model since we loaded it: their
@@ -564,31 +565,29 @@ class Session:
             raise CharcompleteError(f"model {name!r} changed shape while the editor was learning")
         self.trainer.load_weights(loaded.weights)
         self.reference.load_weights(loaded.weights)
-        self.meta = {k: v for k, v in loaded.meta.items() if k not in ("optimizer", "optimizer_sha256")}
-        self.on_disk = loaded.meta.get("weights")
+        self.meta = loaded.meta.without_files()
+        self.on_disk = loaded.meta.weights
         self._mark_published()
         self._send(Rebased(name=name, steps=self.stats.steps))
         log(f"model {name!r} was saved by another process: learning starts again from its weights")
 
-    def _meta_for_publish(self, user_bpc: float, general_bpc: float | None, created: bool) -> dict:
+    def _meta_for_publish(self, user_bpc: float, general_bpc: float | None, created: bool) -> ModelMeta:
         learned = self.stats.steps - self.stats.published_steps
         chars = self.stats.chars - self.stats.published_chars
-        meta = dict(self.meta)
-        if created:
-            meta.pop("created", None)
-            meta["parent"] = f"{self.parent.name} (built-in)" if self.parent.builtin else self.parent.name
-        meta["steps"] = int(meta.get("steps", 0)) + learned
-        meta["trained_chars"] = int(meta.get("trained_chars", 0)) + chars
-        meta["editor_chars"] = int(meta.get("editor_chars", 0)) + chars
-        meta["user_heldout_bpc"] = user_bpc
-        if general_bpc is not None and self.general is not None:
-            meta["heldout_bpc"] = general_bpc
-            meta["heldout_baseline_bpc"] = self.general_baseline
-        history = list(meta.get("history", []))
-        history.append({"step": meta["steps"], "chars": meta["trained_chars"], "user_heldout_bpc": user_bpc,
-                        "heldout_bpc": general_bpc, "time": store.now_iso(), "by": "editor"})
-        meta["history"] = history
-        return meta
+        meta = self.meta
+        if created:  # a new model: its own creation time, and where it came from
+            parent = f"{self.parent.name} (built-in)" if self.parent.builtin else self.parent.name
+            meta = meta.record(created=None, parent=parent)
+        steps, trained_chars = meta.steps + learned, meta.trained_chars + chars
+        general = general_bpc is not None and self.general is not None
+        return meta.record(
+            {"step": steps, "chars": trained_chars, "user_heldout_bpc": user_bpc, "heldout_bpc": general_bpc,
+             "time": store.now_iso(), "by": "editor"},
+            steps=steps, trained_chars=trained_chars, editor_chars=(meta.editor_chars or 0) + chars,
+            user_heldout_bpc=user_bpc,
+            heldout_bpc=general_bpc if general else meta.heldout_bpc,
+            heldout_baseline_bpc=self.general_baseline if general else meta.heldout_baseline_bpc,
+        )
 
 
 def learn(model_name: str, settings: LearnerSettings, inbox, outbox) -> None:

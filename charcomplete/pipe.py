@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import sys
 import textwrap
@@ -18,6 +17,7 @@ from typing import BinaryIO
 
 from charcomplete.engine import PRIME_WINDOW
 from charcomplete.errors import CharcompleteError
+from charcomplete.launcher import reader_gone
 
 READ_CHUNK = 64 * 1024
 MAX_REQUEST_BYTES = 16 * 1024 * 1024  # one --lines request; longer lines are refused, not buffered
@@ -147,7 +147,7 @@ def run(model, max_chars, alternatives, as_json, sample, temperature, top_k, see
             state = _read_state(engine, keep_newline)
             _print_completion(engine, state, max_chars, alternatives, as_json)
     except BrokenPipeError:
-        _reader_gone()
+        reader_gone()
 
 
 # ------------------------------------------------------------ one completion
@@ -339,10 +339,3 @@ def _write(text: str) -> None:
     out = sys.stdout.buffer
     out.write(text.encode("utf-8", errors="replace"))
     out.flush()
-
-
-def _reader_gone() -> None:
-    """The reader closed the pipe (`| head -c 1`): stop quietly, without a traceback."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not fail again
-    raise SystemExit(0)

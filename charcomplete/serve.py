@@ -435,6 +435,7 @@ def _append_history(path: Path, line: str) -> None:
 def _make_shell_model() -> None:
     """The `shell` model starts as a copy of the built-in one (first use only)."""
     from charcomplete import store
+    from charcomplete.meta import ModelMeta
 
     if store.model_exists(SHELL_MODEL):
         return
@@ -442,5 +443,4 @@ def _make_shell_model() -> None:
         if store.model_exists(SHELL_MODEL):
             return
         builtin = store.load_from_folder(store.builtin_folder(), store.DEFAULT_MODEL, builtin=True)
-        meta = {"parent": "default (built-in)", "history": [], "sources": []}
-        store.save_model(SHELL_MODEL, builtin.config, builtin.weights, meta)
+        store.save_model(SHELL_MODEL, builtin.config, builtin.weights, ModelMeta(parent="default (built-in)"))

@@ -19,8 +19,8 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
@@ -30,9 +30,9 @@ from charcomplete import jsonsafe
 from charcomplete.atomic import FileLock, atomic_write_bytes, remove_stale_temps
 from charcomplete.config import ModelConfig
 from charcomplete.errors import CharcompleteError, ModelError
+from charcomplete.meta import FORMAT_VERSION, ModelMeta, now_iso
 from charcomplete.paths import locations, private_dir
 
-FORMAT_VERSION = 1
 DEFAULT_MODEL = "default"  # the model that ships inside the package
 OWN_MODEL = "mine"  # the user's own model, which the editor's learner creates from the built-in one
 HELDOUT_FILE = "heldout.txt"  # general held-out text shipped with a model: what a learner's publish is checked on
@@ -41,37 +41,21 @@ META_FILE = "meta.json"
 MAX_META_BYTES = 8 * 1024 * 1024
 MAX_TENSOR_HEADER_BYTES = 1024 * 1024  # a safetensors header beyond what the tensors need; ours take a few KB
 MAX_SETTINGS_BYTES = 1024 * 1024  # the settings file holds a model name and a few patterns
-MAX_HISTORY = 2000  # history points kept in the metadata
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # used with fullmatch: "$" would accept a final newline
-# The metadata fields the tools read, and their types: a damaged or hostile file with other
-# types is refused here, with one sentence, rather than failing later with a traceback.
-_META_TYPES: dict[str, tuple[type, ...]] = {
-    **dict.fromkeys(("name", "weights", "weights_sha256", "optimizer", "optimizer_sha256", "created", "updated",
-                     "data_fingerprint", "parent"), (str,)),
-    **dict.fromkeys(("steps", "trained_chars", "editor_chars", "parameters"), (int,)),
-    **dict.fromkeys(("best_val_bpc", "heldout_bpc", "heldout_baseline_bpc", "user_heldout_bpc"), (int, float)),
-    "config": (dict,),
-    **dict.fromkeys(("history", "sources", "exclude"), (list,)),
-}
-_META_ITEM_TYPES = {"history": dict, "sources": str, "exclude": str}
 
 
 @dataclass
 class LoadedModel:
     name: str
     folder: Path
-    meta: dict
+    meta: ModelMeta
     config: ModelConfig
     weights: dict[str, np.ndarray] = field(repr=False)
     builtin: bool = False  # the packaged default model (read-only)
 
     @property
     def weights_file(self) -> Path:
-        return self.folder / self.meta["weights"]
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        return self.folder / self.meta.weights
 
 
 def check_name(name: str) -> str:
@@ -144,7 +128,7 @@ def unlock_model(lock: FileLock, name: str) -> None:
 # ---------------------------------------------------------------- reading
 
 
-def _read_meta(folder: Path, name: str) -> dict:
+def _read_meta(folder: Path, name: str) -> ModelMeta:
     path = folder / META_FILE
     if path.is_symlink():
         raise ModelError(f"the metadata of model {name!r} is a symbolic link; charcomplete refuses to read it")
@@ -163,20 +147,15 @@ def _read_meta(folder: Path, name: str) -> dict:
         raise ModelError(
             f"model {name!r} was written by a newer charcomplete (format {version!r}); upgrade charcomplete to use it"
         )
-    for key, types in _META_TYPES.items():
-        value = meta.get(key)
-        valid = value is None or (isinstance(value, types) and not isinstance(value, bool))
-        if valid and key in _META_ITEM_TYPES:
-            valid = all(isinstance(item, _META_ITEM_TYPES[key]) for item in value or [])
-        if not valid:
-            raise ModelError(f"the metadata of model {name!r} has an invalid {key!r} field; the model is damaged")
-    return meta
+    return ModelMeta.from_dict(meta, name)
 
 
-def _config_of(meta: dict, name: str) -> ModelConfig:
+def _config_of(meta: ModelMeta, name: str) -> ModelConfig:
+    if meta.config is None:
+        raise ModelError(f"model {name!r} has an invalid configuration: 'config'")  # the words of a missing key
     try:
-        return ModelConfig.from_dict(meta["config"])
-    except (KeyError, TypeError, ValueError) as error:
+        return ModelConfig.from_dict(meta.config)
+    except (TypeError, ValueError) as error:
         raise ModelError(f"model {name!r} has an invalid configuration: {error}") from None
 
 
@@ -266,10 +245,10 @@ def _load_from_folder(folder: Path, name: str, builtin: bool) -> LoadedModel:
         check_model_folder(folder, name)
     meta = _read_meta(folder, name)
     config = _config_of(meta, name)
-    weights_path = _model_file(folder, meta.get("weights"), name, "weights")
+    weights_path = _model_file(folder, meta.weights, name, "weights")
     if not weights_path.is_file():
         raise ModelError(f"the weights of model {name!r} are missing ({weights_path})")
-    weights = read_tensor_file(weights_path, f"the weights of model {name!r}", meta.get("weights_sha256"),
+    weights = read_tensor_file(weights_path, f"the weights of model {name!r}", meta.weights_sha256,
                                max_bytes=4 * config.parameter_count() + MAX_TENSOR_HEADER_BYTES)
     _check_weights(weights, config, name)
     return LoadedModel(name, folder, meta, config, {k: weights[k] for k in config.weight_shapes()}, builtin)
@@ -284,7 +263,7 @@ def load_model(name: str | None = None) -> LoadedModel:
     return load_from_folder(folder, name)
 
 
-def load_meta(name: str) -> tuple[dict, Path, bool]:
+def load_meta(name: str) -> tuple[ModelMeta, Path, bool]:
     """Metadata only (cheap): (meta, folder, builtin)."""
     folder = model_folder(name)
     if name == DEFAULT_MODEL and not (folder / META_FILE).is_file():
@@ -292,20 +271,20 @@ def load_meta(name: str) -> tuple[dict, Path, bool]:
     return _read_meta(check_model_folder(folder, name), name), folder, False
 
 
-def builtin_meta() -> dict:
+def builtin_meta() -> ModelMeta:
     """The packaged model's metadata, even where a user model named "default" hides it."""
     return _read_meta(builtin_folder(), DEFAULT_MODEL)
 
 
 def load_optimizer_state(model: LoadedModel) -> dict[str, np.ndarray] | None:
-    optim_name = model.meta.get("optimizer")
+    optim_name = model.meta.optimizer
     if not optim_name:
         return None
     path = _model_file(model.folder, optim_name, model.name, "optimizer state")  # inside the folder, like the weights
     if not path.is_file():
         return None
     # AdamW keeps two float32 moments per parameter (three with amsgrad) and a step count per tensor.
-    return read_tensor_file(path, f"the optimizer state of model {model.name!r}", model.meta.get("optimizer_sha256"),
+    return read_tensor_file(path, f"the optimizer state of model {model.name!r}", model.meta.optimizer_sha256,
                             max_bytes=12 * model.config.parameter_count() + MAX_TENSOR_HEADER_BYTES)
 
 
@@ -322,45 +301,44 @@ def save_model(
     name: str,
     config: ModelConfig,
     weights: dict[str, np.ndarray],
-    meta: dict,
+    meta: ModelMeta | Mapping,
     optimizer: dict[str, np.ndarray] | None = None,
     folder: Path | None = None,
 ) -> Path:
     """Write a model atomically; the caller holds the model's lock. Returns the folder.
 
-    `meta` carries the descriptive fields (history, bpc, sources...); the file names,
-    checksums, config and format version are filled in here."""
+    `meta` carries the descriptive fields (history, bpc, sources...), as a ModelMeta or
+    as meta.json's keys (checked like a file's); the file names, checksums, config and
+    format version are filled in here."""
     folder = private_dir(check_model_folder(folder or model_folder(name), name))
     _check_weights(weights, config, name)
+    if not isinstance(meta, ModelMeta):
+        meta = ModelMeta.from_dict(meta, name)
     generation = uuid.uuid4().hex[:12]
-    old = _read_meta(folder, name) if (folder / META_FILE).is_file() else {}
+    old = _read_meta(folder, name) if (folder / META_FILE).is_file() else ModelMeta()
 
     weights_blob = _tensor_bytes(weights)
     weights_name = f"weights-{generation}.safetensors"
     try:
         atomic_write_bytes(folder / weights_name, weights_blob)
-        record = dict(meta)
-        record.update(
+        updated = now_iso()
+        optim_blob = _tensor_bytes(optimizer) if optimizer is not None else None
+        record = meta.record(
             format_version=FORMAT_VERSION,
             name=name,
             config=config.to_dict(),
             parameters=config.parameter_count(),
             weights=weights_name,
             weights_sha256=hashlib.sha256(weights_blob).hexdigest(),
-            updated=now_iso(),
+            updated=updated,
+            created=meta.created or old.created or updated,
+            optimizer=f"optim-{generation}.safetensors" if optim_blob is not None else None,
+            optimizer_sha256=hashlib.sha256(optim_blob).hexdigest() if optim_blob is not None else None,
         )
-        record.setdefault("created", old.get("created", record["updated"]))
-        record["history"] = list(record.get("history", []))[-MAX_HISTORY:]
-        if optimizer is not None:
-            optim_blob = _tensor_bytes(optimizer)
-            record["optimizer"] = f"optim-{generation}.safetensors"
-            record["optimizer_sha256"] = hashlib.sha256(optim_blob).hexdigest()
-            atomic_write_bytes(folder / record["optimizer"], optim_blob)
-        else:
-            record.pop("optimizer", None)
-            record.pop("optimizer_sha256", None)
+        if optim_blob is not None:
+            atomic_write_bytes(folder / record.optimizer, optim_blob)
         # NaN or infinite figures (a validation that overflowed) are written as null: strict JSON.
-        meta_blob = json.dumps(jsonsafe.finite(record), indent=1, allow_nan=False).encode()
+        meta_blob = json.dumps(jsonsafe.finite(record.to_dict()), indent=1, allow_nan=False).encode()
         atomic_write_bytes(folder / META_FILE, meta_blob)  # the commit point
     except OSError:
         # Disk full, quota, permissions: meta.json was not replaced, so the old model stands.
@@ -371,7 +349,7 @@ def save_model(
             except OSError:
                 pass
         raise
-    _remove_old_generations(folder, keep={record["weights"], record.get("optimizer")})
+    _remove_old_generations(folder, keep={record.weights, record.optimizer})
     return folder
 
 
@@ -392,12 +370,19 @@ def remove_model(name: str) -> None:
     folder = check_model_folder(model_folder(name), name)
     if not (folder / META_FILE).is_file():
         raise ModelError(f"there is no model named {name!r} (see `charcomplete models`)")
-    with lock_model(name):
-        trash = folder.with_name(f".{name}.removing-{int(time.time())}")
-        folder.rename(trash)  # one atomic step: the model is there or gone, never half-deleted
-    shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(move_aside(folder), ignore_errors=True)
     if read_settings().get("model") == name:
         update_settings(model=None)
+
+
+def move_aside(folder: Path, lock_timeout: float = 0.0) -> Path:
+    """Under the model's writer lock, rename its folder to a hidden ".NAME.removing-..." one,
+    which is returned for the caller to delete: one atomic step, so a model is there or gone,
+    never half-deleted, and never taken from under a writer (LockBusyError when one holds it)."""
+    with FileLock(folder / ".lock", what=f"model {folder.name!r}").acquire(lock_timeout):
+        trash = folder.with_name(f".{folder.name}.removing-{time.time_ns()}")
+        folder.rename(trash)
+    return trash
 
 
 def own_model_name(parent: str) -> str:

@@ -22,7 +22,9 @@ from charcomplete import store
 from charcomplete.config import LN2, ModelConfig
 from charcomplete.distributed import SINGLE, Distributed
 from charcomplete.errors import CharcompleteError
+from charcomplete.meta import ModelMeta
 from charcomplete.model import CharModel, Hidden, detach_hidden, weights_from_numpy, weights_to_numpy
+from charcomplete.plan import LR, TrainPlan
 
 
 def free_cores(sample_s: float = 0.25) -> int:
@@ -127,7 +129,7 @@ class Trainer:
         self,
         config: ModelConfig,
         weights: dict[str, np.ndarray] | None = None,
-        lr: float = 2e-3,
+        lr: float = LR,
         weight_decay: float = 0.01,
         clip: float = 1.0,
         device: str | torch.device = "cpu",
@@ -325,29 +327,6 @@ def lr_at(progress: float, step: int, base: float, warmup: int = WARMUP_STEPS) -
 
 
 @dataclass
-class Budget:
-    minutes: float | None = None
-    steps: int | None = None  # updates in this run
-    epochs: float | None = None
-    # Updates the model has made in all, this run's included: a long run stopped and
-    # resumed in several sittings then follows one learning-rate schedule.
-    until_step: int | None = None
-    start_step: int = 0  # updates the model had made before this run (for until_step)
-
-    def progress(self, elapsed_s: float, steps: int, epochs: float) -> float:
-        fractions = []
-        if self.until_step:
-            fractions.append((self.start_step + steps) / self.until_step)
-        if self.minutes:
-            fractions.append(elapsed_s / (self.minutes * 60.0))
-        if self.steps:
-            fractions.append(steps / self.steps)
-        if self.epochs:
-            fractions.append(epochs / self.epochs)
-        return max(fractions) if fractions else 0.0
-
-
-@dataclass
 class Progress:
     """What the trainer reports while it runs (the CLI draws it)."""
 
@@ -381,29 +360,6 @@ class TrainResult:
         return self.chars_trained / self.train_seconds if self.train_seconds > 0 else 0.0
 
 
-@dataclass
-class TrainPlan:
-    """Everything `train_model` needs, prepared by the CLI."""
-
-    name: str
-    config: ModelConfig
-    train_data: np.ndarray
-    val_data: np.ndarray
-    meta: dict  # starting metadata (history, sources, parent...)
-    weights: dict[str, np.ndarray] | None = None
-    optimizer_state: dict[str, np.ndarray] | None = None
-    budget: Budget = field(default_factory=Budget)
-    batch_size: int = 64
-    seq_len: int = 128
-    lr: float = 2e-3
-    device: str = "auto"
-    precision: str = "fp32"
-    eval_every_s: float = 30.0
-    checkpoint_every_s: float = 120.0
-    seed: int = 0
-    dist: Distributed = SINGLE
-
-
 def train_model(
     plan: TrainPlan,
     report: Callable[[Progress], None] = lambda p: None,
@@ -417,83 +373,24 @@ def train_model(
 
     Under torchrun every rank runs this: each learns from its own shard of the text,
     validation is summed across ranks, and only rank 0 reports and writes the model."""
-    dist = plan.dist
-    torch.manual_seed(plan.seed)  # same seed on every rank: DDP needs identical starting weights
-    device = dist.device if dist.world > 1 else pick_device(plan.device)
-    meta = dict(plan.meta)
-    history = list(meta.get("history", []))
-    start_step = int(meta.get("steps", 0))
-    start_chars = int(meta.get("trained_chars", 0))
     set_up_at = time.monotonic()
     try:
-        trainer = Trainer(plan.config, plan.weights, lr=plan.lr, device=device, precision=plan.precision, dist=dist)
-        if plan.optimizer_state:
-            trainer.load_optimizer_state(plan.optimizer_state)
-        stream = ChunkStream(dist.shard(plan.train_data), plan.batch_size, plan.seq_len, device,
-                             seed=plan.seed + dist.rank + start_step, skip=start_step)
-        val_data = dist.shard(plan.val_data)
-        best = {"bpc": trainer.evaluate(val_data), "weights": None, "optim": None, "step": start_step}
-        if dist.main:
-            best.update(weights=trainer.weights(), optim=trainer.optimizer_state())
+        run = _Run(plan)
     except KeyboardInterrupt:
         # Ctrl-C while the model is set up and first checked (seconds, on a big corpus or a busy
         # machine): as before the first validation, nothing was learned and nothing is kept.
-        return TrainResult(folder=store.model_folder(plan.name), steps_run=0, total_steps=start_step,
+        return TrainResult(folder=store.model_folder(plan.name), steps_run=0, total_steps=plan.meta.steps,
                            seconds=time.monotonic() - set_up_at, train_seconds=0.0, chars_trained=0,
-                           best_val_bpc=float("nan"), interrupted=True, history=history, saved=False)
-    chars_per_step = stream.batch * stream.seq_len * dist.world
-
-    history.append({"step": start_step, "chars": start_chars, "val_bpc": best["bpc"], "time": store.now_iso()})
-    saved_bpc = None
-    save_failed = False  # the last save failed; set until one succeeds, so the user is told once
-
-    def save_best(final: bool = False) -> None:
-        nonlocal saved_bpc, save_failed
-        if not dist.main or (saved_bpc is not None and saved_bpc == best["bpc"]):
-            return
-        record = dict(meta, history=history, best_val_bpc=best["bpc"], steps=best["step"],
-                      trained_chars=start_chars + (best["step"] - start_step) * chars_per_step)
-        try:
-            store.save_model(plan.name, plan.config, best["weights"], record, best["optim"])
-        except OSError as error:
-            kept = "the previous version is kept" if store.model_exists(plan.name) else "nothing was saved"
-            message = f"could not save model {plan.name!r}: {error.strerror or error}; {kept}"
-            if final:
-                raise CharcompleteError(message) from None
-            if not save_failed:
-                warn(f"{message}; training goes on and tries again at the next checkpoint")
-            save_failed = True
-            return
-        saved_bpc = best["bpc"]
-        save_failed = False
-
-    validations = 0  # checks of weights this run trained; none yet: there is nothing worth keeping
-
-    def evaluate_now(steps: int, train_bpc: float | None) -> None:
-        nonlocal validations
-        validations += 1
-        bpc = trainer.evaluate(val_data)
-        step = start_step + steps
-        history.append({"step": step, "chars": start_chars + steps * chars_per_step, "train_bpc": train_bpc,
-                        "val_bpc": bpc, "time": store.now_iso()})
-        if bpc < best["bpc"] or not math.isfinite(best["bpc"]):
-            best.update(bpc=bpc, step=step)
-            if dist.main:
-                best.update(weights=trainer.weights(), optim=trainer.optimizer_state())
-
-    started = time.monotonic()
-    train_seconds = 0.0
-    last_eval = last_save = started
-    steps = 0
-    hidden = None
-    ema = None
+                           best_val_bpc=float("nan"), interrupted=True, history=list(plan.meta.history), saved=False)
+    checkpoints = Checkpointer(plan, warn)
+    dist = run.dist
+    started = last_eval = last_save = time.monotonic()
     stop = StopSignal(catch=dist.world > 1)
     with stop:  # held through the final save: a second SIGTERM must not interrupt it
         try:
             while True:
                 now = time.monotonic()
-                epochs = stream.epoch + stream.position / max(1, stream.lane_len)
-                progress = plan.budget.progress(now - started, steps, epochs)
+                progress = plan.budget.progress(now - started, run.steps, run.epochs)
                 # Rank 0's clock decides for everyone, so all ranks stop and validate at the same step.
                 finish, evaluate, save = dist.agree(
                     progress >= 1.0 or stop.requested, now - last_eval >= plan.eval_every_s,
@@ -502,58 +399,162 @@ def train_model(
                 if finish:
                     stop.requested = stop.requested or progress < 1.0
                     break
-                trainer.set_lr(lr_at(progress, steps, plan.lr))
-                t0 = time.perf_counter()
-                x, y, new_epoch = stream.next()
-                if new_epoch:
-                    hidden = None
-                loss, hidden = trainer.step(x, y, hidden)
-                train_seconds += time.perf_counter() - t0
-                steps += 1
-                if not math.isfinite(loss):
-                    raise CharcompleteError("training diverged (the loss became NaN); try a smaller --lr")
-                bpc = loss / LN2
-                ema = bpc if ema is None else 0.95 * ema + 0.05 * bpc
+                run.train_step(lr_at(progress, run.steps, plan.lr))
                 if evaluate:
-                    evaluate_now(steps, ema)
+                    run.validate()
                     last_eval = time.monotonic()
                 if save:
-                    save_best()
+                    checkpoints.save(run.best, run.record)
                     last_save = time.monotonic()
                 if dist.main:
-                    report(Progress(start_step + steps, steps, progress, ema, history[-1].get("val_bpc"), best["bpc"],
-                                    steps * chars_per_step / max(train_seconds, 1e-9), time.monotonic() - started,
-                                    evaluate))
+                    report(run.progress(progress, time.monotonic() - started, evaluate))
         except KeyboardInterrupt:
             stop.requested = True
         stop.interruptible = False  # from here on a stop signal only sets the flag: the save must finish
-        # Stopped in its first seconds, before any validation check (Ctrl-C right after the
-        # start): the user gave up on this run, so nothing is kept (a new model's name stays
-        # free for the next try; a resumed one stays as it was). A run stopped later (`timeout
-        # 25`, a service manager's SIGTERM) is validated once below and kept: those seconds count.
-        ran_long_enough = time.monotonic() - started >= KEEP_AFTER_S
-        keep = validations > 0 or not stop.requested or (steps > 0 and ran_long_enough)
-        # A last look at validation (unless one just happened), then keep the best.
-        if keep and steps and history[-1].get("step") != start_step + steps:
+        keep = run.worth_keeping(stop.requested, time.monotonic() - started)
+        if keep and run.steps and not run.validated_last_step():  # a last look at validation, then keep the best
             try:
-                evaluate_now(steps, ema)
+                run.validate()
             except KeyboardInterrupt:
                 stop.requested = True
         if keep:
-            save_best(final=True)
+            checkpoints.save(run.best, run.record, final=True)
     return TrainResult(
         folder=store.model_folder(plan.name),
-        steps_run=steps,
-        total_steps=best["step"],
+        steps_run=run.steps,
+        total_steps=run.best.step,
         seconds=time.monotonic() - started,
-        train_seconds=train_seconds,
-        chars_trained=steps * chars_per_step,
-        best_val_bpc=best["bpc"],
+        train_seconds=run.train_seconds,
+        chars_trained=run.steps * run.chars_per_step,
+        best_val_bpc=run.best.bpc,
         interrupted=stop.requested,
-        history=history,
+        history=run.record.history,
         saved=keep,
         stopped_by=stop.stopped_by,
     )
+
+
+@dataclass
+class BestSoFar:
+    """The best validation of a run so far and, on the rank that saves, the weights and
+    optimizer state that scored it (what a checkpoint writes)."""
+
+    bpc: float
+    step: int  # the model's update count when it scored
+    chars: int  # the model's trained characters then
+    weights: dict[str, np.ndarray] | None = None
+    optimizer: dict[str, np.ndarray] | None = None
+
+    def beaten_by(self, bpc: float) -> bool:
+        return bpc < self.bpc or not math.isfinite(self.bpc)
+
+
+class _Run:
+    """One training run's state: the trainer and its text, the steps taken, the running
+    training loss, the model's record with this run's validations, and the best so far."""
+
+    def __init__(self, plan: TrainPlan) -> None:
+        dist = self.dist = plan.dist or SINGLE
+        torch.manual_seed(plan.seed)  # same seed on every rank: DDP needs identical starting weights
+        device = dist.device if dist.world > 1 else pick_device(plan.device)
+        self.start_step, self.start_chars = plan.meta.steps, plan.meta.trained_chars
+        self.trainer = Trainer(plan.config, plan.weights, lr=plan.lr, device=device, precision=plan.precision,
+                               dist=dist)
+        if plan.optimizer_state:
+            self.trainer.load_optimizer_state(plan.optimizer_state)
+        self.stream = ChunkStream(dist.shard(plan.train_data), plan.batch_size, plan.seq_len, device,
+                                  seed=plan.seed + dist.rank + self.start_step, skip=self.start_step)
+        self.val_data = dist.shard(plan.val_data)
+        self.chars_per_step = self.stream.batch * self.stream.seq_len * dist.world
+        self.steps = 0  # updates in this run
+        self.validations = 0  # checks of weights this run trained; none yet: there is nothing worth keeping
+        self.train_seconds = 0.0  # inside training steps only
+        self.ema: float | None = None  # the training loss, smoothed, in bits per character
+        self.hidden: Hidden | None = None
+        bpc = self.trainer.evaluate(self.val_data)
+        self.best = BestSoFar(bpc, self.start_step, self.start_chars)
+        self._keep_if_main()
+        self.record = plan.meta.record(
+            {"step": self.start_step, "chars": self.start_chars, "val_bpc": bpc, "time": store.now_iso()})
+
+    @property
+    def epochs(self) -> float:
+        return self.stream.epoch + self.stream.position / max(1, self.stream.lane_len)
+
+    def train_step(self, lr: float) -> None:
+        self.trainer.set_lr(lr)
+        t0 = time.perf_counter()
+        x, y, new_epoch = self.stream.next()
+        if new_epoch:
+            self.hidden = None
+        loss, self.hidden = self.trainer.step(x, y, self.hidden)
+        self.train_seconds += time.perf_counter() - t0
+        self.steps += 1
+        if not math.isfinite(loss):
+            raise CharcompleteError("training diverged (the loss became NaN); try a smaller --lr")
+        bpc = loss / LN2
+        self.ema = bpc if self.ema is None else 0.95 * self.ema + 0.05 * bpc
+
+    def validate(self) -> None:
+        """Check the weights on the validation text; record the figure, and keep the weights if best."""
+        self.validations += 1
+        bpc = self.trainer.evaluate(self.val_data)
+        step, chars = self.start_step + self.steps, self.start_chars + self.steps * self.chars_per_step
+        self.record = self.record.record(
+            {"step": step, "chars": chars, "train_bpc": self.ema, "val_bpc": bpc, "time": store.now_iso()})
+        if self.best.beaten_by(bpc):
+            self.best = BestSoFar(bpc, step, chars)
+            self._keep_if_main()
+
+    def _keep_if_main(self) -> None:
+        if self.dist.main:  # only rank 0 saves: the others need not copy their weights out
+            self.best.weights, self.best.optimizer = self.trainer.weights(), self.trainer.optimizer_state()
+
+    def validated_last_step(self) -> bool:
+        return self.record.history[-1].get("step") == self.start_step + self.steps
+
+    def worth_keeping(self, stopped: bool, elapsed_s: float) -> bool:
+        """Stopped in its first seconds, before any validation check (Ctrl-C right after the
+        start): the user gave up on this run, so nothing is kept (a new model's name stays
+        free for the next try; a resumed one stays as it was). A run stopped later (`timeout
+        25`, a service manager's SIGTERM) is validated once more and kept: those seconds count."""
+        return self.validations > 0 or not stopped or (self.steps > 0 and elapsed_s >= KEEP_AFTER_S)
+
+    def progress(self, share: float, elapsed_s: float, evaluated: bool) -> Progress:
+        return Progress(self.start_step + self.steps, self.steps, share, self.ema,
+                        self.record.history[-1].get("val_bpc"), self.best.bpc,
+                        self.steps * self.chars_per_step / max(self.train_seconds, 1e-9), elapsed_s, evaluated)
+
+
+class Checkpointer:
+    """Writes a run's best weights into its model (rank 0 only), once per new best.
+
+    A failed checkpoint is told through `warn` once and retried at the next; a failed final
+    save raises CharcompleteError. Either way the model on disk is the last one saved whole."""
+
+    def __init__(self, plan: TrainPlan, warn: Callable[[str], None]) -> None:
+        self.plan, self.warn = plan, warn
+        self.saved_bpc: float | None = None  # the best figure last written
+        self.failing = False  # the last save failed; set until one succeeds, so the user is told once
+
+    def save(self, best: BestSoFar, record: ModelMeta, final: bool = False) -> None:
+        plan = self.plan
+        if not (plan.dist or SINGLE).main or (self.saved_bpc is not None and self.saved_bpc == best.bpc):
+            return
+        record = record.record(best_val_bpc=best.bpc, steps=best.step, trained_chars=best.chars)
+        try:
+            store.save_model(plan.name, plan.config, best.weights, record, best.optimizer)
+        except OSError as error:
+            kept = "the previous version is kept" if store.model_exists(plan.name) else "nothing was saved"
+            message = f"could not save model {plan.name!r}: {error.strerror or error}; {kept}"
+            if final:
+                raise CharcompleteError(message) from None
+            if not self.failing:
+                self.warn(f"{message}; training goes on and tries again at the next checkpoint")
+            self.failing = True
+            return
+        self.saved_bpc = best.bpc
+        self.failing = False
 
 
 class StopSignal:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from charcomplete import store
 from charcomplete.paths import HOME_ENV
+from tests.helpers import SENTENCE, SENTENCE_CONFIG, memorised_weights
 
 
 def pytest_configure(config) -> None:
@@ -23,3 +25,17 @@ def charcomplete_home(tmp_path_factory, monkeypatch) -> Path:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv(HOME_ENV, str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def sentence_weights():
+    """A tiny GRU that has learned one sentence by heart (real torch training, a few seconds)."""
+    return memorised_weights(SENTENCE_CONFIG, b"\0" + (SENTENCE * 200).encode())
+
+
+@pytest.fixture
+def sentence_model(sentence_weights) -> str:
+    """That GRU saved as model "tiny"."""
+    with store.lock_model("tiny"):
+        store.save_model("tiny", SENTENCE_CONFIG, sentence_weights, {"history": []})
+    return "tiny"

@@ -8,15 +8,18 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from charcomplete import store
+from charcomplete import serve, store
 from charcomplete.config import ModelConfig
 
 TINY = ModelConfig(cell="gru", embed=8, hidden=16, layers=1)
+SENTENCE = "the quick brown fox jumps over the lazy dog.\n"  # what the `sentence_model` fixture knows by heart
+SENTENCE_CONFIG = ModelConfig(cell="gru", embed=16, hidden=32, layers=1)
 FAST = ["--hidden", "32", "--embed", "8", "--batch-size", "8", "--seq-len", "32"]  # a quick `train` shape
 
 
@@ -196,3 +199,68 @@ def assert_cli_error(args: list[str], fragment: str) -> None:
     assert isinstance(result.exception, CharcompleteError), (args, result.output, result.exception)
     message = str(result.exception)
     assert fragment in message and "\n" not in message, message
+
+
+# ------------------------------------------------------------ the shell server and terminals
+
+
+def start_server(*extra: str, model: str = "chain") -> subprocess.Popen:
+    process = subprocess.Popen([*CLI, "serve", "--model", model, "--no-learner", *extra], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+    deadline = time.monotonic() + 60
+    while serve.request({"status": True}) is None:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited: {process.stderr.read().decode()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("the server did not start")
+        time.sleep(0.05)
+    return process
+
+
+def stop(process: subprocess.Popen) -> str:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.stderr.read().decode()
+
+
+class Tmux:
+    def __init__(self, folder: Path):
+        self.socket = str(folder / "tmux.sock")
+        self.env = cli_env()
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True, env=self.env,
+                              timeout=30, check=True).stdout
+
+    def start(self, command: str) -> None:
+        self.run("new-session", "-d", "-x", "120", "-y", "20", command)
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", *keys)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p")
+
+    def wait_for(self, condition, what: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if condition(screen):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; the screen:\n{screen}")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, timeout=30)
+
+
+def last_line(screen: str) -> str:
+    lines = screen.rstrip().splitlines()
+    return lines[-1] if lines else ""

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from charcomplete import plot
-from charcomplete.cli.compare import matched_configs
+from charcomplete.compare import matched_configs
 from tests.helpers import CLI, assert_cli_error, assert_one_clear_error, cli_env, make_notes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

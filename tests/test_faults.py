@@ -142,12 +142,13 @@ def test_disk_full_at_any_file_of_a_save_keeps_the_old_model(monkeypatch, failin
 
 def _tiny_plan(tmp_path, **kw):
     from charcomplete import corpus
-    from charcomplete.train import Budget, TrainPlan
+    from charcomplete.meta import ModelMeta
+    from charcomplete.plan import Budget, TrainPlan
 
     scanned = corpus.scan([make_notes(tmp_path / "notes", count=6)])
     train_docs, val_docs = corpus.split(scanned.documents)
     options = dict(budget=Budget(steps=8), batch_size=4, seq_len=16, device="cpu", eval_every_s=0.0,
-                   checkpoint_every_s=0.0, meta={"steps": 5, "history": []}, weights=random_weights(RESUMABLE))
+                   checkpoint_every_s=0.0, meta=ModelMeta(steps=5), weights=random_weights(RESUMABLE))
     options.update(kw)
     return TrainPlan(name="m", config=RESUMABLE, train_data=corpus.encode(train_docs),
                      val_data=corpus.encode(val_docs), **options)

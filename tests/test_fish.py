@@ -7,9 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import CHAIN, CLI, chain_weights, cli_env, save_weights
-from tests.test_serve import start_server, stop
-from tests.test_zsh import Tmux, last_line
+from tests.helpers import CHAIN, CLI, Tmux, chain_weights, cli_env, last_line, save_weights, start_server, stop
 
 
 @pytest.mark.skipif(shutil.which("fish") is None or shutil.which("tmux") is None, reason="needs fish and tmux")

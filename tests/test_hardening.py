@@ -4,6 +4,7 @@ bounded, a stopped `train` keeps its best model."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -295,7 +296,7 @@ def test_model_files_that_are_links_or_lead_out_are_refused(tmp_path: Path) -> N
     secret = tmp_path / "secret.safetensors"
     shutil.copy(folder / meta["optimizer"], secret)
     for hostile in ("../secret.safetensors", "/etc/passwd", ".hidden"):
-        model.meta["optimizer"] = hostile
+        model.meta = dataclasses.replace(model.meta, optimizer=hostile)
         with pytest.raises(ModelError, match="optimizer state"):
             store.load_optimizer_state(model)
     weights = folder / meta["weights"]
@@ -525,7 +526,7 @@ def test_what_the_store_writes_its_readers_accept() -> None:
                                                         "history": [{"val_bpc": float("nan"), "step": 1}]})
     strict_json((folder / "meta.json").read_text())
     model = store.load_model("m")
-    assert model.meta["best_val_bpc"] is None and model.meta["history"][0]["val_bpc"] is None
+    assert model.meta.best_val_bpc is None and model.meta.history[0]["val_bpc"] is None
 
 
 async def test_the_editor_starts_with_a_damaged_journal_beside_its_document(tmp_path: Path) -> None:
@@ -546,7 +547,7 @@ async def test_the_editor_starts_with_a_damaged_journal_beside_its_document(tmp_
 
 
 def test_compare_sizes_its_cells_within_the_model_limits(tmp_path: Path) -> None:
-    from charcomplete.cli.compare import MAX_COMPARE_HIDDEN, matched_configs
+    from charcomplete.compare import MAX_COMPARE_HIDDEN, matched_configs
 
     configs = matched_configs(MAX_COMPARE_HIDDEN)  # the widest it accepts: the RNN still fits the limits
     assert configs["rnn"].hidden > MAX_COMPARE_HIDDEN

@@ -18,26 +18,10 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import make_test_lsp_client
 
 from charcomplete import store
-from charcomplete.config import ModelConfig
 from charcomplete.lsp.documents import UTF8, UTF16, Document, column_to_index
-from tests.helpers import CLI, cli_env, memorised_weights
+from tests.helpers import CLI, SENTENCE, cli_env
 
-SENTENCE = "the quick brown fox jumps over the lazy dog.\n"
-TINY = ModelConfig(cell="gru", embed=16, hidden=32, layers=1)
 LSP = [*CLI, "lsp", "--model", "tiny", "--no-learn"]
-
-
-@pytest.fixture(scope="session")
-def tiny_weights():
-    """A tiny GRU that has learned one sentence by heart (real torch training, a few seconds)."""
-    return memorised_weights(TINY, b"\0" + (SENTENCE * 200).encode())
-
-
-@pytest.fixture
-def tiny_model(tiny_weights) -> str:
-    with store.lock_model("tiny"):
-        store.save_model("tiny", TINY, tiny_weights, {"history": []})
-    return "tiny"
 
 
 async def start_client(*extra: str, capabilities: types.ClientCapabilities | None = None):
@@ -50,7 +34,7 @@ async def start_client(*extra: str, capabilities: types.ClientCapabilities | Non
 
 
 @pytest_asyncio.fixture
-async def lsp(tiny_model):
+async def lsp(sentence_model):
     client, result = await start_client()
     client.init_result = result
     yield client
@@ -188,7 +172,7 @@ async def test_cancel_request_is_honoured(lsp):
     assert (await inline(lsp, uri, 1400, 20))[0].startswith("jumps")  # the server goes on
 
 
-async def test_an_excluded_file_gets_nothing_and_teaches_nothing(tiny_model, charcomplete_home):
+async def test_an_excluded_file_gets_nothing_and_teaches_nothing(sentence_model, charcomplete_home):
     client, _ = await start_client("--exclude", "private/*")
     try:
         secret, public = "file:///home/u/private/plan.md", "file:///home/u/notes/plan.md"
@@ -207,7 +191,7 @@ async def test_an_excluded_file_gets_nothing_and_teaches_nothing(tiny_model, cha
         await client.stop()
 
 
-async def test_settings_excludes_apply(tiny_model, charcomplete_home):
+async def test_settings_excludes_apply(sentence_model, charcomplete_home):
     store.update_settings(exclude=["*.secret"])
     client, _ = await start_client()
     try:
@@ -317,7 +301,7 @@ def _answer_to(process, wanted_id) -> dict:
             return message
 
 
-def test_malformed_requests_get_errors_and_exit_is_clean(tiny_model, tmp_path):
+def test_malformed_requests_get_errors_and_exit_is_clean(sentence_model, tmp_path):
     stderr_path = tmp_path / "stderr"
     with open(stderr_path, "wb") as stderr:
         process = subprocess.Popen(LSP, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=cli_env())
@@ -352,7 +336,7 @@ def test_malformed_requests_get_errors_and_exit_is_clean(tiny_model, tmp_path):
     assert "Traceback" not in errors and errors.strip() == "", errors
 
 
-def test_the_server_exits_when_the_client_disappears(tiny_model, tmp_path):
+def test_the_server_exits_when_the_client_disappears(sentence_model, tmp_path):
     process = subprocess.Popen(LSP, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=cli_env())
     process.stdin.write(_frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}))
@@ -391,7 +375,7 @@ async def _status_when(client, condition, timeout: float = 90.0) -> dict:
 
 @pytest.mark.slow
 async def test_the_learner_learns_from_open_documents_but_not_excluded_ones_and_exits_with_the_server(
-        tiny_model, charcomplete_home):
+        sentence_model, charcomplete_home):
     client = make_test_lsp_client()
     await client.start_io(*CLI, "lsp", "--model", "tiny", "--exclude", "private/*", env=cli_env())
     await client.initialize_session(types.InitializeParams(capabilities=types.ClientCapabilities()))
@@ -418,7 +402,7 @@ async def test_the_learner_learns_from_open_documents_but_not_excluded_ones_and_
         assert not os.path.exists(f"/proc/{pid}"), f"process {pid} outlived the server"
 
 
-def test_exit_without_shutdown_is_code_1_without_a_traceback(tiny_model):
+def test_exit_without_shutdown_is_code_1_without_a_traceback(sentence_model):
     process = subprocess.Popen(LSP, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=cli_env())
     process.stdin.write(_frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}))

@@ -17,9 +17,7 @@ import time
 
 import pytest
 
-from tests.helpers import cli_env
-from tests.test_lsp import SENTENCE, tiny_model, tiny_weights  # noqa: F401 - fixtures
-from tests.test_zsh import Tmux
+from tests.helpers import Tmux, cli_env
 
 CANDIDATES = [p for p in os.environ.get("CHARCOMPLETE_NVIM", "").split(":") if p] or \
     ([shutil.which("nvim")] if shutil.which("nvim") else [])
@@ -60,7 +58,7 @@ end
 
 
 @pytest.mark.parametrize("nvim,version", NVIMS, ids=[f"nvim-{v[0]}.{v[1]}" for _, v in NVIMS])
-def test_neovim_shows_and_accepts_the_suggestion(nvim, version, tiny_model, tmp_path):  # noqa: F811
+def test_neovim_shows_and_accepts_the_suggestion(nvim, version, sentence_model, tmp_path):
     if version < (0, 11):
         pytest.skip(f"{nvim} is Neovim {version}; the configuration needs 0.11 or later")
     config = tmp_path / "config" / "nvim"

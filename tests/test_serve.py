@@ -8,44 +8,18 @@ import signal
 import socket
 import stat
 import subprocess
-import time
 
 import pytest
 
 from charcomplete import serve, store
 from charcomplete.engine import Engine
-from tests.helpers import CHAIN, CLI, chain_weights, cli_env, save_weights
+from tests.helpers import CHAIN, CLI, chain_weights, cli_env, save_weights, start_server, stop
 
 
 @pytest.fixture
 def chain_model() -> str:
     config, weights = chain_weights(CHAIN)
     return save_weights("chain", config, weights)
-
-
-def start_server(*extra: str, model: str = "chain") -> subprocess.Popen:
-    process = subprocess.Popen([*CLI, "serve", "--model", model, "--no-learner", *extra], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
-    deadline = time.monotonic() + 60
-    while serve.request({"status": True}) is None:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {process.stderr.read().decode()}")
-        if time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError("the server did not start")
-        time.sleep(0.05)
-    return process
-
-
-def stop(process: subprocess.Popen) -> str:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    return process.stderr.read().decode()
 
 
 @pytest.fixture

@@ -14,11 +14,10 @@ import torch
 from charcomplete import corpus, store
 from charcomplete.config import ModelConfig
 from charcomplete.model import CharModel, weights_from_numpy
+from charcomplete.plan import Budget, TrainPlan
 from charcomplete.train import (
-    Budget,
     ChunkStream,
     Trainer,
-    TrainPlan,
     _busy_cores,
     free_cores,
     lr_at,
@@ -38,8 +37,7 @@ def notes_data(tmp_path):
 
 def plan_for(data, config=TINY, **kw) -> TrainPlan:
     train_data, val_data = data
-    options = dict(budget=Budget(steps=150), batch_size=16, seq_len=64, lr=5e-3, device="cpu", eval_every_s=0.5,
-                   meta={})
+    options = dict(budget=Budget(steps=150), batch_size=16, seq_len=64, lr=5e-3, device="cpu", eval_every_s=0.5)
     options.update(kw)
     return TrainPlan(name="t", config=config, train_data=train_data, val_data=val_data, **options)
 
@@ -69,7 +67,7 @@ def test_resume_continues_step_count_and_optimizer(notes_data):
     optim = store.load_optimizer_state(loaded)
     assert optim and any(k.endswith(".exp_avg") for k in optim)
     plan = plan_for(notes_data, budget=Budget(steps=20), eval_every_s=1e9, weights=loaded.weights,
-                    optimizer_state=optim, meta=dict(loaded.meta))
+                    optimizer_state=optim, meta=loaded.meta)
     second = train_model(plan)
     meta = store.load_model("t").meta
     assert second.total_steps == 50 and meta["steps"] == 50
@@ -94,7 +92,7 @@ def test_never_saves_worse_than_the_starting_point(notes_data):
     train_model(plan_for(notes_data, budget=Budget(steps=80)))
     good = store.load_model("t")
     # A learning rate far too high makes training worse; the saved model must not be.
-    plan = plan_for(notes_data, budget=Budget(steps=15), lr=3.0, weights=good.weights, meta=dict(good.meta))
+    plan = plan_for(notes_data, budget=Budget(steps=15), lr=3.0, weights=good.weights, meta=good.meta)
     result = train_model(plan)
     assert result.best_val_bpc <= good.meta["best_val_bpc"] + 1e-9
 

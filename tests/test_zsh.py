@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from charcomplete import serve
-from tests.helpers import CHAIN, CLI, chain_weights, cli_env, save_weights
-from tests.test_serve import start_server, stop
+from tests.helpers import CHAIN, CLI, Tmux, chain_weights, cli_env, last_line, save_weights, start_server, stop
 
 PLUGINS = [Path("/usr/share/zsh-autosuggestions/zsh-autosuggestions.zsh"),
            Path("/usr/share/zsh/plugins/zsh-autosuggestions/zsh-autosuggestions.zsh")]
@@ -25,43 +24,6 @@ MISSING = [name for name, found in (("zsh", shutil.which("zsh")), ("tmux", shuti
 pytestmark = pytest.mark.skipif(
     bool(MISSING), reason=f"needs {', '.join(MISSING)} (Debian: apt-get install zsh zsh-autosuggestions tmux)"
 )
-
-
-class Tmux:
-    def __init__(self, folder: Path):
-        self.socket = str(folder / "tmux.sock")
-        self.env = cli_env()
-
-    def run(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True, env=self.env,
-                              timeout=30, check=True).stdout
-
-    def start(self, command: str) -> None:
-        self.run("new-session", "-d", "-x", "120", "-y", "20", command)
-
-    def keys(self, *keys: str) -> None:
-        self.run("send-keys", *keys)
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p")
-
-    def wait_for(self, condition, what: str, timeout: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if condition(screen):
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; the screen:\n{screen}")
-            time.sleep(0.1)
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, timeout=30)
-
-
-def last_line(screen: str) -> str:
-    lines = screen.rstrip().splitlines()
-    return lines[-1] if lines else ""
 
 
 def _wait_until(condition, what: str, timeout: float = 60.0):

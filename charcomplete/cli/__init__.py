@@ -11,7 +11,7 @@ from typing import get_args, get_origin
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from charcomplete.errors import CharcompleteError
+from charcomplete.launcher import exit_status, say
 
 # ---------------------------------------------------------------- help that reads as words
 
@@ -98,8 +98,9 @@ def show_version(asked: bool) -> None:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one sentence on stderr and return the Exit to raise."""
-    print(f"charcomplete: {message}", file=sys.stderr)
+    """Print one sentence on stderr and return the Exit to raise: for an ending other than
+    the ones `launcher.exit_status` maps (a Ctrl-C with its own sentence)."""
+    say(message)
     return typer.Exit(code)
 
 
@@ -128,26 +129,9 @@ from charcomplete.cli import train as _train  # noqa: E402,F401
 
 
 def main() -> None:
-    try:
+    with exit_status():
         try:
             app()
         finally:
             if sys.stdout is not None and not sys.stdout.closed:  # (the language server closes it at exit)
                 sys.stdout.flush()  # here, where a full disk can still be reported, not at exit
-    except CharcompleteError as error:
-        print(f"charcomplete: {error}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print("charcomplete: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except BrokenPipeError:
-        # The reader went away (`| head -c 1`): nothing left to say to it.
-        import os
-
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
-    except OSError as error:
-        from charcomplete.launcher import output_failed
-
-        output_failed(error)

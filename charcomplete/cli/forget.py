@@ -12,14 +12,12 @@ learner) is left alone and named in the closing error."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from charcomplete import store
-from charcomplete.atomic import FileLock
 from charcomplete.cli import app, confirm_or_stop
 from charcomplete.errors import CharcompleteError, LockBusyError
 from charcomplete.learner import log_path, new_forget_generation
@@ -90,10 +88,7 @@ def _forget_everything(yes: bool) -> None:
             if (entry / ".lock").is_symlink():
                 (entry / ".lock").unlink()  # a planted link: removed, never followed (its target is left alone)
             # A learner's publish holds the lock briefly; `train` holds it for the whole run.
-            with FileLock(entry / ".lock", what=f"model {entry.name!r}").acquire(timeout=PUBLISH_WAIT_S):
-                # Renamed first, under the lock, so a model is there or gone, never half-deleted.
-                trash = entry.with_name(f".{entry.name}.removing-{time.time_ns()}")
-                entry.rename(trash)
+            trash = store.move_aside(entry, lock_timeout=PUBLISH_WAIT_S)
         except LockBusyError:
             busy.append(entry.name)
             continue

@@ -46,18 +46,18 @@ def list_models(ctx: typer.Context) -> None:
     for name, builtin_row in _rows():
         try:
             meta, _, builtin = (store.builtin_meta(), None, True) if builtin_row else store.load_meta(name)
-            config = meta.get("config", {})
+            config = meta.config or {}
             cell = f"{str(config.get('cell', '?')).upper()} {config.get('layers', '?')}x{config.get('hidden', '?')}"
-            updated = str(meta.get("updated", "-"))[:16].replace("T", " ")
+            updated = (meta.updated or "-")[:16].replace("T", " ")
             label = f"{name} (built-in)" if builtin else name
             table.add_row(
                 "*" if name == current and not builtin_row else "",
                 label,
                 cell,
-                _count(meta.get("parameters")),
-                _bpc(meta.get("best_val_bpc")),
-                _bpc(meta.get("heldout_bpc")),
-                _count(meta.get("trained_chars")),
+                _count(meta.parameters),
+                _bpc(meta.best_val_bpc),
+                _bpc(meta.heldout_bpc),
+                _count(meta.trained_chars),
                 updated,
             )
         except ModelError as error:
@@ -85,26 +85,25 @@ def info(
     store.load_from_folder(folder, name, builtin)  # also proves the weights load
     if as_json:
         in_use = store.current_model_name() == name
-        print(json.dumps({**meta, "folder": str(folder), "builtin": builtin, "in_use": in_use}, indent=1))
+        print(json.dumps({**meta.to_dict(), "folder": str(folder), "builtin": builtin, "in_use": in_use}, indent=1))
         return
-    config = store.ModelConfig.from_dict(meta["config"])
-    history = meta.get("history", [])
+    config = store.ModelConfig.from_dict(meta.config)
     rows = [
         ("name", name + (" (built-in)" if builtin else "")),
         ("folder", str(folder)),
         ("cell", f"{config.describe()}, embedding {config.embed}, dropout {config.dropout}"),
-        ("parameters", f"{meta.get('parameters', config.parameter_count()):,}"),
-        ("best validation bpc", _bpc(meta.get("best_val_bpc"))),
-        ("held-out bpc", f"{_bpc(meta.get('heldout_bpc'))} now, {_bpc(meta.get('heldout_baseline_bpc'))} at creation"),
-        ("your held-out bpc", _bpc(meta.get("user_heldout_bpc"))),
-        ("trained characters", f"{meta.get('trained_chars', 0):,}"),
-        ("steps", f"{meta.get('steps', 0):,}"),
-        ("sources", ", ".join(meta.get("sources", [])) or "-"),
-        ("data fingerprint", meta.get("data_fingerprint", "-")),
-        ("started from", meta.get("parent") or "-"),
-        ("created", meta.get("created", "-")),
-        ("updated", meta.get("updated", "-")),
-        ("history points", str(len(history))),
+        ("parameters", f"{meta.parameters or config.parameter_count():,}"),
+        ("best validation bpc", _bpc(meta.best_val_bpc)),
+        ("held-out bpc", f"{_bpc(meta.heldout_bpc)} now, {_bpc(meta.heldout_baseline_bpc)} at creation"),
+        ("your held-out bpc", _bpc(meta.user_heldout_bpc)),
+        ("trained characters", f"{meta.trained_chars:,}"),
+        ("steps", f"{meta.steps:,}"),
+        ("sources", ", ".join(meta.sources) or "-"),
+        ("data fingerprint", meta.data_fingerprint or "-"),
+        ("started from", meta.parent or "-"),
+        ("created", meta.created or "-"),
+        ("updated", meta.updated or "-"),
+        ("history points", str(len(meta.history))),
     ]
     width = max(len(label) for label, _ in rows)
     for label, value in rows:

@@ -12,32 +12,36 @@ from typing import Annotated
 
 import typer
 
+from charcomplete import plan as plans
 from charcomplete import store
 from charcomplete.cli import app, fail
 from charcomplete.config import CELLS, ModelConfig
 from charcomplete.errors import CharcompleteError
+from charcomplete.meta import ModelMeta
 from charcomplete.paths import locations
 
 DEFAULT_MINUTES = 5.0  # when no --minutes, --steps or --epochs is given
-# Measured with benchmarks/generalise.py's new-user protocol (BENCHMARKS.md, "Quality").
-GENERAL_SHARE = 0.0
 VAL_BYTES = 131072  # validation text kept for the checks during training
 LOCK_WAIT_S = 10.0  # how long train waits for another writer of the same model before refusing
 
 
 SHAPE_OPTIONS = {"cell": "--arch", "hidden": "--hidden", "layers": "--layers", "embed": "--embed"}
+SHAPE = ModelConfig()  # a new model's shape where no option sets one
 
 
 @dataclass
 class Start:
-    """Where a run starts: the config, weights (None: random), optimizer state and metadata."""
+    """Where a run starts: the config, weights (None: random), optimizer state and the model's record."""
 
     config: ModelConfig
     weights: dict | None
     optimizer_state: dict | None
-    meta: dict
+    meta: ModelMeta
     how: str  # for the first line: "fine-tuning from 'default' (the model in use)", "from scratch", ...
     tuning: bool  # starts from trained weights (a lower peak learning rate suits it)
+
+    def lr(self, chosen: float | None) -> float:
+        return chosen if chosen is not None else plans.peak_lr(self.tuning)
 
 
 def _start(name: str, resume: bool, from_model: str | None, scratch: bool, overrides: dict) -> Start:
@@ -60,18 +64,16 @@ def _start(name: str, resume: bool, from_model: str | None, scratch: bool, overr
             raise CharcompleteError(
                 f"model {name!r} is a {loaded.config.describe()}; its shape cannot change on --resume"
             )
-        return Start(loaded.config, loaded.weights, store.load_optimizer_state(loaded), dict(loaded.meta),
-                     f"resuming at step {int(loaded.meta.get('steps', 0)):,}", True)
+        return Start(loaded.config, loaded.weights, store.load_optimizer_state(loaded), loaded.meta,
+                     f"resuming at step {loaded.meta.steps:,}", True)
     if scratch or (shape and not from_model):
         if exists:
             raise CharcompleteError(
                 f"model {name!r} already exists; add --resume to keep training it, or pick another --model name"
             )
-        defaults = ModelConfig()
-        config = ModelConfig(**{k: (v if v is not None else getattr(defaults, k)) for k, v in overrides.items()})
+        config = ModelConfig(**{k: (v if v is not None else getattr(SHAPE, k)) for k, v in overrides.items()})
         why = "--scratch" if scratch else f"{', '.join(shape)} asks for a new shape"
-        return Start(config, None, None, {"steps": 0, "trained_chars": 0, "history": []},
-                     f"from scratch (random weights: {why})", False)
+        return Start(config, None, None, ModelMeta(), f"from scratch (random weights: {why})", False)
     if shape:
         raise CharcompleteError(
             f"--from fine-tunes {from_model!r} as it is; {', '.join(shape)} cannot change its shape "
@@ -89,26 +91,25 @@ def _start(name: str, resume: bool, from_model: str | None, scratch: bool, overr
     if overrides.get("dropout") is not None:
         config = ModelConfig(**{**config.to_dict(), "dropout": overrides["dropout"]})
     if name == parent:  # more learning for the same model: its record goes on
-        meta = dict(source.meta)
+        meta = source.meta
         how = f"fine-tuning {name!r}{in_use} further on this text"
     else:
-        meta = {"parent": parent, "sources": list(source.meta.get("sources", [])),
-                "trained_chars": int(source.meta.get("trained_chars", 0)), "steps": 0, "history": []}
+        meta = ModelMeta(parent=parent, sources=source.meta.sources, trained_chars=source.meta.trained_chars)
         how = f"fine-tuning from {parent!r}{in_use}"
     return Start(config, source.weights, None, meta, how, True)
 
 
-def _read_corpus(paths: list[Path], meta: dict, exclude: list[str], val_fraction: float):
-    """(corpus, train docs, val docs); records the sources, fingerprint and exclusions in `meta`."""
+def _read_corpus(paths: list[Path], meta: ModelMeta, exclude: list[str], val_fraction: float):
+    """(corpus, train docs, val docs, `meta` with the sources, fingerprint and exclusions recorded)."""
     from charcomplete import corpus as corpus_mod
 
     corpus = corpus_mod.scan(paths, exclude=exclude)
     corpus_mod.require_text(corpus)
     train_docs, val_docs = corpus_mod.split(corpus.documents, val_fraction)
-    sources = list(dict.fromkeys([*meta.get("sources", []), *(str(p) for p in corpus.roots)]))
-    meta.update(sources=sources, data_fingerprint=corpus_mod.fingerprint(corpus.documents),
-                exclude=list(exclude) or meta.get("exclude", []))
-    return corpus, train_docs, corpus_mod.mixed_order(val_docs)
+    sources = list(dict.fromkeys([*meta.sources, *(str(p) for p in corpus.roots)]))
+    meta = meta.record(sources=sources, data_fingerprint=corpus_mod.fingerprint(corpus.documents),
+                       exclude=list(exclude) or meta.exclude)
+    return corpus, train_docs, corpus_mod.mixed_order(val_docs), meta
 
 
 @app.command("train")
@@ -123,11 +124,17 @@ def train(
     scratch: Annotated[
         bool, typer.Option("--scratch", help="Start from random weights instead of fine-tuning the model in use.")
     ] = False,
-    arch: Annotated[str | None, typer.Option("--arch", help=f"Cell: {', '.join(CELLS)} (default gru).")] = None,
-    hidden: Annotated[int | None, typer.Option("--hidden", help="Hidden size (default 512).")] = None,
-    layers: Annotated[int | None, typer.Option("--layers", help="Recurrent layers (default 1).")] = None,
-    embed: Annotated[int | None, typer.Option("--embed", help="Byte embedding size (default 64).")] = None,
-    dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout while training (default 0).")] = None,
+    arch: Annotated[
+        str | None, typer.Option("--arch", help=f"Cell: {', '.join(CELLS)} (default {SHAPE.cell}).")
+    ] = None,
+    hidden: Annotated[int | None, typer.Option("--hidden", help=f"Hidden size (default {SHAPE.hidden}).")] = None,
+    layers: Annotated[int | None, typer.Option("--layers", help=f"Recurrent layers (default {SHAPE.layers}).")] = None,
+    embed: Annotated[
+        int | None, typer.Option("--embed", help=f"Byte embedding size (default {SHAPE.embed}).")
+    ] = None,
+    dropout: Annotated[
+        float | None, typer.Option("--dropout", help=f"Dropout while training (default {SHAPE.dropout:g}).")
+    ] = None,
     minutes: Annotated[
         float | None,
         typer.Option("--minutes", help=f"Stop after this long (default {DEFAULT_MINUTES:g} when no other limit)."),
@@ -139,10 +146,14 @@ def train(
                      "rate follows one schedule across --resume sittings."),
     ] = None,
     epochs: Annotated[float | None, typer.Option("--epochs", help="Stop after this many passes over the text.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Parallel streams per update.")] = 64,
-    seq_len: Annotated[int, typer.Option("--seq-len", help="Characters per stream per update (BPTT length).")] = 128,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Parallel streams per update.")] = plans.BATCH_SIZE,
+    seq_len: Annotated[
+        int, typer.Option("--seq-len", help="Characters per stream per update (BPTT length).")
+    ] = plans.SEQ_LEN,
     lr: Annotated[
-        float | None, typer.Option("--lr", help="Peak learning rate (default 2e-3, 1e-3 when fine-tuning).")
+        float | None,
+        typer.Option("--lr", help=f"Peak learning rate (default {plans.LR:g}, {plans.FINE_TUNE_LR:g} when "
+                     "fine-tuning)."),
     ] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[
@@ -156,8 +167,10 @@ def train(
     ] = None,
     val_fraction: Annotated[
         float, typer.Option("--val-fraction", help="Share of documents held out for validation.")
-    ] = 0.1,
-    eval_every: Annotated[float, typer.Option("--eval-every", help="Seconds between validation checks.")] = 30.0,
+    ] = plans.VAL_FRACTION,
+    eval_every: Annotated[
+        float, typer.Option("--eval-every", help="Seconds between validation checks.")
+    ] = plans.EVAL_EVERY_S,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     threads: Annotated[
         int | None, typer.Option("--threads", help="CPU threads (default: the cores not busy with other work).")
@@ -165,7 +178,7 @@ def train(
     general_share: Annotated[
         float, typer.Option("--general-share", help="When fine-tuning: the share of general text (Python's "
                             "documentation) mixed into the training text, so that the model keeps what it knew.")
-    ] = GENERAL_SHARE,
+    ] = plans.GENERAL_SHARE,
 ) -> None:
     """Learn (or keep learning) from folders of text. Ctrl-C stops and keeps the best model."""
     if arch is not None and arch not in CELLS:
@@ -204,8 +217,8 @@ def train(
             start = _start(model, resume, from_model, scratch, overrides)
         except ValueError as error:  # a ModelConfig value out of range
             raise CharcompleteError(str(error)) from None
-        config, meta = start.config, start.meta
-        corpus, train_docs, val_docs = _read_corpus(paths, meta, excluded, val_fraction)
+        config = start.config
+        corpus, train_docs, val_docs, meta = _read_corpus(paths, start.meta, excluded, val_fraction)
         general_bytes = 0
         if start.tuning and not resume:
             from charcomplete import replay
@@ -215,7 +228,7 @@ def train(
         from charcomplete.corpus import encode
         from charcomplete.distributed import from_environment
 
-        budget = training.Budget(minutes, steps, epochs, until_step, start_step=int(meta.get("steps", 0)))
+        budget = plans.Budget(minutes, steps, epochs, until_step, start_step=meta.steps)
         if not (minutes or steps or epochs or until_step):
             budget.minutes = DEFAULT_MINUTES
         dist = from_environment(device)  # under torchrun: join the process group (it sets threads itself)
@@ -232,11 +245,10 @@ def train(
         # holds the text once (one byte per character) plus VAL_BYTES held out, not three copies.
         for listed in (corpus.documents, train_docs, val_docs):
             listed.clear()
-        plan = training.TrainPlan(
+        plan = plans.TrainPlan(
             name=model, config=config, train_data=train_data, val_data=val_data, meta=meta,
             weights=start.weights, optimizer_state=start.optimizer_state, budget=budget, batch_size=batch_size,
-            seq_len=seq_len, lr=lr if lr is not None else (1e-3 if start.tuning else 2e-3), device=device,
-            precision=precision,
+            seq_len=seq_len, lr=start.lr(lr), device=device, precision=precision,
             eval_every_s=eval_every, seed=seed, dist=dist,
         )
         if not dist.main:  # other ranks train silently; rank 0 holds the lock, reports and saves
