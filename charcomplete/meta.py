@@ -52,6 +52,11 @@ class ModelMeta:
     heldout_baseline_bpc: float | None = None  # the same when the model was created: the bar publishes keep to
     user_heldout_bpc: float | None = None  # on the user's held-out text (editor learning)
     data_fingerprint: str | None = None
+    lr: float | None = None  # the peak learning rate it was trained at: `train --resume` keeps its schedule
+    # Where `train --resume` goes on from when a run went on past its best weights: that later
+    # step's weights and optimizer state ({"step", "trained_chars", "weights", "weights_sha256",
+    # "optimizer", "optimizer_sha256"}; store.load_resume_point checks it). None: from the best.
+    resume: dict | None = None
     sources: list[str] = field(default_factory=list)  # folders and files it was trained on
     exclude: list[str] = field(default_factory=list)  # globs kept out of them
     history: list[dict] = field(default_factory=list)  # one point per validation or publish, oldest first

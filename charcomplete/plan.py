@@ -16,6 +16,7 @@ from charcomplete.meta import ModelMeta
 
 if TYPE_CHECKING:
     from charcomplete.distributed import Distributed
+    from charcomplete.store import TrainingState
 
 BATCH_SIZE = 64  # parallel streams per update
 SEQ_LEN = 128  # characters per stream per update (the BPTT length)
@@ -70,6 +71,8 @@ class TrainPlan:
     meta: ModelMeta = field(default_factory=ModelMeta)  # the record it starts from (history, sources, parent...)
     weights: dict[str, np.ndarray] | None = None
     optimizer_state: dict[str, np.ndarray] | None = None
+    # A resumed run that starts past its best weights: those weights, which it must beat to replace them.
+    kept: TrainingState | None = None
     budget: Budget = field(default_factory=Budget)
     batch_size: int = BATCH_SIZE
     seq_len: int = SEQ_LEN

@@ -3,6 +3,8 @@
     models/<name>/meta.json                    what the model is (the commit point)
     models/<name>/weights-<gen>.safetensors    its weights, float32
     models/<name>/optim-<gen>.safetensors      optimizer state, for --resume (optional)
+    models/<name>/latest-*-<gen>.safetensors   weights and optimizer state of a later step than the
+                                               best, where --resume goes on from (optional)
     models/<name>/heldout.txt                  general text the model was never trained on (optional)
     models/<name>/.lock                        held by whoever writes the model
 
@@ -297,6 +299,17 @@ def _tensor_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str] | Non
     return save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=metadata)
 
 
+@dataclass
+class TrainingState:
+    """A training run's weights and optimizer state at one step: where `train --resume` goes
+    on from when the run went on past its best weights (which stay the model)."""
+
+    weights: dict[str, np.ndarray]
+    optimizer: dict[str, np.ndarray]
+    step: int
+    chars: int
+
+
 def save_model(
     name: str,
     config: ModelConfig,
@@ -304,12 +317,14 @@ def save_model(
     meta: ModelMeta | Mapping,
     optimizer: dict[str, np.ndarray] | None = None,
     folder: Path | None = None,
+    latest: TrainingState | None = None,
 ) -> Path:
     """Write a model atomically; the caller holds the model's lock. Returns the folder.
 
     `meta` carries the descriptive fields (history, bpc, sources...), as a ModelMeta or
     as meta.json's keys (checked like a file's); the file names, checksums, config and
-    format version are filled in here."""
+    format version are filled in here. `latest`, a later step than `weights`, is saved
+    beside them for `--resume` (in the same commit); without it the model has none."""
     folder = private_dir(check_model_folder(folder or model_folder(name), name))
     _check_weights(weights, config, name)
     if not isinstance(meta, ModelMeta):
@@ -319,8 +334,10 @@ def save_model(
 
     weights_blob = _tensor_bytes(weights)
     weights_name = f"weights-{generation}.safetensors"
+    new_files = [weights_name, f"optim-{generation}.safetensors"]
     try:
         atomic_write_bytes(folder / weights_name, weights_blob)
+        resume = _write_latest(folder, latest, generation, config, name, new_files) if latest else None
         updated = now_iso()
         optim_blob = _tensor_bytes(optimizer) if optimizer is not None else None
         record = meta.record(
@@ -334,6 +351,7 @@ def save_model(
             created=meta.created or old.created or updated,
             optimizer=f"optim-{generation}.safetensors" if optim_blob is not None else None,
             optimizer_sha256=hashlib.sha256(optim_blob).hexdigest() if optim_blob is not None else None,
+            resume=resume,
         )
         if optim_blob is not None:
             atomic_write_bytes(folder / record.optimizer, optim_blob)
@@ -343,14 +361,51 @@ def save_model(
     except OSError:
         # Disk full, quota, permissions: meta.json was not replaced, so the old model stands.
         # Don't leave its would-be successor taking the space that just ran out.
-        for leftover in (weights_name, f"optim-{generation}.safetensors"):
+        for leftover in new_files:
             try:
                 (folder / leftover).unlink()
             except OSError:
                 pass
         raise
-    _remove_old_generations(folder, keep={record.weights, record.optimizer})
+    latest_files = (resume["weights"], resume["optimizer"]) if resume else ()
+    _remove_old_generations(folder, keep={record.weights, record.optimizer, *latest_files})
     return folder
+
+
+def _write_latest(folder: Path, latest: TrainingState, generation: str, config: ModelConfig, name: str,
+                  written: list[str]) -> dict:
+    """Write `latest`'s two files (their names appended to `written` first, for the clean-up
+    of a failed save); returns the record's `resume` entry."""
+    _check_weights(latest.weights, config, name)
+    entry: dict = {"step": int(latest.step), "trained_chars": int(latest.chars)}
+    for part, tensors in (("weights", latest.weights), ("optimizer", latest.optimizer)):
+        blob = _tensor_bytes(tensors)
+        file_name = f"latest-{part}-{generation}.safetensors"
+        written.append(file_name)
+        atomic_write_bytes(folder / file_name, blob)
+        entry[part], entry[f"{part}_sha256"] = file_name, hashlib.sha256(blob).hexdigest()
+    return entry
+
+
+def load_resume_point(model: LoadedModel) -> TrainingState | None:
+    """The later step `train --resume` goes on from, if the model records one past its best."""
+    entry = model.meta.resume
+    if not entry:
+        return None
+    fields = {"step": int, "trained_chars": int, "weights": str, "weights_sha256": str, "optimizer": str,
+              "optimizer_sha256": str}
+    if any(not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool) for key, kind in fields.items()):
+        raise ModelError(f"the metadata of model {model.name!r} has an invalid 'resume' field; the model is damaged")
+    if entry["step"] <= model.meta.steps:
+        return None  # not past the best: the best is where it goes on from
+    what = f"the latest training state of model {model.name!r}"
+    params = model.config.parameter_count()
+    weights = read_tensor_file(_model_file(model.folder, entry["weights"], model.name, what), what,
+                               entry["weights_sha256"], max_bytes=4 * params + MAX_TENSOR_HEADER_BYTES)
+    _check_weights(weights, model.config, model.name)
+    optimizer = read_tensor_file(_model_file(model.folder, entry["optimizer"], model.name, what), what,
+                                 entry["optimizer_sha256"], max_bytes=12 * params + MAX_TENSOR_HEADER_BYTES)
+    return TrainingState(weights, optimizer, entry["step"], entry["trained_chars"])
 
 
 def _remove_old_generations(folder: Path, keep: set) -> None:

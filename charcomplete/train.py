@@ -404,7 +404,7 @@ def train_model(
                     run.validate()
                     last_eval = time.monotonic()
                 if save:
-                    checkpoints.save(run.best, run.record)
+                    checkpoints.save(run.best, run.record, run.latest())
                     last_save = time.monotonic()
                 if dist.main:
                     report(run.progress(progress, time.monotonic() - started, evaluate))
@@ -418,7 +418,7 @@ def train_model(
             except KeyboardInterrupt:
                 stop.requested = True
         if keep:
-            checkpoints.save(run.best, run.record, final=True)
+            checkpoints.save(run.best, run.record, run.latest(), final=True)
     return TrainResult(
         folder=store.model_folder(plan.name),
         steps_run=run.steps,
@@ -474,6 +474,8 @@ class _Run:
         bpc = self.trainer.evaluate(self.val_data)
         self.best = BestSoFar(bpc, self.start_step, self.start_chars)
         self._keep_if_main()
+        if plan.kept is not None:
+            self._compare_with_kept(plan.kept)
         self.record = plan.meta.record(
             {"step": self.start_step, "chars": self.start_chars, "val_bpc": bpc, "time": store.now_iso()})
 
@@ -506,6 +508,28 @@ class _Run:
             self.best = BestSoFar(bpc, step, chars)
             self._keep_if_main()
 
+    def _compare_with_kept(self, kept: store.TrainingState) -> None:
+        """A run resumed past its best weights keeps them as the best until it beats them
+        (judged on this run's validation text, which may differ from the earlier sitting's)."""
+        start = self.trainer.weights()
+        self.trainer.load_weights(kept.weights)
+        bpc = self.trainer.evaluate(self.val_data)
+        self.trainer.load_weights(start)
+        if not self.best.beaten_by(bpc):
+            return
+        self.best = BestSoFar(bpc, kept.step, kept.chars)
+        if self.dist.main:
+            self.best.weights, self.best.optimizer = kept.weights, kept.optimizer or None
+
+    def latest(self) -> store.TrainingState | None:
+        """The weights and optimizer state now, if training went on past the best (rank 0
+        only): saved beside the best so that `--resume` loses at most one checkpoint interval."""
+        step = self.start_step + self.steps
+        if not self.dist.main or step == self.best.step:
+            return None
+        return store.TrainingState(self.trainer.weights(), self.trainer.optimizer_state(), step,
+                                   self.start_chars + self.steps * self.chars_per_step)
+
     def _keep_if_main(self) -> None:
         if self.dist.main:  # only rank 0 saves: the others need not copy their weights out
             self.best.weights, self.best.optimizer = self.trainer.weights(), self.trainer.optimizer_state()
@@ -527,23 +551,26 @@ class _Run:
 
 
 class Checkpointer:
-    """Writes a run's best weights into its model (rank 0 only), once per new best.
+    """Writes a run's best weights into its model (rank 0 only), with the latest training
+    state beside them when the run has gone on past the best (what `--resume` goes on from).
 
     A failed checkpoint is told through `warn` once and retried at the next; a failed final
     save raises CharcompleteError. Either way the model on disk is the last one saved whole."""
 
     def __init__(self, plan: TrainPlan, warn: Callable[[str], None]) -> None:
         self.plan, self.warn = plan, warn
-        self.saved_bpc: float | None = None  # the best figure last written
+        self.saved: tuple[float, int] | None = None  # (best figure, step of the latest state) last written
         self.failing = False  # the last save failed; set until one succeeds, so the user is told once
 
-    def save(self, best: BestSoFar, record: ModelMeta, final: bool = False) -> None:
+    def save(self, best: BestSoFar, record: ModelMeta, latest: store.TrainingState | None = None,
+             final: bool = False) -> None:
         plan = self.plan
-        if not (plan.dist or SINGLE).main or (self.saved_bpc is not None and self.saved_bpc == best.bpc):
+        saving = (best.bpc, latest.step if latest else best.step)
+        if not (plan.dist or SINGLE).main or saving == self.saved:
             return
-        record = record.record(best_val_bpc=best.bpc, steps=best.step, trained_chars=best.chars)
+        record = record.record(best_val_bpc=best.bpc, steps=best.step, trained_chars=best.chars, lr=plan.lr)
         try:
-            store.save_model(plan.name, plan.config, best.weights, record, best.optimizer)
+            store.save_model(plan.name, plan.config, best.weights, record, best.optimizer, latest=latest)
         except OSError as error:
             kept = "the previous version is kept" if store.model_exists(plan.name) else "nothing was saved"
             message = f"could not save model {plan.name!r}: {error.strerror or error}; {kept}"
@@ -553,7 +580,7 @@ class Checkpointer:
                 self.warn(f"{message}; training goes on and tries again at the next checkpoint")
             self.failing = True
             return
-        self.saved_bpc = best.bpc
+        self.saved = saving
         self.failing = False
 
 

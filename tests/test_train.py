@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from charcomplete.train import (
     lr_at,
     train_model,
 )
-from tests.helpers import make_notes, unigram_bpc
+from tests.helpers import assert_one_clear_error, make_notes, run, unigram_bpc
 
 TINY = ModelConfig(cell="gru", embed=16, hidden=64, layers=1)
 
@@ -95,6 +96,68 @@ def test_never_saves_worse_than_the_starting_point(notes_data):
     plan = plan_for(notes_data, budget=Budget(steps=15), lr=3.0, weights=good.weights, meta=good.meta)
     result = train_model(plan)
     assert result.best_val_bpc <= good.meta["best_val_bpc"] + 1e-9
+
+
+def test_a_run_past_its_best_saves_where_resume_goes_on_and_keeps_the_best(notes_data):
+    """A run whose validation stops improving still checkpoints where it is, so a run killed
+    then loses at most one checkpoint interval; the best weights stay the model."""
+    train_model(plan_for(notes_data, budget=Budget(steps=80)))
+    good = store.load_model("t")
+    plan = plan_for(notes_data, budget=Budget(steps=15), lr=3.0, weights=good.weights, meta=good.meta,
+                    optimizer_state=store.load_optimizer_state(good), checkpoint_every_s=0.0)
+    train_model(plan)
+    model = store.load_model("t")
+    assert model.meta.steps == 80 and model.meta.lr == 3.0
+    assert all(np.array_equal(model.weights[k], good.weights[k]) for k in good.weights)  # the best is kept
+    point = store.load_resume_point(model)
+    assert point is not None and point.step == 95
+    assert point.chars == model.meta.trained_chars + 15 * 16 * 64
+    assert not all(np.array_equal(point.weights[k], good.weights[k]) for k in good.weights)
+    files = {p.name for p in model.folder.iterdir() if p.suffix == ".safetensors"}
+    assert files == {model.meta.weights, model.meta.optimizer, model.meta.resume["weights"],
+                     model.meta.resume["optimizer"]}
+
+    # Going on from that point, the kept best is what a new best must beat; a new best drops the point.
+    resumed = plan_for(notes_data, budget=Budget(steps=40), lr=5e-3, weights=point.weights,
+                       optimizer_state=point.optimizer, meta=model.meta.record(steps=95, trained_chars=point.chars),
+                       kept=store.TrainingState(model.weights, {}, 80, model.meta.trained_chars))
+    result = train_model(resumed)
+    after = store.load_model("t")
+    assert result.best_val_bpc <= model.meta.best_val_bpc + 1e-9
+    if after.meta.steps == 80:  # not beaten: the best is still the first run's weights
+        assert all(np.array_equal(after.weights[k], good.weights[k]) for k in good.weights)
+    else:
+        assert after.meta.steps > 95
+
+
+def test_resume_goes_on_from_the_latest_state_at_the_rate_it_was_trained_at(notes_data, tmp_path):
+    train_model(plan_for(notes_data, budget=Budget(steps=80)))
+    good = store.load_model("t")
+    train_model(plan_for(notes_data, budget=Budget(steps=15), lr=3.0, weights=good.weights, meta=good.meta,
+                         optimizer_state=store.load_optimizer_state(good), checkpoint_every_s=0.0))
+    notes = make_notes(tmp_path / "more", count=6)
+    result = run("train", str(notes), "--model", "t", "--resume", "--steps", "2", "--batch-size", "4",
+                 "--seq-len", "16")
+    assert result.returncode == 0, result.stderr
+    assert "resuming at step 95 (its best so far, from step 80, stays the model until beaten)" in result.stderr
+    assert store.load_model("t").meta.lr == 3.0  # --resume kept the peak rate: one schedule across sittings
+
+
+def test_a_damaged_resume_point_is_one_sentence(notes_data, tmp_path):
+    train_model(plan_for(notes_data, budget=Budget(steps=40)))
+    good = store.load_model("t")
+    train_model(plan_for(notes_data, budget=Budget(steps=10), lr=3.0, weights=good.weights, meta=good.meta,
+                         checkpoint_every_s=0.0))
+    model = store.load_model("t")
+    notes = make_notes(tmp_path / "more", count=4)
+    latest = model.folder / model.meta.resume["weights"]
+    latest.write_bytes(latest.read_bytes()[:-8] + b"\0" * 8)
+    assert_one_clear_error(run("train", str(notes), "--model", "t", "--resume", "--steps", "1"), "checksum")
+    meta_file = model.folder / "meta.json"
+    record = json.loads(meta_file.read_text())
+    record["resume"]["step"] = "95"
+    meta_file.write_text(json.dumps(record))
+    assert_one_clear_error(run("train", str(notes), "--model", "t", "--resume", "--steps", "1"), "'resume' field")
 
 
 def test_optimizer_state_round_trip():

@@ -39,9 +39,13 @@ class Start:
     meta: ModelMeta
     how: str  # for the first line: "fine-tuning from 'default' (the model in use)", "from scratch", ...
     tuning: bool  # starts from trained weights (a lower peak learning rate suits it)
+    resumed_lr: float | None = None  # --resume: the peak rate the model was trained at, so its schedule goes on
+    kept: store.TrainingState | None = None  # --resume past the best: the best weights, to be beaten
 
     def lr(self, chosen: float | None) -> float:
-        return chosen if chosen is not None else plans.peak_lr(self.tuning)
+        if chosen is not None:
+            return chosen
+        return self.resumed_lr if self.resumed_lr is not None else plans.peak_lr(self.tuning)
 
 
 def _start(name: str, resume: bool, from_model: str | None, scratch: bool, overrides: dict) -> Start:
@@ -64,8 +68,7 @@ def _start(name: str, resume: bool, from_model: str | None, scratch: bool, overr
             raise CharcompleteError(
                 f"model {name!r} is a {loaded.config.describe()}; its shape cannot change on --resume"
             )
-        return Start(loaded.config, loaded.weights, store.load_optimizer_state(loaded), loaded.meta,
-                     f"resuming at step {loaded.meta.steps:,}", True)
+        return _resume_start(loaded)
     if scratch or (shape and not from_model):
         if exists:
             raise CharcompleteError(
@@ -97,6 +100,20 @@ def _start(name: str, resume: bool, from_model: str | None, scratch: bool, overr
         meta = ModelMeta(parent=parent, sources=source.meta.sources, trained_chars=source.meta.trained_chars)
         how = f"fine-tuning from {parent!r}{in_use}"
     return Start(config, source.weights, None, meta, how, True)
+
+
+def _resume_start(loaded: store.LoadedModel) -> Start:
+    """--resume goes on from the latest training state the model saved (a checkpoint past its
+    best), else from the best; either way at the peak learning rate it was trained at."""
+    meta, optimizer = loaded.meta, store.load_optimizer_state(loaded)
+    point = store.load_resume_point(loaded)
+    if point is None:
+        return Start(loaded.config, loaded.weights, optimizer, meta, f"resuming at step {meta.steps:,}", True,
+                     resumed_lr=meta.lr)
+    kept = store.TrainingState(loaded.weights, optimizer or {}, meta.steps, meta.trained_chars)
+    return Start(loaded.config, point.weights, point.optimizer, meta.record(steps=point.step,
+                 trained_chars=point.chars), f"resuming at step {point.step:,} (its best so far, from step "
+                 f"{meta.steps:,}, stays the model until beaten)", True, resumed_lr=meta.lr, kept=kept)
 
 
 def _read_corpus(paths: list[Path], meta: ModelMeta, exclude: list[str], val_fraction: float):
@@ -247,8 +264,8 @@ def train(
             listed.clear()
         plan = plans.TrainPlan(
             name=model, config=config, train_data=train_data, val_data=val_data, meta=meta,
-            weights=start.weights, optimizer_state=start.optimizer_state, budget=budget, batch_size=batch_size,
-            seq_len=seq_len, lr=start.lr(lr), device=device, precision=precision,
+            weights=start.weights, optimizer_state=start.optimizer_state, kept=start.kept, budget=budget,
+            batch_size=batch_size, seq_len=seq_len, lr=start.lr(lr), device=device, precision=precision,
             eval_every_s=eval_every, seed=seed, dist=dist,
         )
         if not dist.main:  # other ranks train silently; rank 0 holds the lock, reports and saves
