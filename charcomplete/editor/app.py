@@ -27,6 +27,7 @@ from charcomplete import store
 from charcomplete.cache import typing_cache
 from charcomplete.corpus import SNIFF_BYTES
 from charcomplete.documents import ReadOnlyDocumentError, interrupted_save_backup, write_document
+from charcomplete.editor.context import Context
 from charcomplete.editor.journal import Journal, JournalEntry, Redactions
 from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped
 from charcomplete.editor.widgets import (
@@ -549,11 +550,10 @@ class EditorApp(App):
 
     def _load_engine(self, name: str, reason: str) -> None:
         editor = self.editor
-        before = editor.document.get_text_range((0, 0), editor.cursor_location)
-        self._swap_engine(editor, name, reason, before)
+        self._swap_engine(editor, name, reason, editor.hold_context())
 
     @work(thread=True, exit_on_error=False, group="engine")
-    def _swap_engine(self, editor: SuggestingTextArea, name: str, reason: str, before: str) -> None:
+    def _swap_engine(self, editor: SuggestingTextArea, name: str, reason: str, context: Context) -> None:
         """Load weights off the event loop, then swap them in between two suggestions.
 
         A fresh Completer reads the current context with the new weights before the swap
@@ -566,11 +566,15 @@ class EditorApp(App):
         except CharcompleteError as error:
             self.post_message(EngineLoadFailed(name, str(error)))
             return
-        completer = self._completer(engine)
-        completer.state_for(before)  # reads only: the cache is not touched outside the editor's lock
-        editor.install_completer(completer, before)
-        self.engine = engine
-        self.post_message(EngineSwapped(name, reason))
+        else:
+            completer = self._completer(engine)
+            # Reads only: the cache is not touched outside the editor's lock.
+            completer.state_at(context.tail, context.offset)
+            editor.install_completer(completer, context)
+            self.engine = engine
+            self.post_message(EngineSwapped(name, reason))
+        finally:
+            editor.release_context(context)
 
     @on(EngineSwapped)
     def _engine_swapped(self, event: EngineSwapped) -> None:
