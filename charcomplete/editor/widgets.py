@@ -3,6 +3,7 @@ small modal dialogs (recover, save as, quit)."""
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from collections import deque
@@ -330,6 +331,17 @@ def _printable_prefix(text: str) -> str:
     return text
 
 
+class LearnerState(str, enum.Enum):
+    """What the background learner is doing, as the status bar names it. (A str, so that
+    `app.learner_state == "error"` reads as it always has in tests and benchmarks.)"""
+
+    STARTING = "starting"
+    LEARNING = "learning"
+    PAUSED = "paused"  # F3: nothing typed is learned or journaled
+    ERROR = "error"
+    OFF = "off"  # `edit --no-learn`, or after `charcomplete forget`
+
+
 class StatusBar(Horizontal):
     """One line, each figure with a label saying what it is: the file and its state, the
     model suggestions come from, the background learner and its steps, its training loss
@@ -379,14 +391,14 @@ class StatusBar(Horizontal):
         if static is not None:
             static.tooltip = f"suggestions come from model {name!r}: {description}, {parameters:,} parameters"
 
-    def show_learner(self, state: str, steps: int | None = None) -> None:
-        if state == "learning" and steps:
+    def show_learner(self, state: LearnerState, steps: int | None = None) -> None:
+        if state is LearnerState.LEARNING and steps:
             text = f"learner: {steps:,} step{'' if steps == 1 else 's'}"  # learning, and how far it got
         else:
-            text = f"learner: {state}"
+            text = f"learner: {state.value}"
         static = self._set("learner", text)
         if static is not None:
-            static.set_class(state.startswith("error"), "error")
+            static.set_class(state is LearnerState.ERROR, "error")
             static.tooltip = ("the background learner fine-tunes the model on your folders and this document "
                               "(F3 pauses it); steps: its training updates so far")
 
