@@ -418,14 +418,17 @@ class StatusBar(Horizontal):
 # ---------------------------------------------------------------- dialogs
 
 
-class _Dialog(ModalScreen):
+class Dialog(ModalScreen):
+    """Every dialog of the editor: Esc cancels, and editor.tcss centres it (one rule, `Dialog`,
+    for all of them: a dialog that is not a Dialog would be drawn at the top-left corner)."""
+
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def action_cancel(self) -> None:
         self.dismiss(None)
 
 
-class RecoverScreen(_Dialog):
+class RecoverScreen(Dialog):
     """Offer the journaled text of a document the editor lost: dismissed with True (recover),
     False (discard) or None (Esc: keep it, to be offered again next time)."""
 
@@ -451,7 +454,7 @@ class RecoverScreen(_Dialog):
         self.dismiss(event.button.id == "recover")
 
 
-class SaveAsScreen(_Dialog):
+class SaveAsScreen(Dialog):
     """Ask for a file name; dismissed with the Path, or None."""
 
     def compose(self) -> ComposeResult:
@@ -465,7 +468,7 @@ class SaveAsScreen(_Dialog):
         self.dismiss(Path(name).expanduser() if name else None)
 
 
-class _Choice(_Dialog):
+class _Choice(Dialog):
     """A question with buttons, each also a key; dismissed with the chosen button's id, or
     None for Cancel and Esc. Subclasses set CHOICES: (id, label, variant, key) per button."""
 
