@@ -17,6 +17,8 @@ from charcomplete import store
 from charcomplete.config import ModelConfig
 
 TINY = ModelConfig(cell="gru", embed=8, hidden=16, layers=1)
+SENTENCE = "the quick brown fox jumps over the lazy dog.\n"  # what the `sentence_model` fixture knows by heart
+SENTENCE_CONFIG = ModelConfig(cell="gru", embed=16, hidden=32, layers=1)
 FAST = ["--hidden", "32", "--embed", "8", "--batch-size", "8", "--seq-len", "32"]  # a quick `train` shape
 
 

@@ -155,6 +155,14 @@ async def settle(pilot) -> None:
     await pilot.pause()
 
 
+async def type_at_the_end(pilot, *keys: str) -> None:
+    """Type `keys` at the end of the document and wait for what the Completer made of them."""
+    area = pilot.app.area
+    area.move_cursor(area.document.end)
+    await pilot.press(*keys)
+    await settle(pilot)
+
+
 async def test_what_the_text_area_hands_the_completer_reads_as_the_whole_text_would(small):
     """Typing, jumps, edits far above the cursor, selections, pastes, undo and redo."""
     rng = random.Random(3)
@@ -197,17 +205,13 @@ async def test_a_change_far_above_is_read_when_typing_goes_on_at_the_end(small, 
     async with app.run_test(size=(80, 24)) as pilot:
         area = app.area
         area.completer = completer = CheckedCompleter(small, area)
-        area.move_cursor(area.document.end)
-        await pilot.press("x")
-        await settle(pilot)
+        await type_at_the_end(pilot, "x")
         area.history.checkpoint()  # the change far above is an undo step of its own
         FAR_EDITS[edit](area)  # read at once with the cursor at the end, or not at all
         area.history.checkpoint()
         for step in (area.undo, area.redo, lambda: None):
             await settle(pilot)
-            area.move_cursor(area.document.end)
-            await pilot.press("x")  # read at the end
-            await settle(pilot)
+            await type_at_the_end(pilot, "x")
             area.history.checkpoint()
             area.undo()  # that "x" again: typing on leaves the history as it was
             await settle(pilot)
@@ -223,22 +227,17 @@ async def test_a_completer_primed_while_typing_goes_on_where_the_text_changed(sm
     async with app.run_test(size=(80, 24)) as pilot:
         area = app.area
         area.completer = old = CheckedCompleter(small, area)
-        area.move_cursor(area.document.end)
-        await pilot.press("a")
-        await settle(pilot)
+        await type_at_the_end(pilot, "a")
         primed = area.hold_context()
         fresh = CheckedCompleter(small, area)
         fresh.state_at(primed.tail, primed.offset)
         area.move_cursor((2, 50))
         await pilot.press("a", "a")  # read by the old Completer, far above the new one's tail
         await settle(pilot)
-        area.move_cursor(area.document.end)
-        await pilot.press("a")  # read by the old one too, but as the new one would need it
-        await settle(pilot)
+        await type_at_the_end(pilot, "a")  # read by the old one too, but as the new one would need it
         assert old.offsets[-1] <= 2 * 51 + 50
         area.install_completer(fresh, primed)
         area.release_context(primed)
-        await pilot.press("a")
-        await settle(pilot)
+        await type_at_the_end(pilot, "a")
         assert len(fresh.agreed) == 2 and fresh.checked() == {"twin"}
         assert old.checked() == {"twin"}

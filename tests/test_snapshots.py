@@ -16,36 +16,28 @@ import pytest
 from textual.screen import ModalScreen
 
 from charcomplete import store
-from charcomplete.config import ModelConfig
-from charcomplete.editor import EditorApp
-from charcomplete.editor.widgets import (
-    ChangedOnDiskScreen,
-    QuitScreen,
-    ReadOnlyScreen,
-    RecoverScreen,
-    SaveAsScreen,
-)
+from charcomplete.editor import EditorApp, widgets
 from charcomplete.engine import Engine
-from tests.helpers import memorised_weights
+from tests.helpers import SENTENCE, SENTENCE_CONFIG, memorised_weights
 
-SENTENCE = "the quick brown fox jumps over the lazy dog.\n"
-SENTENCE_CONFIG = ModelConfig(cell="gru", embed=16, hidden=32, layers=1)
 SIZE = (80, 24)
 NOTES = "# Notes\n\nthe lazy dog sleeps.\n"
 SAVED_AT = 1_700_000_000.0  # when a recovered journal was written: shown in local time, so TZ is pinned
 
 DIALOGS = {  # every dialog of the editor, as the app opens it
-    "recover": lambda: RecoverScreen("notes.md", SAVED_AT),
-    "save-as": SaveAsScreen,
-    "quit": lambda: QuitScreen("notes.md"),
-    "changed-on-disk": lambda: ChangedOnDiskScreen("notes.md"),
-    "read-only": lambda: ReadOnlyScreen("notes.md"),
+    "recover": lambda: widgets.RecoverScreen("notes.md", SAVED_AT),
+    "save-as": widgets.SaveAsScreen,
+    "quit": lambda: widgets.QuitScreen("notes.md"),
+    "changed-on-disk": lambda: widgets.ChangedOnDiskScreen("notes.md"),
+    "read-only": lambda: widgets.ReadOnlyScreen("notes.md"),
 }
 
 
 @pytest.fixture(scope="module")
 def sentence_weights():
-    """A tiny GRU that has learned one sentence by heart: its suggestions are known."""
+    """A tiny GRU that has learned one sentence by heart: its suggestions are known. (The same
+    as the session fixture of that name coming to conftest.py in the cli13 branch: once both
+    are in main, this one can go.)"""
     return memorised_weights(SENTENCE_CONFIG, b"\0" + (SENTENCE * 200).encode())
 
 
