@@ -19,7 +19,7 @@ from charcomplete import store
 from charcomplete.config import ModelConfig
 from charcomplete.editor import EditorApp, read_document
 from charcomplete.editor.journal import Journal, Redactions
-from charcomplete.editor.widgets import ChangedOnDiskScreen, QuitScreen, RecoverScreen, SaveAsScreen
+from charcomplete.editor.widgets import ChangedOnDiskScreen, LearnerState, QuitScreen, RecoverScreen, SaveAsScreen
 from charcomplete.engine import Engine
 from charcomplete.errors import CharcompleteError
 from charcomplete.learner import LearnerSettings
@@ -332,6 +332,21 @@ async def test_status_bar_shows_file_state_model_and_latency(engine, tmp_path):
         assert re.fullmatch(r"suggestion \d+\.\d ms, median \d+\.\d", status("latency")), status("latency")
         await pilot.press("ctrl+s")
         assert status("file") == "a.md [saved]"
+
+
+async def test_the_learner_part_of_the_status_bar_changes_with_the_learners_state_at_once(engine, tmp_path):
+    """Not at the next tick of the status bar's timer: the state's watcher shows it."""
+    app = make_app(engine, tmp_path / "a.md")
+    async with app.run_test(size=SIZE):
+        learner = app.query_one("#status-learner")
+        app.learner_state = LearnerState.LEARNING
+        assert str(learner.render()) == "learner: learning"
+        app.learner_steps = 1
+        assert str(learner.render()) == "learner: 1 step"
+        app.learner_state = LearnerState.ERROR
+        assert str(learner.render()) == "learner: error" and learner.has_class("error")
+        app.learner_state = LearnerState.PAUSED
+        assert str(learner.render()) == "learner: paused" and not learner.has_class("error")
 
 
 async def test_the_command_palette_switches_the_model(engine, tiny_weights, tmp_path):

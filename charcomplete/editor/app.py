@@ -19,6 +19,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -27,10 +28,12 @@ from charcomplete import store
 from charcomplete.cache import typing_cache
 from charcomplete.corpus import SNIFF_BYTES
 from charcomplete.documents import ReadOnlyDocumentError, interrupted_save_backup, write_document
+from charcomplete.editor.context import Context
 from charcomplete.editor.journal import Journal, JournalEntry, Redactions
 from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped
 from charcomplete.editor.widgets import (
     ChangedOnDiskScreen,
+    LearnerState,
     QuitScreen,
     ReadOnlyScreen,
     RecoverScreen,
@@ -176,6 +179,10 @@ class EditorApp(App):
     COMMANDS = App.COMMANDS | {ModelCommands}
     editor: SuggestingTextArea  # set in compose
     status: StatusBar
+    # Shown in the status bar by their watchers the moment they change (the rest of the bar
+    # follows on its timer). Not on mount: on_mount shows the whole bar.
+    learner_state: reactive[LearnerState] = reactive(LearnerState.OFF, init=False)
+    learner_steps: reactive[int] = reactive(0, init=False)
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save"),
@@ -210,8 +217,7 @@ class EditorApp(App):
         self.learn = learn
         self.learner_settings = learner_settings or LearnerSettings()
         self.learner: Learner | None = None
-        self.learner_state = "starting" if learn else "off"
-        self.learner_steps = 0
+        self.set_reactive(EditorApp.learner_state, LearnerState.STARTING if learn else LearnerState.OFF)
         self.learner_error: str | None = None
         self.bpc_history: deque[float] = deque(maxlen=40)
         self.swaps = 0  # how many times new weights were swapped in (tests and the status read it)
@@ -257,7 +263,7 @@ class EditorApp(App):
         if self.cache is None:
             return Completer(engine, **self.suggest_options)
         self.cache = self.cache.rebased(engine)
-        return Completer(self.cache, learn=self.learner_state != "paused", **self.suggest_options)
+        return Completer(self.cache, learn=self.learner_state is not LearnerState.PAUSED, **self.suggest_options)
 
     @property
     def document_name(self) -> str:
@@ -308,6 +314,16 @@ class EditorApp(App):
             self._modified = self.editor.text != self.saved_text
         return self._modified
 
+    def watch_learner_state(self) -> None:
+        self._show_learner()
+
+    def watch_learner_steps(self) -> None:
+        self._show_learner()
+
+    def _show_learner(self) -> None:
+        if self.status.is_mounted:
+            self.status.show_learner(self.learner_state, self.learner_steps)
+
     def _refresh_status(self, force: bool = False) -> None:
         if not self.status.is_mounted:
             return
@@ -318,7 +334,7 @@ class EditorApp(App):
         else:
             state = "modified" if self._document_modified() else ("saved" if self.path.exists() else "new")
         self.status.show_file(self.document_name, state)
-        self.status.show_learner(self.learner_state, self.learner_steps)
+        self._show_learner()
         self.status.show_bpc(list(self.bpc_history))
         latencies = self.editor.latencies
         if latencies:
@@ -403,7 +419,7 @@ class EditorApp(App):
 
     def _journal_tick(self) -> None:
         version = self.editor.version
-        if self._quitting or version == self._journaled_version or self.learner_state == "paused":
+        if self._quitting or version == self._journaled_version or self.learner_state is LearnerState.PAUSED:
             return  # nothing new, or the user asked that nothing typed now be kept anywhere
         self._journaled_version = version
         text = self.editor.text
@@ -434,8 +450,8 @@ class EditorApp(App):
     def _start_learner(self) -> None:
         """Start a learner for the model in use, ending the previous one (which keeps what it learned)."""
         old, self.learner = self.learner, None
-        if self.learner_state != "paused":
-            self.learner_state = "starting"
+        if self.learner_state is not LearnerState.PAUSED:
+            self.learner_state = LearnerState.STARTING
         self.learner_error = None
         self.learner_steps = 0
         self._sent_version = -1
@@ -459,16 +475,15 @@ class EditorApp(App):
             learner.hand_over()
             return
         self.learner = learner
-        if self.learner_state == "paused":
+        if self.learner_state is LearnerState.PAUSED:
             learner.pause()  # paused while it was starting
         else:
-            self.learner_state = "learning"
+            self.learner_state = LearnerState.LEARNING
         self._send_tick()
-        self._refresh_status()
 
     def _send_tick(self) -> None:
         learner = self.learner
-        if learner is None or self.learner_state in ("paused", "error", "off"):
+        if learner is None or self.learner_state in (LearnerState.PAUSED, LearnerState.ERROR, LearnerState.OFF):
             return
         version = self.editor.version
         if version != self._sent_version:
@@ -481,7 +496,7 @@ class EditorApp(App):
             return
         for message in learner.poll():
             self._on_learner_message(message)
-        if not learner.is_alive() and not learner.stopped and self.learner_state != "error":
+        if not learner.is_alive() and not learner.stopped and self.learner_state is not LearnerState.ERROR:
             self._learner_failed(f"the background learner stopped unexpectedly ({learner.exit_description()})")
 
     def _on_learner_message(self, message) -> None:
@@ -498,44 +513,41 @@ class EditorApp(App):
         elif isinstance(message, Busy):
             self.notify("Model busy: another charcomplete process is training it; learning goes on.", timeout=4)
         elif isinstance(message, Forgotten):
-            self.learner_state = "off"
+            self.learner_state = LearnerState.OFF
             self.learner.hand_over()  # it has stopped on its own; nothing more is sent to it
             self._load_engine(store.current_model_name(), "forgotten")  # weights that may be gone from disk
             self.notify("Everything learned was forgotten (charcomplete forget); learning is off for this session.",
                         timeout=6)
         elif isinstance(message, Failed):
             self._learner_failed(f"the background learner failed: {message.message}")
-        self._refresh_status()
 
     def _learner_failed(self, reason: str) -> None:
-        self.learner_state = "error"
+        self.learner_state = LearnerState.ERROR
         self.learner_error = reason
         self.notify(f"{reason[0].upper()}{reason[1:]}; editing goes on without learning.", severity="error", timeout=8)
-        self._refresh_status()
 
     def action_toggle_learning(self) -> None:
-        if self.learner_state in ("off", "error"):
+        if self.learner_state in (LearnerState.OFF, LearnerState.ERROR):
             self.learn = True
             self._start_learner()
             self.notify("Learning on.")
-        elif self.learner_state == "paused":
+        elif self.learner_state is LearnerState.PAUSED:
             if self._pause_snapshot is not None:
                 self.redactions.add_changes(self._pause_snapshot, self.editor.text)
                 self._pause_snapshot = None
-            self.learner_state = "learning"
+            self.learner_state = LearnerState.LEARNING
             self.editor.completer.learn = self.cache is not None
             if self.learner is not None:
                 self.learner.resume()
             self._sent_version = -1
             self.notify("Learning resumed; what you typed while paused stays out of it.")
-        elif self.learner_state in ("learning", "starting"):
+        elif self.learner_state in (LearnerState.LEARNING, LearnerState.STARTING):
             self._pause_snapshot = self.editor.text
-            self.learner_state = "paused"
+            self.learner_state = LearnerState.PAUSED
             self.editor.completer.learn = False  # the suggestions' cache stops counting what is typed, too
             if self.learner is not None:
                 self.learner.pause()
             self.notify("Learning paused: nothing you type now is learned or journaled.")
-        self._refresh_status()
 
     # ------------------------------------------------------------ engines
 
@@ -549,11 +561,10 @@ class EditorApp(App):
 
     def _load_engine(self, name: str, reason: str) -> None:
         editor = self.editor
-        before = editor.document.get_text_range((0, 0), editor.cursor_location)
-        self._swap_engine(editor, name, reason, before)
+        self._swap_engine(editor, name, reason, editor.hold_context())
 
     @work(thread=True, exit_on_error=False, group="engine")
-    def _swap_engine(self, editor: SuggestingTextArea, name: str, reason: str, before: str) -> None:
+    def _swap_engine(self, editor: SuggestingTextArea, name: str, reason: str, context: Context) -> None:
         """Load weights off the event loop, then swap them in between two suggestions.
 
         A fresh Completer reads the current context with the new weights before the swap
@@ -566,11 +577,15 @@ class EditorApp(App):
         except CharcompleteError as error:
             self.post_message(EngineLoadFailed(name, str(error)))
             return
-        completer = self._completer(engine)
-        completer.state_for(before)  # reads only: the cache is not touched outside the editor's lock
-        editor.install_completer(completer, before)
-        self.engine = engine
-        self.post_message(EngineSwapped(name, reason))
+        else:
+            completer = self._completer(engine)
+            # Reads only: the cache is not touched outside the editor's lock.
+            completer.state_at(context.tail, context.offset)
+            editor.install_completer(completer, context)
+            self.engine = engine
+            self.post_message(EngineSwapped(name, reason))
+        finally:
+            editor.release_context(context)
 
     @on(EngineSwapped)
     def _engine_swapped(self, event: EngineSwapped) -> None:
@@ -578,7 +593,7 @@ class EditorApp(App):
         self._show_model()
         if event.reason == "switched":
             self.notify(f"Suggesting with model {event.name!r}.")
-            if self.learner is not None or self.learner_state == "error":
+            if self.learner is not None or self.learner_state is LearnerState.ERROR:
                 self._start_learner()  # the learner follows the model suggestions come from
 
     @on(EngineLoadFailed)

@@ -3,9 +3,11 @@ small modal dialogs (recover, save as, quit)."""
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from pathlib import Path
 
 from textual import events, on, work
@@ -19,9 +21,10 @@ from textual.widgets.text_area import Location
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from charcomplete.decoder import MIN_CHARS, next_word
+from charcomplete.editor.context import DOCUMENT_START, Context, CursorContext
 
 INLINE_BUDGET_MS = 5.0  # a suggestion computed faster than this is computed inline (see _ask): a third of a frame
-INLINE_MAX_NEW_CHARS = 12  # ...when the Completer has at most this much new text to read (a typed-over word)
+INLINE_MAX_NEW_BYTES = 12  # ...when the Completer has at most this much new text to read (a typed-over word)
 
 
 class SuggestingTextArea(TextArea):
@@ -34,6 +37,11 @@ class SuggestingTextArea(TextArea):
     change or cursor move drops it."""
 
     suggestions_enabled: reactive[bool] = reactive(True)
+
+    # What the suggestion latency (from the keystroke to the suggestion shown: the status
+    # bar's figure) is read from. The snapshot tests pin it, so that the frame is the same
+    # every run; nothing else does.
+    clock = staticmethod(time.perf_counter)
 
     # On top of TextArea's own (Ctrl+Z/Ctrl+Y undo/redo, Ctrl+Backspace, Alt+Backspace and
     # Ctrl+W delete a word left, Alt+Delete one right): what people expect of an editor.
@@ -52,19 +60,25 @@ class SuggestingTextArea(TextArea):
         # install_completer takes this lock to swap in new weights between two suggestions.
         self.completer_lock = threading.Lock()
         self.latencies: deque[float] = deque(maxlen=500)  # ms, keystroke -> suggestion shown
-        self._version = 0  # bumped on every change of the document
+        self._cursor_context = CursorContext()  # the document's changes and row starts: each keystroke's tail
+        self._changed_from: Location | None = None  # the change in progress touches nothing before this
+        # What the Completer read last, and the versions of contexts handed to Completers being
+        # primed to replace it: every context covers the changes since the oldest of them (see
+        # hold_context). Read and written together, from the event loop and from workers.
+        self._readers_lock = threading.Lock()
+        self._last_read: Context | None = None
+        self._held: list[int] = []
         self._request = 0  # the newest suggestion request; older answers are dropped
         self._anchor: Location | None = None  # the cursor location the shown suggestion belongs to
         self._in_edit = False
         self._failed = False
-        self._last_before: str | None = None  # the text the Completer read last
-        self._compute_ms: float | None = None  # recent time of Completer.complete (moving average)
+        self._compute_ms: float | None = None  # recent time of Completer.complete_at (moving average)
         super().__init__(text, **kwargs)
 
     @property
     def version(self) -> int:
         """A number that changes whenever the document does."""
-        return self._version
+        return self._cursor_context.version
 
     # ------------------------------------------------------------ deciding when to suggest
 
@@ -73,13 +87,34 @@ class SuggestingTextArea(TextArea):
         # update_suggestion: the flag tells that hook the leftover is still good.
         self._in_edit = True
         try:
-            return super().edit(edit)
+            with self._changing_from(edit.top):
+                return super().edit(edit)
         finally:
             self._in_edit = False
 
+    # Undo and redo change the text where their edits did; told so, the next tail starts there
+    # rather than at the document start. (Private hooks of TextArea: were they renamed, such a
+    # change would count as anywhere, which costs a longer tail once, never a wrong suggestion.)
+    def _undo_batch(self, edits) -> None:
+        with self._changing_from(min((edit.top for edit in edits), default=None)):
+            super()._undo_batch(edits)
+
+    def _redo_batch(self, edits) -> None:
+        with self._changing_from(min((edit.top for edit in edits), default=None)):
+            super()._redo_batch(edits)
+
+    @contextmanager
+    def _changing_from(self, top: Location | None):
+        self._changed_from = top
+        try:
+            yield
+        finally:
+            self._changed_from = None
+
     def update_suggestion(self) -> None:
-        """Textual's hook, called after every change of the document."""
-        self._version += 1
+        """Textual's hook, called after every change of the document (an edit, undo or redo,
+        or load_text: the last one tells nothing of where, so the whole text counts as changed)."""
+        self._cursor_context.changed(DOCUMENT_START if self._changed_from is None else self._changed_from)
         self._request += 1
         if self._in_edit and self._worth_showing(self.suggestion) and self.selection.is_empty:
             self._anchor = self.cursor_location  # typed what was suggested: the rest stays, nothing to compute
@@ -119,72 +154,102 @@ class SuggestingTextArea(TextArea):
         self._request += 1  # an answer still on its way must not bring it back
 
     def _ask(self) -> None:
-        started = time.perf_counter()
-        location = self.cursor_location
-        before = self.document.get_text_range((0, 0), location)
-        request, version = self._request, self._version
+        started = self.clock()
+        context = self._context_now(self._reader_version())
+        request = self._request
         # Inline when it is known to be cheap: a keystroke or two after the text the
         # Completer last read, on a model measured fast here. A thread hop and the trip
         # back through the event loop cost more than such a computation (several ms on a
         # busy machine); anything else (a jump, a paste, fresh weights, a slow model) goes
         # to a thread so typing never waits for it.
-        if self._cheap(before) and self.completer_lock.acquire(blocking=False):
+        if self._cheap(context) and self.completer_lock.acquire(blocking=False):
             try:
-                result = self._complete(before)
+                result = self._complete(context)
             except Exception as error:  # a failed suggestion is reported and must not cost the keystroke
                 self._report_failure(error)
                 return
             finally:
                 self.completer_lock.release()
-            self._show(request, version, location, result.text, started)
+            self._show(request, context.version, context.cursor, result.text, started)
         else:
-            self._compute(request, version, location, before, started)
+            self._compute(request, context, started)
 
-    def _cheap(self, before: str) -> bool:
-        last = self._last_before
+    def _context_now(self, since: int | None) -> Context:
+        """The text before the cursor as a tail and its offset, covering the changes after version `since`."""
+        return self._cursor_context.at(self.document, self.cursor_location, self.completer.window, since)
+
+    def _reader_version(self) -> int | None:
+        """The version the next context must cover the changes since: what the Completer read
+        last, or an older one held for a Completer about to replace it (None: nothing read)."""
+        with self._readers_lock:
+            last = [] if self._last_read is None else [self._last_read.version]
+            return min([*self._held, *last], default=None)
+
+    def _cheap(self, context: Context) -> bool:
+        """A keystroke or two after the text the Completer read last, that text unchanged."""
+        last = self._last_read
         return (
             self._compute_ms is not None
             and self._compute_ms < INLINE_BUDGET_MS
             and last is not None
-            and 0 <= len(before) - len(last) <= INLINE_MAX_NEW_CHARS
-            and before.startswith(last)
+            and 0 <= context.length - last.length <= INLINE_MAX_NEW_BYTES
+            and self._cursor_context.unchanged_before(last.cursor, last.version)
         )
 
-    def _complete(self, before: str):
-        """Completer.complete, timed; the caller holds completer_lock."""
+    def _complete(self, context: Context):
+        """Completer.complete_at, timed; the caller holds completer_lock."""
         # CPU time of this thread, not wall time: in a worker, waiting for the GIL while
         # the event loop renders is not what the computation would cost inline.
         started = time.thread_time()
-        result = self.completer.complete(before)
+        result = self.completer.complete_at(context.tail, context.offset)
         spent = (time.thread_time() - started) * 1000.0
         self._compute_ms = spent if self._compute_ms is None else 0.8 * self._compute_ms + 0.2 * spent
-        self._last_before = before
+        with self._readers_lock:
+            self._last_read = context
         return result
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="suggest")
-    def _compute(self, request: int, version: int, location: Location, before: str, started: float) -> None:
+    def _compute(self, request: int, context: Context, started: float) -> None:
         worker = get_current_worker()
         with self.completer_lock:
             # Typing faster than suggestions come: skip the ones already out of date.
             if worker.is_cancelled or request != self._request:
                 return
-            result = self._complete(before)
+            result = self._complete(context)
         if not worker.is_cancelled and result.text:
-            self.app.call_from_thread(self._show, request, version, location, result.text, started)
+            self.app.call_from_thread(self._show, request, context.version, context.cursor, result.text, started)
 
-    def install_completer(self, completer, primed_on: str | None = None) -> None:
+    def hold_context(self) -> Context:
+        """The text before the cursor, for a new Completer to read before install_completer
+        swaps it in; call release_context when done, installed or not.
+
+        The new Completer will have read this version and the one in use a later one: until
+        the release, every keystroke's context also covers the changes since this version,
+        so whichever Completer reads it next can place it."""
+        context = self._context_now(None)  # a Completer that has read nothing needs no change covered
+        with self._readers_lock:
+            self._held.append(context.version)
+        return context
+
+    def release_context(self, context: Context) -> None:
+        """End the hold_context that returned `context`; safe to call from a thread."""
+        with self._readers_lock:
+            self._held.remove(context.version)
+
+    def install_completer(self, completer, primed_on: Context) -> None:
         """Suggest with `completer` (new weights) from the next keystroke on; safe to call from a thread.
 
-        The caller builds it and has it read the text before the cursor (`primed_on`)
-        first, without the lock: re-reading up to a kilobyte of context takes a good
-        part of a second on a busy machine, and suggestions must not wait for it. Only
-        the swap itself happens under the lock, between two suggestions."""
+        The caller builds it and has it read `primed_on` (from hold_context) first, without
+        the lock: re-reading up to a kilobyte of context takes a good part of a second on a
+        busy machine, and suggestions must not wait for it. Only the swap itself happens
+        under the lock, between two suggestions."""
         with self.completer_lock:
             self.completer = completer
-            self._last_before = primed_on
+            with self._readers_lock:
+                self._last_read = primed_on
 
     def _show(self, request: int, version: int, location: Location, text: str, started: float) -> None:
-        if request != self._request or version != self._version or location != self.cursor_location:
+        if request != self._request or version != self.version or location != self.cursor_location:
             return  # the text or cursor changed while it was computed: it would be stale
         if not self.can_suggest():
             return
@@ -193,7 +258,7 @@ class SuggestingTextArea(TextArea):
             return
         self._anchor = location
         self.suggestion = text
-        self.latencies.append((time.perf_counter() - started) * 1000.0)
+        self.latencies.append((self.clock() - started) * 1000.0)
 
     def _report_failure(self, error: BaseException) -> None:
         if not self._failed:
@@ -271,6 +336,17 @@ def _printable_prefix(text: str) -> str:
     return text
 
 
+class LearnerState(str, enum.Enum):
+    """What the background learner is doing, as the status bar names it. (A str, so that
+    `app.learner_state == "error"` reads as it always has in tests and benchmarks.)"""
+
+    STARTING = "starting"
+    LEARNING = "learning"
+    PAUSED = "paused"  # F3: nothing typed is learned or journaled
+    ERROR = "error"
+    OFF = "off"  # `edit --no-learn`, or after `charcomplete forget`
+
+
 class StatusBar(Horizontal):
     """One line, each figure with a label saying what it is: the file and its state, the
     model suggestions come from, the background learner and its steps, its training loss
@@ -320,14 +396,14 @@ class StatusBar(Horizontal):
         if static is not None:
             static.tooltip = f"suggestions come from model {name!r}: {description}, {parameters:,} parameters"
 
-    def show_learner(self, state: str, steps: int | None = None) -> None:
-        if state == "learning" and steps:
+    def show_learner(self, state: LearnerState, steps: int | None = None) -> None:
+        if state is LearnerState.LEARNING and steps:
             text = f"learner: {steps:,} step{'' if steps == 1 else 's'}"  # learning, and how far it got
         else:
-            text = f"learner: {state}"
+            text = f"learner: {state.value}"
         static = self._set("learner", text)
         if static is not None:
-            static.set_class(state.startswith("error"), "error")
+            static.set_class(state is LearnerState.ERROR, "error")
             static.tooltip = ("the background learner fine-tunes the model on your folders and this document "
                               "(F3 pauses it); steps: its training updates so far")
 
@@ -347,14 +423,17 @@ class StatusBar(Horizontal):
 # ---------------------------------------------------------------- dialogs
 
 
-class _Dialog(ModalScreen):
+class Dialog(ModalScreen):
+    """Every dialog of the editor: Esc cancels, and editor.tcss centres it (one rule, `Dialog`,
+    for all of them: a dialog that is not a Dialog would be drawn at the top-left corner)."""
+
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def action_cancel(self) -> None:
         self.dismiss(None)
 
 
-class RecoverScreen(_Dialog):
+class RecoverScreen(Dialog):
     """Offer the journaled text of a document the editor lost: dismissed with True (recover),
     False (discard) or None (Esc: keep it, to be offered again next time)."""
 
@@ -380,7 +459,7 @@ class RecoverScreen(_Dialog):
         self.dismiss(event.button.id == "recover")
 
 
-class SaveAsScreen(_Dialog):
+class SaveAsScreen(Dialog):
     """Ask for a file name; dismissed with the Path, or None."""
 
     def compose(self) -> ComposeResult:
@@ -394,7 +473,7 @@ class SaveAsScreen(_Dialog):
         self.dismiss(Path(name).expanduser() if name else None)
 
 
-class _Choice(_Dialog):
+class _Choice(Dialog):
     """A question with buttons, each also a key; dismissed with the chosen button's id, or
     None for Cancel and Esc. Subclasses set CHOICES: (id, label, variant, key) per button."""
 
