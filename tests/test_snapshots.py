@@ -18,7 +18,7 @@ from textual.screen import ModalScreen
 from charcomplete import store
 from charcomplete.editor import EditorApp, widgets
 from charcomplete.engine import Engine
-from tests.helpers import SENTENCE, SENTENCE_CONFIG, memorised_weights
+from tests.helpers import SENTENCE_CONFIG
 
 SIZE = (80, 24)
 NOTES = "# Notes\n\nthe lazy dog sleeps.\n"
@@ -31,14 +31,6 @@ DIALOGS = {  # every dialog of the editor, as the app opens it
     "changed-on-disk": lambda: widgets.ChangedOnDiskScreen("notes.md"),
     "read-only": lambda: widgets.ReadOnlyScreen("notes.md"),
 }
-
-
-@pytest.fixture(scope="module")
-def sentence_weights():
-    """A tiny GRU that has learned one sentence by heart: its suggestions are known. (The same
-    as the session fixture of that name coming to conftest.py in the cli13 branch: once both
-    are in main, this one can go.)"""
-    return memorised_weights(SENTENCE_CONFIG, b"\0" + (SENTENCE * 200).encode())
 
 
 @pytest.fixture
