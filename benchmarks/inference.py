@@ -396,6 +396,14 @@ def speed(args) -> None:
     )
     print(f"  wall  p50 {latency['p50_ms']:.2f} ms   p99 {latency['p99_ms']:.2f} ms")
     print(f"  CPU   p50 {latency['cpu_p50_ms']:.2f} ms   p99 {latency['cpu_p99_ms']:.2f} ms")
+    # The same keystrokes on the built-in model: the suggestions a user gets, which stop where the
+    # model is no longer sure (the worst case above always runs to the cap).
+    from charcomplete import store
+
+    real = suggestion_latency(Engine.from_model(store.load_model(store.DEFAULT_MODEL)))
+    print(f"the same keystrokes, the built-in model (mean {real['mean_chars']:.1f} chars)")
+    print(f"  wall  p50 {real['p50_ms']:.2f} ms   p99 {real['p99_ms']:.2f} ms")
+    print(f"  CPU   p50 {real['cpu_p50_ms']:.2f} ms   p99 {real['cpu_p99_ms']:.2f} ms")
 
     rate = lines_throughput(args.requests)
     print(

@@ -20,7 +20,8 @@ PROMPTS = {
     b"#!/usr/bin/env pyth": b"o",
     b"sudo apt-get inst": b"a",
     b"git commit -": b"-m",
-    b"if __name__ == \"__ma": b"i",
+    # With a script above it: bare "__ma" is as likely `__matmul__` (Python's docs name many dunders).
+    b"def main():\n    pass\n\n\nif __name__ == \"__ma": b"i",
 }
 
 
