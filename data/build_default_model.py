@@ -6,8 +6,9 @@
 The run lives in a work folder beside the checkout (--work, default ../build/default-model),
 so it survives a new checkout and is resumed where it stopped: `charcomplete train --resume
 --until-step N` follows one learning-rate schedule across sittings, and a run killed at any
-point loses at most one validation interval and one checkpoint interval (2 minutes each). Training text and held-out
-sets: data/pretrain_corpus.py; sources and licenses: data/README.md.
+point loses at most one checkpoint interval (2 minutes): past its best, a run checkpoints its
+latest state beside the best weights. Training text and held-out sets: data/pretrain_corpus.py;
+sources and licenses: data/README.md.
 
 The model is trained with `charcomplete train` itself, in the work folder's own
 CHARCOMPLETE_HOME; export copies its weights and metadata (not the optimizer state) into the
@@ -117,8 +118,8 @@ def export(work: Path) -> None:
     meta["sources"] = []  # paths on the build machine
     meta["exclude"] = []
     meta["training_text"] = ("pretraining corpus of 14 permissively licensed sources (held out: "
-                             f"{', '.join(HELD_OUT_SOURCES)}) + til-notes training 90% + Python documentation "
-                             "topics; see data/README.md")
+                             f"{', '.join(HELD_OUT_SOURCES)}) + til-notes training 90% (repeated: "
+                             "pretrain_corpus.NOTES_REPEATS) + Python documentation topics; see data/README.md")
     heldout = general_heldout(work / "text")
     # Its figure on heldout.txt, read the way the editor's learner reads it, so that `models`
     # shows it and a learner starting from this model starts from the same number.
@@ -137,7 +138,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="where the run and its text live")
     parser.add_argument("--shape", default="gru-1x512", help="cell-LAYERSxHIDDEN for a new run (BENCHMARKS.md)")
     parser.add_argument("--until-step", type=int, default=11_000,
-                        help="updates in all, across sittings (3,760 per pass over the text at 64 x 128)")
+                        help="updates in all, across sittings (4,264 per pass over the text at 64 x 128)")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--precision", default="auto")
