@@ -9,6 +9,11 @@ one) need no computation and are counted apart.
 
     python benchmarks/editor_latency.py                 # the built-in model, in a throw-away home
     python benchmarks/editor_latency.py --model mine    # a model of yours (the learner publishes into it)
+    python benchmarks/editor_latency.py --document-kb 600 --chars 1200   # the learner busy all along
+
+The learner goes over a document's text at most twice (LearnerSettings.passes), so on the
+few hundred characters typed here it is soon idle; --document-kb opens a document of that
+much text first (typing goes on at its end), which keeps it training through the run.
 
 Targets (issue 4): p99 <= 16 ms (aim 5 ms), editor memory < 250 MB.
 """
@@ -123,6 +128,12 @@ async def drive(args) -> dict:
                 raise SystemExit(f"the learner failed: {app.learner_error}")
             app.editor.load_text("")
             await pilot.pause(0.2)
+        if args.document_kb:
+            lines = TEXT.replace(". ", ".\n")  # the learner learns complete lines
+            body = (lines * (args.document_kb * 1024 // len(lines) + 1))[: args.document_kb * 1024]
+            app.editor.load_text(body[: body.rfind("\n") + 1])
+            app.editor.move_cursor(app.editor.document.end)
+            await pilot.pause(2.0)  # the learner hears of the new text and starts on it
         key_at.clear(), shown.clear(), compute_ms.clear()
         threaded[0] = 0
         kept = 0
@@ -174,6 +185,8 @@ def main() -> None:
     parser.add_argument("--publish-every", type=float, default=10.0, help="learner publish interval, s (default 10)")
     parser.add_argument("--no-learn", action="store_true", help="measure without the background learner")
     parser.add_argument("--no-cache", action="store_true", help="suggest from the model alone (no typing cache)")
+    parser.add_argument("--document-kb", type=int, default=0,
+                        help="the document holds this many kB of text before typing starts (default 0)")
     parser.add_argument("--always", action="store_true",
                         help="suggest at every keystroke whatever the confidence (worst case)")
     args = parser.parse_args()
