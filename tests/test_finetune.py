@@ -29,6 +29,8 @@ def test_train_without_options_fine_tunes_the_built_in_model(tmp_path):
     mine = store.load_model("mine")
     builtin = store.load_model("default")
     assert mine.meta["parent"] == "default"
+    # The summary says which model the editor and pipes still use, and how to switch.
+    assert "`charcomplete models use mine` switches them to this one" in result.stdout
     assert mine.config == builtin.config
     # One small step moves the weights a little: they start from the built-in model's, not random ones.
     drift = np.abs(mine.weights["head.weight"] - builtin.weights["head.weight"]).mean()

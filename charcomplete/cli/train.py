@@ -312,6 +312,9 @@ def _summary(name, corpus, documents, train_bytes, val_bytes, result) -> str:
         f"{val_bytes:,} held out); {corpus.skip_summary()}",
         f"best validation: {result.best_val_bpc:.3f} bits per character (at step {result.total_steps:,})",
         f"model {name!r} saved in {result.folder}",
+        *([] if store.current_model_name() == name else
+          [f"the editor and pipes still use {store.current_model_name()!r}; `charcomplete models use {name}` "
+           "switches them to this one"]),
     ])
 
 
