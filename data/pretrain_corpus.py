@@ -64,15 +64,16 @@ def repeat_notes(target: Path, repeats: int) -> tuple[int, int]:
     repeated text must never be validated on (it would measure memory, not learning).
     Returns (files written, bytes)."""
     from charcomplete.corpus import validates_on
+    from charcomplete.plan import VAL_FRACTION  # the split `train` makes of this text
 
     files = written = 0
     for path in sorted((target / "notes").rglob("*.md")):
         rel = path.relative_to(target).as_posix()
-        if validates_on(rel):
+        if validates_on(rel, VAL_FRACTION):
             continue
         for k in range(1, repeats + 1):
             copy_rel = f"notes-again-{k}/" + path.relative_to(target / "notes").as_posix()
-            if validates_on(copy_rel):
+            if validates_on(copy_rel, VAL_FRACTION):
                 continue
             out = target / copy_rel
             out.parent.mkdir(parents=True, exist_ok=True)
