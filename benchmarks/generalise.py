@@ -40,8 +40,10 @@ from machine import describe  # noqa: E402
 from notes_benchmark import NOTES, notes_split  # noqa: E402
 from pretrain_corpus import PRETRAIN, copy_files, held_out_sets  # noqa: E402
 
-HEADER = (f"{'held-out set':<12} {'model':<36} {'static':>7} {'top-1':>6} {'KSR':>6} {'adapt':>7} {'top-1':>6} "
-          f"{'KSR':>6}")
+HEADER = (f"{'held-out set':<12} {'model':<36} {'static':>7} {'top-1':>6} {'KSR':>6} {'both':>6} {'adapt':>7} "
+          f"{'top-1':>6} {'KSR':>6} {'both':>6}")
+# KSR: keystroke savings of a typist who takes whole suggestions (Tab); both: one who also takes
+# a suggestion's first word (Ctrl+Right) when only that fits (charcomplete.evaluate).
 
 
 def log(message: str) -> None:
@@ -76,13 +78,15 @@ def new_user(options: list[str], work: Path) -> Path:
 
 
 def row(label: str, name: str, static: dict, adaptive: dict | None) -> str:
-    ksr = (static.get("ksr") or {}).get("whole")
-    text = f"{label:<12} {name:<36} {static['bpc']:>7.3f} {static['top1']:>6.1%} "
-    text += f"{ksr:>6.1%} " if ksr is not None else f"{'-':>6} "
-    if adaptive:
-        aksr = (adaptive.get("ksr") or {}).get("whole")
-        text += f"{adaptive['bpc']:>7.3f} {adaptive['top1']:>6.1%} " + (f"{aksr:>6.1%}" if aksr is not None else "")
-    return text
+    text = f"{label:<12} {name:<36} " + figures(static)
+    return text + (" " + figures(adaptive) if adaptive else "")
+
+
+def figures(result: dict) -> str:
+    """bpc, top-1 and the two keystroke savings of one evaluation."""
+    ksr = result.get("ksr") or {}
+    savings = " ".join(f"{ksr[k]:>6.1%}" if k in ksr else f"{'-':>6}" for k in ("whole", "both"))
+    return f"{result['bpc']:>7.3f} {result['top1']:>6.1%} {savings}"
 
 
 def main() -> None:

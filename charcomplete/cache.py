@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from charcomplete.ngram import ORDER, NGram
+from charcomplete.config import DOC_START
+from charcomplete.ngram import DEFAULT_DISCOUNT, NGram
 from charcomplete.predictor import PRIME_WINDOW, TAIL_BYTES, Predictor, PredictorState
 
 
@@ -88,8 +89,8 @@ class CacheEngine:
     and teaches the mixer. Looking ahead (suggestions) never counts anything.
 
     The mixing bin is the longest context the first cache has seen and how often
-    (6 x 4 bins). `neural_bins` > 1 also splits bins by the neural model's confidence;
-    on the notes that was worse once the neural weights adapt (dynamic evaluation),
+    ((order + 1) x 4 bins). `neural_bins` > 1 also splits bins by the neural model's
+    confidence; on the notes that was worse once the neural weights adapt (dynamic evaluation),
     since the confidence drifts into bins whose weights have not been learned yet."""
 
     def __init__(self, base: Predictor, caches: Sequence[NGram], lr: float = 0.02, neural_bins: int = 1,
@@ -211,34 +212,54 @@ class CacheState:
         return np.log(np.maximum(self.probs(), 1e-300))
 
 
-CACHE_MIX_LR = 0.1  # the mixer's learning rate (0.02-0.1 were within 0.01 bpc on the notes dev slice)
+# The typing cache: an n-gram of order 8 (7 bytes of context: whole words and names, where
+# order 5 saw parts of them), the mixer learning at 0.2. Chosen on the notes dev slice
+# (held-out notes after the first 100 kB, 40 kB) with the built-in GRU 512 and dynamic
+# evaluation: order 5 1.730 bpc, 7 1.697, 8 1.690 (with evaluate's decay; 8 is the longest
+# an n-gram here holds); two caches (8 and 6, 8 and 5, 3 and 5 and 8) were no better; mixer
+# rates 0.1 / 0.2 / 0.3: 1.692 / 1.690 / 1.690 (BENCHMARKS.md).
+CACHE_ORDER = 8
+CACHE_MIX_LR = 0.2
 # How far to trust a cache of the text read, before the mixer has learned it: its weight
-# per bin, rows by the longest context the cache has seen (none, 0..4 bytes), columns by
-# how often (1, 2-3, 4-7, 8+ times). What the mixer learned reading 57 kB of the notes
-# dev slice (held-out notes after the first 100 kB, 4 kB of each, default GRU 512):
-# a cache that has seen the whole 4-byte context deserves 40-80%, not the flat 12%.
+# per bin, rows by the longest context the cache has seen (none, 0..7 bytes), columns by
+# how often (1, 2-3, 4-7, 8+ times). Rows up to 4 bytes: what the mixer learned reading
+# 57 kB of the notes dev slice with an order-5 cache; a longer context is trusted as a
+# 4-byte one. Over a long text the start hardly matters: on the held-out notes, adapting,
+# this table and the one fitted on editing sessions (`python benchmarks/cache_trust.py`)
+# both score 1.6435 bpc (keystroke savings 35.0% vs 35.2%), and a flat 12% 1.6426. It is
+# what the first minutes show: with this table a name typed twice is suggested the third
+# time; with the fitted one (which trusts a 4-6 byte context 10-30%) not after four.
+_FULL_CONTEXT = (0.71, 0.80, 0.63, 0.41)
 CACHE_TRUST = (
     (0.12, 0.12, 0.12, 0.12),
     (0.12, 0.12, 0.11, 0.11),
     (0.08, 0.11, 0.17, 0.10),
     (0.24, 0.22, 0.18, 0.14),
     (0.29, 0.40, 0.25, 0.17),
-    (0.71, 0.80, 0.63, 0.41),
+    *([_FULL_CONTEXT] * (CACHE_ORDER - 4)),
 )
 CACHE_READS_BYTES = 64 * 1024  # of a document as opened, the cache counts this much (its end)
 
 
-def typing_cache(base: Predictor, text: str = "", order: int = ORDER, mix_lr: float = CACHE_MIX_LR) -> CacheEngine:
+def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
+                 mix_lr: float = CACHE_MIX_LR) -> CacheEngine:
     """`base` mixed with a cache of one document: an adaptive n-gram that has read the
     document's text as opened (its last CACHE_READS_BYTES) and counts what is typed next.
 
     This is the editor's half of what `eval --adapt` measures as "+ cache": names,
-    commands and links a writer repeats get suggested after their first use. Counting is
-    byte by byte (as typing is), about 5.5 us a byte here: 0.36 s for the full 64 KiB when the
-    editor opens a large document, a few ms for a typical note. The mixer starts from
-    CACHE_TRUST and learns from each typed byte."""
-    cache = NGram(order, adaptive=True)
+    commands and links a writer repeats get suggested after their first use. The mixer
+    starts from CACHE_TRUST and learns from each typed byte."""
     data = text.encode("utf-8", errors="replace")[-CACHE_READS_BYTES:]
+    trust = CACHE_TRUST if order == CACHE_ORDER else None
+    return CacheEngine(base, [_counted(order, data)], lr=mix_lr, trust=trust)
+
+
+def _counted(order: int, data: bytes) -> NGram:
+    """An adaptive n-gram that has counted `data` (a document's text after its start): the
+    same counts and discounts as counting it byte by byte, in numpy (64 KiB: 0.1 s rather
+    than 0.7 s byte by byte)."""
+    cache = NGram(order, adaptive=True)
     if data:
-        cache.update(data)
-    return CacheEngine(base, [cache], lr=mix_lr, trust=CACHE_TRUST if order == ORDER else None)
+        cache.fit(bytes([DOC_START]) + data)
+        cache.set_discounts([DEFAULT_DISCOUNT] * order)  # what counting byte by byte uses
+    return cache

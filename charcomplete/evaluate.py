@@ -11,7 +11,10 @@ the function the editor's Completer calls, with the same defaults) and:
 - "whole": accepts it with one key (Tab) when the text goes on with it, else types one
   character;
 - "word": accepts only its first word (Ctrl+Right, the editor's next-word rule) the
-  same way.
+  same way;
+- "both": uses both keys, as a person who knows them does: Tab when the text goes on
+  with the whole suggestion, else Ctrl+Right when it goes on with the first word, else
+  types one character.
 
 keystroke savings (KSR) = 1 - keys / characters. Bits and accuracy are per byte (a
 character for ASCII text); DOC_START itself is read, never predicted.
@@ -35,16 +38,17 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from charcomplete.cache import CACHE_MIX_LR, CACHE_TRUST, CacheEngine
+from charcomplete.cache import CACHE_MIX_LR, CACHE_ORDER, CACHE_TRUST, CacheEngine
 from charcomplete.config import LN2
 from charcomplete.decoder import next_word, suggest
 from charcomplete.engine import Engine
 from charcomplete.errors import CharcompleteError
-from charcomplete.ngram import ORDER, NGram, NGramEngine
+from charcomplete.ngram import NGram, NGramEngine
 from charcomplete.predictor import LearningPredictor, Predictor, PredictorState
 from charcomplete.store import LoadedModel
 
 MAX_BYTES = 100_000  # text evaluated (bits, accuracy); the notes benchmark reads its first 100 kB
+TYPISTS = ("whole", "word", "both")  # the keys a simulated typist accepts suggestions with (above)
 KSR_BYTES = 20_000  # text the simulated typist types: a suggestion per position reached costs a search
 
 PROGRESS_EVERY = 4096  # bytes between two progress reports (and at the end of each document)
@@ -61,9 +65,9 @@ class AdaptSettings:
     chunk: int = 32  # bytes predicted between two gradient steps (64: a little worse, 2.69 vs 2.67 bpc)
     lr: float = 0.1  # dynamic evaluation's learning rate (SGD 0.1 beat Adam 1e-4..1e-3 and SGD 0.03 or 0.3)
     optimizer: str = "sgd"  # sgd or adam
-    decay: float = 0.0  # pull back towards the starting weights after each step
-    cache_order: int = 5  # the cache n-gram's order
-    mix_lr: float = CACHE_MIX_LR  # learning rate of the mixing weights (0.02-0.1: within 0.01 bpc)
+    decay: float = 0.01  # pull back towards the starting weights after each step (0: 1.709, 0.005-0.015: 1.692-1.694)
+    cache_order: int = CACHE_ORDER  # the cache n-gram's order (the editor's typing cache's)
+    mix_lr: float = CACHE_MIX_LR  # learning rate of the mixing weights
     mixing: str = "linear"  # linear or geometric (cache.Mixer); geometric was 0.06 bpc worse
     recent_weight: float = 4.0  # in a fitted cache, each byte read counts this many times (1: 2.09, 4: 2.07 bpc)
 
@@ -78,7 +82,7 @@ class _Typist:
 
     label: str
     options: dict
-    word: bool
+    keys_used: str  # "whole" (Tab), "word" (Ctrl+Right) or "both"
     next: int = 0  # position of the next decision in the current document
     keys: int = 0
     shown: int = 0
@@ -246,8 +250,8 @@ class _Pass:
             self.adapter = OnlineAdapter(loaded.config, loaded.weights, lr=settings.lr,
                                          optimizer=settings.optimizer, decay=settings.decay)
         self.top: Predictor = _with_cache(engine, settings, cache_text) if settings.cache else engine
-        self.typists = [_Typist(label, dict(options), word)
-                        for label, options in decoders.items() for word in (False, True)]
+        self.typists = [_Typist(label, dict(options), keys)
+                        for label, options in decoders.items() for keys in TYPISTS]
         self.tally = _Tally()
         self.ksr_docs = self.ksr_bytes = self.ksr_chars = 0  # what the typists typed
 
@@ -303,7 +307,7 @@ class _Pass:
         by_label: dict[str, dict] = {}
         for typist in self.typists:
             entry = by_label.setdefault(typist.label, {"label": typist.label, "options": typist.options})
-            entry["word" if typist.word else "whole"] = typist.figures(self.ksr_chars)
+            entry[typist.keys_used] = typist.figures(self.ksr_chars)
         decoders = list(by_label.values())
         result = {
             "model": engine.name,
@@ -327,7 +331,7 @@ class _Pass:
             main = decoders[0]
             latencies = np.asarray(tally.latencies) * 1e3
             result["ksr"] = {"documents": self.ksr_docs, "bytes": self.ksr_bytes, "chars": self.ksr_chars,
-                             "whole": main["whole"]["savings"], "word": main["word"]["savings"],
+                             **{keys: main[keys]["savings"] for keys in TYPISTS},
                              "precision": main["whole"]["precision"]}
             result["latency_ms"] = {"p50": float(np.percentile(latencies, 50)),
                                     "p99": float(np.percentile(latencies, 99)), "suggestions": int(latencies.size)}
@@ -349,7 +353,7 @@ def _with_cache(engine: Predictor, settings: AdaptSettings, cache_text: bytes | 
         fitted = NGram(settings.cache_order, adaptive=True, recent_weight=settings.recent_weight)
         caches.append(fitted.fit(cache_text))
     # One cache starts from the editor's trust table, so this measures what the editor does.
-    one = len(caches) == 1 and settings.mixing == "linear" and settings.cache_order == ORDER
+    one = len(caches) == 1 and settings.mixing == "linear" and settings.cache_order == CACHE_ORDER
     trust = CACHE_TRUST if one else None
     return CacheEngine(engine, caches, lr=settings.mix_lr, mixing=settings.mixing, trust=trust)
 
@@ -368,8 +372,10 @@ def _type(typists: list[_Typist], state: PredictorState, doc: bytes, i: int, tal
             typist.asked += 1
             typist.seconds += spent
         offer = offers[typist.label]
-        if typist.word and offer:
+        if typist.keys_used == "word" and offer:
             offer = next_word(offer)  # Ctrl+Right
+        elif typist.keys_used == "both" and offer and not doc.startswith(offer.encode("utf-8"), i):
+            offer = next_word(offer)  # not all of it: does its first word fit?
         typist.keys += 1
         data = offer.encode("utf-8")
         if data:

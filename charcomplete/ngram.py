@@ -46,13 +46,17 @@ class _Table:
 
     def __init__(self, data: np.ndarray, length: int):
         n = len(data) - length
-        context = np.zeros(n, dtype=np.int64)
+        # Unsigned: 7 bytes of context and the byte after them take all 64 bits (signed, a
+        # context starting with a byte >= 0x80 would wrap and never be found again).
+        data = data.astype(np.uint64)
+        byte = np.uint64(256)
+        context = np.zeros(n, dtype=np.uint64)
         for j in range(length):  # the `length` bytes before each target, as one big-endian integer
-            context = context * 256 + data[j : j + n]
-        pairs, counts = np.unique(context * 256 + data[length:], return_counts=True)
-        self.contexts, starts = np.unique(pairs >> 8, return_index=True)
+            context = context * byte + data[j : j + n]
+        pairs, counts = np.unique(context * byte + data[length:], return_counts=True)
+        self.contexts, starts = np.unique(pairs >> np.uint64(8), return_index=True)
         self.starts = np.append(starts, len(pairs)).astype(np.int64)
-        self.symbols = (pairs & 255).astype(np.intp)
+        self.symbols = (pairs & np.uint64(255)).astype(np.intp)
         self.counts = counts.astype(np.float64)
         self.totals = np.add.reduceat(self.counts, starts)
         self.distinct = np.diff(self.starts).astype(np.float64)

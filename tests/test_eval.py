@@ -54,6 +54,9 @@ def test_keystroke_savings_by_hand():
     assert ksr["chars"] == 7 and ksr["documents"] == 1
     assert ksr["whole"] == pytest.approx(1 - 4 / 7)
     assert ksr["word"] == pytest.approx(1 - 3 / 7)
+    # Both keys: Tab takes "abc " (1); at the end the offer "abc " runs past the text, its first
+    # word "abc" does not: Ctrl+Right (1). 2 keys for 7 characters.
+    assert ksr["both"] == pytest.approx(1 - 2 / 7)
     whole, word = result["decoders"][0]["whole"], result["decoders"][0]["word"]
     assert (whole["keys"], whole["shown"], whole["accepted"]) == (4, 4, 1)
     # 4 characters accepted over 4 shown ("abc ", "abc ", "bc ", "c "), 13 characters shown.
@@ -126,7 +129,7 @@ def test_eval_json_carries_every_figure(tmp_path, tiny_model):
                 "ksr", "latency_ms", "step_us", "decoders", "seconds"):
         assert key in figures, key
     assert figures["model"] == tiny_model and figures["mode"] == "static" and figures["documents"] == 4
-    assert set(figures["ksr"]) >= {"documents", "chars", "whole", "word", "precision"}
+    assert set(figures["ksr"]) >= {"documents", "chars", "whole", "word", "both", "precision"}
     assert figures["ksr"]["documents"] == 1  # whole documents until 800 bytes
     assert set(figures["latency_ms"]) == {"p50", "p99", "suggestions"}
     assert 0 < figures["bpc"] < 10 and 0 <= figures["top1"] <= figures["top3"] <= 1

@@ -130,3 +130,32 @@ def test_a_cache_state_carries_itself_to_new_weights():
     assert state.engine is engine and state.inner.engine is old  # the original is untouched
     assert not np.allclose(carried.probs(), state.probs())
     assert twin.mixer is engine.mixer and twin.caches[0] is engine.caches[0]  # what the cache learned carries over
+
+
+def test_the_longest_contexts_are_found_whatever_their_bytes():
+    # Order 8: 7 bytes of context and the byte after them fill 64 bits; a context starting
+    # with a byte >= 0x80 (any accented letter) must be found like any other.
+    text = "héllo wörld, naïve café, héllo wörld! ".encode() * 8
+    model = NGram(order=8).fit(text)
+    for end in range(len(text) - 40, len(text)):
+        assert model.lookup(text[end - 7 : end])[1] == 7, text[end - 7 : end]
+
+
+def test_the_typing_cache_counts_the_opened_text_as_typing_would():
+    config = ModelConfig(cell="gru", embed=8, hidden=16)
+    neural = Engine("tiny", config, random_weights(config, scale=0.1))
+    opened = "# Zorblax notes\n\nZorblax runs `zorb --fast` on the café's build. Zorblax again.\n"
+    fast = typing_cache(neural, opened)
+    data = opened.encode()
+    typed = "Zorblax says"
+    for cache in fast.caches:
+        slow = NGram(cache.order, adaptive=True)
+        slow.update(data)  # byte by byte, after the document start
+        for model in (cache, slow):
+            model.update(typed.encode())  # what is typed next goes on counting in both
+        for end in range(len(data) - 30, len(data) + 1):
+            context = (data + typed.encode())[: end][-cache.context_bytes :]
+            fitted, counted = cache.lookup(context), slow.lookup(context)
+            assert fitted[1:] == counted[1:]  # the same longest context found, the same count
+            # fit also counts the document start itself once, as a byte: a hair of the unigram
+            assert np.allclose(fitted[0], counted[0], atol=1e-3)

@@ -112,6 +112,7 @@ def print_result(result: dict) -> None:
         where = f"typing the first {ksr['documents']:,} documents ({ksr['chars']:,} characters)"
         table.add_row("keystroke savings", f"{ksr['whole']:.1%}", f"Tab takes the whole suggestion, {where}")
         table.add_row("  first word only", f"{ksr['word']:.1%}", "Ctrl+Right takes its first word")
+        table.add_row("  both keys", f"{ksr['both']:.1%}", "Tab when all of it fits, else Ctrl+Right")
         table.add_row("  suggestions taken", f"{ksr['precision']:.1%}", "of those shown")
         lat = result["latency_ms"]
         table.add_row("suggestion latency", f"{lat['p50']:.2f} ms",
