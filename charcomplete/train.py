@@ -353,6 +353,7 @@ class TrainResult:
     interrupted: bool
     history: list[dict] = field(default_factory=list)
     saved: bool = True  # False: stopped before the first validation check, so nothing was kept
+    improved: bool = True  # False: no update of this run beat the weights it started from
     stopped_by: str = "Ctrl-C"  # what interrupted it: Ctrl-C, SIGTERM or SIGHUP
 
     @property
@@ -430,6 +431,7 @@ def train_model(
         interrupted=stop.requested,
         history=run.record.history,
         saved=keep,
+        improved=run.best.step > run.start_step,
         stopped_by=stop.stopped_by,
     )
 

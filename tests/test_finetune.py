@@ -92,3 +92,19 @@ def test_until_step_spans_sittings(tmp_path):
                  *FAST[4:])
     assert second.returncode == 0, second.stderr
     assert "trained 2 steps" in second.stdout
+
+
+def test_a_fine_tune_that_never_beats_its_start_says_so_and_keeps_the_start(tmp_path):
+    notes = make_notes(tmp_path / "notes", count=6)
+    assert run("train", str(notes), "--model", "base", "--scratch", "--steps", "40", *FAST).returncode == 0
+    assert run("models", "use", "base").returncode == 0
+    # Two steps at an absurd rate: every update makes the model worse on the held-out text.
+    wrecked = run("train", str(notes), "--model", "wrecked", "--steps", "2", "--lr", "0.5", *SMALL)
+    assert wrecked.returncode == 0, wrecked.stderr
+    assert ("none of the 2 updates beat the weights it started from on the held-out text, "
+            "so 'wrecked' keeps those weights unchanged") in wrecked.stdout
+    kept, base = store.load_model("wrecked"), store.load_model("base")
+    assert all(np.array_equal(kept.weights[key], base.weights[key]) for key in base.weights)
+    # A fine-tune that helps says nothing of the kind.
+    helped = run("train", str(notes), "--model", "helped", "--steps", "20", *SMALL)
+    assert helped.returncode == 0 and "none of the" not in helped.stdout, helped.stdout

@@ -311,6 +311,9 @@ def _summary(name, corpus, documents, train_bytes, val_bytes, result) -> str:
         f"documents: {documents:,} ({train_bytes:,} bytes trained on, "
         f"{val_bytes:,} held out); {corpus.skip_summary()}",
         f"best validation: {result.best_val_bpc:.3f} bits per character (at step {result.total_steps:,})",
+        *([] if result.improved or not result.steps_run else
+          [f"none of the {result.steps_run:,} updates beat the weights it started from on the held-out text, "
+           f"so {name!r} keeps those weights unchanged"]),
         f"model {name!r} saved in {result.folder}",
         *([] if store.current_model_name() == name else
           [f"the editor and pipes still use {store.current_model_name()!r}; `charcomplete models use {name}` "
