@@ -15,6 +15,8 @@ then the same read adaptively (`eval --adapt`: dynamic evaluation and the cache)
 <the notes benchmark's training notes> --minutes M` with no other option (it fine-tunes this
 checkout's built-in model), then scores that model too: on the held-out notes (did it learn
 the user?) and on the held-out sources (what did fine-tuning cost elsewhere?).
+--stranger SET does the same (`train --minutes` --stranger-minutes) for a new user the built-in
+model never saw: their text is the held-out set SET (rust-book, cheatsheets) past the part scored.
 --new-user "OPTIONS" (repeatable) does the same with other `train` options, to choose the
 fine-tuning defaults: e.g. --new-user="--steps 600 --lr 3e-4" --new-user="--steps 600 --lr 1e-3"
 (a fixed number of updates, so that the comparison does not depend on the machine's load).
@@ -59,12 +61,13 @@ def load(spec: str):
     return store.load_model(spec)
 
 
-def new_user(options: list[str], work: Path) -> Path:
-    """The new-user protocol in a fresh home under `work`: `charcomplete train <notes> OPTIONS`;
+def new_user(options: list[str], work: Path, files: list[Path] | None = None, base: Path = NOTES) -> Path:
+    """The new-user protocol in a fresh home under `work`: `charcomplete train <text> OPTIONS`, the
+    text being `files` (kept under `base`'s layout) or the notes benchmark's training notes;
     returns the trained model's folder."""
-    text = work.parent / "notes"
+    text = work / "text"
     if not text.is_dir():
-        copy_files(notes_split()[0], NOTES, text)
+        copy_files(files if files is not None else notes_split()[0], base, text)
     home = work / "home"
     command = [sys.executable, "-m", "charcomplete", "train", str(text), *options]
     log("charcomplete " + " ".join(command[3:]))
@@ -75,6 +78,18 @@ def new_user(options: list[str], work: Path) -> Path:
     print(done.stderr.splitlines()[0])
     print(done.stdout.strip())
     return home / "data" / "models" / "mine"
+
+
+def unscored(files: list[Path], max_bytes: int) -> list[Path]:
+    """The whole files after the first `max_bytes` of their concatenation (which is what is scored)."""
+    out, position = [], 0
+    for path in files:
+        if position >= max_bytes:
+            out.append(path)
+        position += path.stat().st_size
+    if not out:
+        raise SystemExit("nothing of that set is left past the part scored")
+    return out
 
 
 def row(label: str, name: str, static: dict, adaptive: dict | None) -> str:
@@ -99,6 +114,10 @@ def main() -> None:
     parser.add_argument("--new-user-minutes", type=float, default=0.0)
     parser.add_argument("--new-user", action="append", default=[], metavar="OPTIONS",
                         help="train options for a new-user run (repeatable)")
+    parser.add_argument("--stranger", action="append", default=[], metavar="SET",
+                        help="also a new user whose text is the held-out set SET past the part scored "
+                             "(repeatable)")
+    parser.add_argument("--stranger-minutes", type=float, default=10.0, help="their `train --minutes`")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if not PRETRAIN.is_dir() or not NOTES.is_dir():
@@ -117,6 +136,12 @@ def main() -> None:
     runs.update({f"new user ({options})": options.split() for options in args.new_user})
     for number, (label, options) in enumerate(runs.items()):
         models[label] = load(str(new_user(options, work / f"run-{number}")))
+    for name in args.stranger:
+        # A stranger: text the built-in model never saw, of the kind scored; the scored part is not trained on.
+        files = unscored(sets[name] if name in sets else held_out_sets()[name], args.max_bytes)
+        folder = new_user(["--minutes", str(args.stranger_minutes)], work / f"stranger-{name}", files,
+                          Path(os.path.commonpath([str(path.parent) for path in files])))
+        models[f"new user on {name} ({args.stranger_minutes:g} min)"] = load(str(folder))
     print(f"machine: {describe()}")
     for spec, model in models.items():
         print(f"model {spec}: {model.config.describe()}, {model.meta.trained_chars:,} characters "

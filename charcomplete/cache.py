@@ -215,9 +215,10 @@ class CacheState:
 # The typing cache: an n-gram of order 8 (7 bytes of context: whole words and names, where
 # order 5 saw parts of them), the mixer learning at 0.2. Chosen on the notes dev slice
 # (held-out notes after the first 100 kB, 40 kB) with the built-in GRU 512 and dynamic
-# evaluation: order 5 1.730 bpc, 7 1.697, 8 1.690 (with evaluate's decay; 8 is the longest
-# an n-gram here holds); two caches (8 and 6, 8 and 5, 3 and 5 and 8) were no better; mixer
-# rates 0.1 / 0.2 / 0.3: 1.692 / 1.690 / 1.690 (BENCHMARKS.md).
+# evaluation decaying 1% a step (evaluate.AdaptSettings): order 5 (the previous cache, mixer
+# 0.1) 1.721 bpc, order 7 1.697, order 8 1.690; two caches (8 and 6, 8 and 5) 1.693; with
+# order 8, mixer rates 0.1 / 0.2 / 0.3: 1.692 / 1.690 / 1.690. Longer contexts do not fit the
+# n-gram's 64-bit keys (BENCHMARKS.md, "Adaptation").
 CACHE_ORDER = 8
 CACHE_MIX_LR = 0.2
 # How far to trust a cache of the text read, before the mixer has learned it: its weight
