@@ -15,8 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from charcomplete.config import DOC_START
-from charcomplete.ngram import DEFAULT_DISCOUNT, NGram
+from charcomplete.ngram import NGram
 from charcomplete.predictor import PRIME_WINDOW, TAIL_BYTES, Predictor, PredictorState
 
 
@@ -212,32 +211,30 @@ class CacheState:
         return np.log(np.maximum(self.probs(), 1e-300))
 
 
-# The typing cache: an n-gram of order 8 (7 bytes of context: whole words and names, where
-# order 5 saw parts of them), the mixer learning at 0.2. Chosen on the notes dev slice
-# (held-out notes after the first 100 kB, 40 kB) with the built-in GRU 512 and dynamic
-# evaluation decaying 1% a step (evaluate.AdaptSettings): order 5 (the previous cache, mixer
-# 0.1) 1.721 bpc, order 7 1.697, order 8 1.690; two caches (8 and 6, 8 and 5) 1.693; with
-# order 8, mixer rates 0.1 / 0.2 / 0.3: 1.692 / 1.690 / 1.690. Longer contexts do not fit the
-# n-gram's 64-bit keys (BENCHMARKS.md, "Adaptation").
-CACHE_ORDER = 8
-CACHE_MIX_LR = 0.2
+# The typing cache: an n-gram of order 5 (4 bytes of context), the mixer learning at 0.1.
+# On the notes dev slice (held-out notes after the first 100 kB, 40 kB; the built-in GRU 512,
+# dynamic evaluation decaying 1% a step) longer contexts predict better: order 5 1.721 bpc,
+# 7 1.697, 8 1.690 (mixer 0.2; two caches, 8 and 6 or 8 and 5, 1.693). They are not used:
+# on a repetitive document an order-8 cache suggests whole 40-character runs, and the editor's
+# keystroke-to-suggestion p99 went from 10 ms to 26-38 ms with the learner running
+# (benchmarks/editor_latency.py --document-kb 200; BENCHMARKS.md, "Adaptation").
+CACHE_ORDER = 5
+CACHE_MIX_LR = 0.1
 # How far to trust a cache of the text read, before the mixer has learned it: its weight
-# per bin, rows by the longest context the cache has seen (none, 0..7 bytes), columns by
-# how often (1, 2-3, 4-7, 8+ times). Rows up to 4 bytes: what the mixer learned reading
-# 57 kB of the notes dev slice with an order-5 cache; a longer context is trusted as a
-# 4-byte one. Over a long text the start hardly matters: on the held-out notes, adapting,
-# this table and the one fitted on editing sessions (`python benchmarks/cache_trust.py`)
-# both score 1.6435 bpc (keystroke savings 35.0% vs 35.2%), and a flat 12% 1.6426. It is
-# what the first minutes show: with this table a name typed twice is suggested the third
-# time; with the fitted one (which trusts a 4-6 byte context 10-30%) not after four.
-_FULL_CONTEXT = (0.71, 0.80, 0.63, 0.41)
+# per bin, rows by the longest context the cache has seen (none, 0..4 bytes), columns by
+# how often (1, 2-3, 4-7, 8+ times). What the mixer learned reading 57 kB of the notes dev
+# slice (4 kB of each document): a cache that has seen the whole 4-byte context deserves
+# 40-80%, not the flat 12%. Over a long text the start hardly matters (order 8: a flat 12%
+# 1.6426 bpc on the held-out notes, a table fitted on editing sessions with
+# `benchmarks/cache_trust.py` 1.6435); it is what makes a name typed twice a suggestion the
+# third time, which the session-fitted table (10-30% for a partly seen context) did not.
 CACHE_TRUST = (
     (0.12, 0.12, 0.12, 0.12),
     (0.12, 0.12, 0.11, 0.11),
     (0.08, 0.11, 0.17, 0.10),
     (0.24, 0.22, 0.18, 0.14),
     (0.29, 0.40, 0.25, 0.17),
-    *([_FULL_CONTEXT] * (CACHE_ORDER - 4)),
+    (0.71, 0.80, 0.63, 0.41),
 )
 CACHE_READS_BYTES = 64 * 1024  # of a document as opened, the cache counts this much (its end)
 
@@ -256,11 +253,8 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
 
 
 def _counted(order: int, data: bytes) -> NGram:
-    """An adaptive n-gram that has counted `data` (a document's text after its start): the
-    same counts and discounts as counting it byte by byte, in numpy (64 KiB: 0.1 s rather
-    than 0.7 s byte by byte)."""
+    """An adaptive n-gram that has counted `data` (a document's text after its start) as
+    typing would have, counted in numpy (`NGram.update_all`)."""
     cache = NGram(order, adaptive=True)
-    if data:
-        cache.fit(bytes([DOC_START]) + data)
-        cache.set_discounts([DEFAULT_DISCOUNT] * order)  # what counting byte by byte uses
+    cache.update_all(data)
     return cache

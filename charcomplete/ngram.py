@@ -96,6 +96,9 @@ class NGram:
         self._tables: list[_Table | None] = [None] * order
         # Counts added one byte at a time: per context length, context key -> {byte: count}.
         self._added: list[dict[int, dict[int, float]]] = [{} for _ in range(order)]
+        # The added counts of contexts looked up since they last changed, as arrays (the bytes seen,
+        # max(count - D, 0), the total): a suggestion looks the same contexts up again and again.
+        self._arrays: list[dict[int, tuple[np.ndarray, np.ndarray, float]]] = [{} for _ in range(order)]
         self._history = bytes([DOC_START])  # what `update` read last (its context for the next byte)
         self.fitted_bytes = 0
         self.observed_bytes = 0
@@ -120,6 +123,8 @@ class NGram:
                 self.discounts[length] = table.discount()
                 table.set_discount(self.discounts[length])
         self.fitted_bytes = int(len(array))
+        for arrays in self._arrays:
+            arrays.clear()  # the discounts may have changed
         self._history = bytes(array[len(array) - self.context_bytes :].astype(np.uint8)) if self.context_bytes else b""
         return self
 
@@ -131,13 +136,17 @@ class NGram:
         for length, table in enumerate(self._tables):
             if table is not None:
                 table.set_discount(self.discounts[length])
+        for arrays in self._arrays:
+            arrays.clear()  # they hold counts less the old discounts
 
     def observe(self, context: bytes, byte: int) -> None:
         """Count `byte` after `context` (its last order-1 bytes are used)."""
         weight = self.recent_weight
         longest = min(len(context), self.context_bytes)
         for length in range(longest + 1):
-            seen = self._added[length].setdefault(_key(context[len(context) - length :]), {})
+            key = _key(context[len(context) - length :])
+            seen = self._added[length].setdefault(key, {})
+            self._arrays[length].pop(key, None)
             seen[byte] = seen.get(byte, 0.0) + weight
         self.observed_bytes += 1
 
@@ -148,6 +157,31 @@ class NGram:
             self.observe(history, byte)
             history = (history + bytes((byte,)))[-self.context_bytes :] if self.context_bytes else b""
         self._history = history
+
+    def update_all(self, data: bytes) -> None:
+        """`update(data)` for a whole text at once: the same counts, counted in numpy (a
+        document as it opens: 64 KiB of order 8 in about 0.2 s rather than 0.7 s)."""
+        if not data:
+            return
+        stream = np.frombuffer(self._history + data, dtype=np.uint8).astype(np.uint64)
+        first = len(self._history)  # data's first byte in the stream
+        byte = np.uint64(256)
+        for length in range(self.order):
+            start = max(first, length)  # a byte is counted after `length` bytes only when there are that many
+            if start >= len(stream):
+                continue
+            keys = np.zeros(len(stream) - start, dtype=np.uint64)
+            for j in range(length, 0, -1):  # the `length` bytes before each target, big-endian
+                keys = keys * byte + stream[start - j : len(stream) - j]
+            pairs, counts = np.unique(keys * byte + stream[start:], return_counts=True)
+            added = self._added[length]
+            self._arrays[length].clear()
+            weight = self.recent_weight
+            for pair, count in zip(pairs.tolist(), counts.tolist(), strict=True):
+                seen = added.setdefault(pair >> 8, {})
+                seen[pair & 255] = seen.get(pair & 255, 0.0) + count * weight
+        self.observed_bytes += len(data)
+        self._history = (self._history + data)[-self.context_bytes :] if self.context_bytes else b""
 
     # ------------------------------------------------------------ predicting
 
@@ -185,15 +219,23 @@ class NGram:
                 probs = probs * (d * table.distinct[index] / total)
                 probs[table.symbols[lo:hi]] += table.kept[lo:hi] / total
             elif index < 0:
-                counts = np.fromiter(added.values(), np.float64, len(added))
-                total = float(counts.sum())
-                probs = probs * (d * len(added) / total)
-                probs[list(added)] += np.maximum(counts - d, 0.0) / total
+                symbols, kept, total = self._added_arrays(length, key, added, d)
+                probs = probs * (d * len(symbols) / total)
+                probs[symbols] += kept / total
             else:
                 counts, total, distinct = self._counts(length, key)
                 probs = (np.maximum(counts - d, 0.0) + (d * distinct) * probs) / total
             found, count = length, float(total)
         return probs, found, count
+
+    def _added_arrays(self, length: int, key: int, added: dict[int, float], d: float):
+        """(bytes seen, their max(count - d, 0), total) after a context counted only by `observe`."""
+        arrays = self._arrays[length].get(key)
+        if arrays is None:
+            counts = np.fromiter(added.values(), np.float64, len(added))
+            symbols = np.fromiter(added.keys(), np.intp, len(added))
+            arrays = self._arrays[length][key] = (symbols, np.maximum(counts - d, 0.0), float(counts.sum()))
+        return arrays
 
     def probs(self, context: bytes) -> np.ndarray:
         return self.lookup(context)[0]
