@@ -31,6 +31,7 @@ from charcomplete.predictor import PRIME_WINDOW, TAIL_BYTES
 
 ORDER = 5  # bytes in an n-gram: 4 of context, 1 predicted
 DEFAULT_DISCOUNT = 0.75  # for an order with too few counts to estimate its own
+ARRAYS_KEPT = 4096  # per context length, the looked-up contexts whose counts are kept as arrays
 _UNIFORM = np.full(VOCAB_SIZE, 1.0 / VOCAB_SIZE)
 
 
@@ -160,7 +161,7 @@ class NGram:
 
     def update_all(self, data: bytes) -> None:
         """`update(data)` for a whole text at once: the same counts, counted in numpy (a
-        document as it opens: 64 KiB of order 8 in about 0.2 s rather than 0.7 s)."""
+        document as it opens: 64 KiB at order 5 in 0.04 s, against 0.35 s byte by byte)."""
         if not data:
             return
         stream = np.frombuffer(self._history + data, dtype=np.uint8).astype(np.uint64)
@@ -230,11 +231,14 @@ class NGram:
 
     def _added_arrays(self, length: int, key: int, added: dict[int, float], d: float):
         """(bytes seen, their max(count - d, 0), total) after a context counted only by `observe`."""
-        arrays = self._arrays[length].get(key)
+        kept = self._arrays[length]
+        arrays = kept.get(key)
         if arrays is None:
+            if len(kept) >= ARRAYS_KEPT:
+                kept.clear()  # a bound: a long session looks up far more contexts than it revisits
             counts = np.fromiter(added.values(), np.float64, len(added))
             symbols = np.fromiter(added.keys(), np.intp, len(added))
-            arrays = self._arrays[length][key] = (symbols, np.maximum(counts - d, 0.0), float(counts.sum()))
+            arrays = kept[key] = (symbols, np.maximum(counts - d, 0.0), float(counts.sum()))
         return arrays
 
     def probs(self, context: bytes) -> np.ndarray:

@@ -151,10 +151,13 @@ def test_the_typing_cache_counts_the_opened_text_as_typing_would():
     assert cache._added == slow._added and cache.observed_bytes == slow.observed_bytes
     # And a stream that goes on: counted at once or byte by byte, the same again.
     more = b"Zorblax says hi, Zorblax. " * 3
+    context = (opened.encode() + more)[-cache.context_bytes :]
+    before = cache.lookup(context)[0]  # kept as arrays until the counts change
     cache.update_all(more[:20])
     cache.update(more[20:40])
     cache.update_all(more[40:])
     slow.update(more)
     assert cache._added == slow._added and cache._history == slow._history
-    context = (opened.encode() + more)[-cache.context_bytes :]
-    np.testing.assert_array_equal(cache.lookup(context)[0], slow.lookup(context)[0])
+    after = cache.lookup(context)[0]
+    np.testing.assert_array_equal(after, slow.lookup(context)[0])
+    assert not np.array_equal(after, before)
