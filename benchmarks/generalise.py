@@ -118,6 +118,7 @@ def main() -> None:
                         help="also a new user whose text is the held-out set SET past the part scored "
                              "(repeatable)")
     parser.add_argument("--stranger-minutes", type=float, default=10.0, help="their `train --minutes`")
+    parser.add_argument("--stranger-options", default="", metavar="OPTIONS", help="more `train` options for them")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if not PRETRAIN.is_dir() or not NOTES.is_dir():
@@ -139,9 +140,10 @@ def main() -> None:
     for name in args.stranger:
         # A stranger: text the built-in model never saw, of the kind scored; the scored part is not trained on.
         files = unscored(sets[name] if name in sets else held_out_sets()[name], args.max_bytes)
-        folder = new_user(["--minutes", str(args.stranger_minutes)], work / f"stranger-{name}", files,
+        options = ["--minutes", str(args.stranger_minutes), *args.stranger_options.split()]
+        folder = new_user(options, work / f"stranger-{name}", files,
                           Path(os.path.commonpath([str(path.parent) for path in files])))
-        models[f"new user on {name} ({args.stranger_minutes:g} min)"] = load(str(folder))
+        models[f"new user on {name} ({' '.join(options)})"] = load(str(folder))
     print(f"machine: {describe()}")
     for spec, model in models.items():
         print(f"model {spec}: {model.config.describe()}, {model.meta.trained_chars:,} characters "
