@@ -52,6 +52,12 @@ class Distributed:
 
     def close(self) -> None:
         if self.world > 1 and torch_dist.is_initialized():
+            # Leave together: a rank that tore its process group down while the other was still
+            # saving sometimes died in gloo's threads at exit (SIGABRT, about one run in ten).
+            try:
+                torch_dist.barrier()
+            except RuntimeError:
+                pass  # the other rank is gone already: tear down all the same
             torch_dist.destroy_process_group()
 
 
