@@ -39,6 +39,16 @@ def _key(context: bytes) -> int:
     return int.from_bytes(context, "big") if context else 0
 
 
+def _pairs(stream: np.ndarray, start: int, length: int) -> np.ndarray:
+    """For each byte of `stream` (uint64) from `start` on: the `length` bytes before it and the
+    byte itself, as one big-endian integer (context key * 256 + byte)."""
+    byte = np.uint64(256)
+    keys = np.zeros(len(stream) - start, dtype=np.uint64)
+    for j in range(length, 0, -1):
+        keys = keys * byte + stream[start - j : len(stream) - j]
+    return keys * byte + stream[start:]
+
+
 class _Table:
     """The static counts of one context length: sorted context keys and, for each, the
     bytes seen after it with their counts."""
@@ -46,15 +56,10 @@ class _Table:
     __slots__ = ("contexts", "starts", "symbols", "counts", "totals", "distinct", "index", "kept")
 
     def __init__(self, data: np.ndarray, length: int):
-        n = len(data) - length
         # Unsigned: 7 bytes of context and the byte after them take all 64 bits (signed, a
         # context starting with a byte >= 0x80 would wrap and never be found again).
         data = data.astype(np.uint64)
-        byte = np.uint64(256)
-        context = np.zeros(n, dtype=np.uint64)
-        for j in range(length):  # the `length` bytes before each target, as one big-endian integer
-            context = context * byte + data[j : j + n]
-        pairs, counts = np.unique(context * byte + data[length:], return_counts=True)
+        pairs, counts = np.unique(_pairs(data, length, length), return_counts=True)
         self.contexts, starts = np.unique(pairs >> np.uint64(8), return_index=True)
         self.starts = np.append(starts, len(pairs)).astype(np.int64)
         self.symbols = (pairs & np.uint64(255)).astype(np.intp)
@@ -166,15 +171,11 @@ class NGram:
             return
         stream = np.frombuffer(self._history + data, dtype=np.uint8).astype(np.uint64)
         first = len(self._history)  # data's first byte in the stream
-        byte = np.uint64(256)
         for length in range(self.order):
             start = max(first, length)  # a byte is counted after `length` bytes only when there are that many
             if start >= len(stream):
                 continue
-            keys = np.zeros(len(stream) - start, dtype=np.uint64)
-            for j in range(length, 0, -1):  # the `length` bytes before each target, big-endian
-                keys = keys * byte + stream[start - j : len(stream) - j]
-            pairs, counts = np.unique(keys * byte + stream[start:], return_counts=True)
+            pairs, counts = np.unique(_pairs(stream, start, length), return_counts=True)
             added = self._added[length]
             self._arrays[length].clear()
             weight = self.recent_weight
