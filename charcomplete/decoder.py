@@ -21,6 +21,7 @@ import codecs
 import dataclasses
 import math
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -44,6 +45,10 @@ MIN_CHARS = 2  # show nothing shorter: accepting one character costs the key it 
 BEAM = 2  # 1 = greedy; a wider beam looks for a likelier whole word
 WHOLE_WORDS = False  # when confidence runs out inside the first new word, drop that partial word
 FINISH_WORDS = False  # when it runs out inside the word being typed, show nothing
+# The Completer's (every interactive surface's) budget for going on past a suggestion's first
+# word: with it an order-8 typing cache's 40-character runs keep the editor's keystroke p99
+# near what the first word takes (BENCHMARKS.md, "Adaptation").
+INTERACTIVE_BUDGET_MS = 4.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,12 @@ class Policy:
     whole_words: bool = WHOLE_WORDS  # drop a partial new word rather than show it
     finish_words: bool = FINISH_WORDS  # ...and a word being typed that the model cannot finish
     finish_typed_word: bool = False  # the space ending the word being typed counts as a word (issue 3's rule)
+    # Milliseconds the search may spend going on past the first `words` words (None: no limit).
+    # Past it a suggestion that has its first word stops there, as if confidence ran out: an
+    # interactive caller (the editor, a language server, a shell) keeps its keystroke-to-
+    # suggestion time however long a confident run of the typing cache is. The first word is
+    # never cut short. Benchmarks leave it off, so their figures do not depend on load.
+    budget_ms: float | None = None
 
     def replace(self, **changes) -> Policy:
         """This policy with some fields changed; an unknown name is a TypeError."""
@@ -168,6 +179,7 @@ class _Limits:
     whole_words: bool
     finish_words: bool
     finish_typed_word: bool
+    deadline: float  # time.perf_counter() past which the search stops growing (inf: none)
 
 
 def _log(p: float) -> float:
@@ -188,6 +200,7 @@ def _limits(policy: Policy, width: int | None = None) -> _Limits:
         policy.whole_words,
         policy.finish_words,
         policy.finish_typed_word,
+        math.inf if policy.budget_ms is None else time.perf_counter() + max(0.0, policy.budget_ms) / 1e3,
     )
 
 
@@ -261,10 +274,17 @@ def _root(state: PredictorState) -> _Path:
 
 
 def _search(start: _Path, limits: _Limits) -> list[_Path]:
-    """Beam search (width 1 = greedy) from `start`; returns every path that stopped."""
+    """Beam search (width 1 = greedy) from `start`; returns every path that stopped. Once
+    the deadline has passed, a path that has its first `words` words stops where it is (what
+    it shows does not wait on the further words); one still inside them goes on."""
     alive = [start]
     stopped: list[_Path] = []
     while alive:
+        if limits.deadline < math.inf and time.perf_counter() > limits.deadline:
+            stopped += [path for path in alive if path.words >= limits.words]
+            alive = [path for path in alive if path.words < limits.words]
+            if not alive:
+                break
         grown: list[_Path] = []
         for path in alive:
             children = _children(path, limits)
@@ -460,7 +480,8 @@ class Completer:
                  learn: bool = False, **options):
         self.window = max(1, int(window))
         self.checkpoint_every = max(1, int(checkpoint_every))
-        self.options = options  # Policy fields for suggest(), e.g. max_chars
+        # Policy fields for suggest(), e.g. max_chars; an interactive caller's time budget unless told otherwise
+        self.options = {"budget_ms": INTERACTIVE_BUDGET_MS, **options}
         self.set_engine(engine)
         self.learn = learn
 

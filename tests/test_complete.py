@@ -93,6 +93,19 @@ def test_runs_into_a_further_word_only_when_sure_of_all_of_it():
     assert suggest(engine.prime(b"qu")).text == "it "
 
 
+def test_past_its_time_budget_a_suggestion_stops_after_its_first_word():
+    sure = {"q": {"u": 0.95}, "u": {"i": 0.9}, "i": {"t": 0.95}, "t": {" ": 0.95}, " ": {"g": 0.95},
+            "g": {"o": 0.95}, "o": {".": 0.95}}
+    config, weights = chain_weights(sure)
+    engine = Engine("sure", config, weights)
+    assert suggest(engine.prime(b"qu"), budget_ms=None).text == "it go."
+    # No time at all: the first word is still finished, nothing further is looked at.
+    assert suggest(engine.prime(b"qu"), budget_ms=0).text == "it "
+    assert suggest(engine.prime(b"q"), budget_ms=0, words=2).text == "uit go."
+    # Interactive surfaces (the Completer) carry a budget unless told otherwise.
+    assert Completer(engine).options["budget_ms"] > 0 and Completer(engine, budget_ms=None).options["budget_ms"] is None
+
+
 def test_low_confidence_gives_an_empty_suggestion(chain):
     result = suggest(chain.prime(b"m"))  # anything may follow "m"
     assert result.text == "" and result.probability == 1.0
