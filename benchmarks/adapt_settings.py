@@ -45,24 +45,30 @@ def main() -> None:
     parser.add_argument("--model", default="default", help="model (default: the built-in one)")
     parser.add_argument("--notes", type=Path, default=NOTES, help="the til-notes corpus")
     parser.add_argument("--bytes", type=int, default=40_000, help="dev slice length")
+    parser.add_argument("--primed", action="store_true",
+                        help="the cache has also counted the notes' training 90%% (what `train` remembers)")
     args = parser.parse_args()
     if not args.notes.is_dir():
         print(f"adaptation settings skipped: the corpus is absent ({args.notes}); it lives in ../shared/corpora")
         return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from charcomplete import store
+    from charcomplete.config import DOC_START
     from charcomplete.evaluate import AdaptSettings, evaluate
 
     kinds = {"bool": bool, "int": int, "float": float, "str": str}
     fields = {f.name: kinds.get(str(f.type), float) for f in dataclasses.fields(AdaptSettings)}
-    held = b"".join(path.read_bytes() for path in notes_split(args.notes)[1])
+    training, held_out = notes_split(args.notes)
+    held = b"".join(path.read_bytes() for path in held_out)
+    primed = bytes([DOC_START]).join(path.read_bytes() for path in training) if args.primed else None
     dev = held[SCORED_BYTES : SCORED_BYTES + args.bytes]
     model = store.load_model(args.model)
     print(f"model {args.model}: dev slice {len(dev):,} bytes of the held-out notes after the first {SCORED_BYTES:,}")
     for setting in args.settings:
         started = time.perf_counter()
         settings = AdaptSettings(**parse(setting, fields))
-        result = evaluate(model, [dev], adapt=True, settings=settings, ksr_bytes=0, max_bytes=None)
+        result = evaluate(model, [dev], adapt=True, settings=settings, ksr_bytes=0, max_bytes=None,
+                          cache_text=primed)
         print(f"{setting or 'defaults':<40} {result['bpc']:.4f} bpc ({time.perf_counter() - started:.0f} s)",
               flush=True)
 

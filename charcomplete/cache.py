@@ -15,12 +15,33 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from charcomplete import memory
+from charcomplete.config import DOC_START
 from charcomplete.ngram import NGram
 from charcomplete.predictor import PRIME_WINDOW, TAIL_BYTES, Predictor, PredictorState
 
 
 def _count_bucket(count: float) -> int:
     return 0 if count < 1.5 else 1 if count < 3.5 else 2 if count < 7.5 else 3
+
+
+def _logit(weight: np.ndarray) -> np.ndarray:
+    weight = np.clip(weight, 1e-3, 1 - 1e-3)
+    return np.log(weight / (1.0 - weight))
+
+
+MEMORY_LEVELS = 4
+
+
+def _memory_level(found: int, sure: float, order: int) -> int:
+    """How much the memory knows the context: 0 less than its last 4 bytes, 1 more but not
+    all it can (order - 1 bytes), 2 all of it, 3 all of it and it is sure what comes next
+    (`sure`: its likeliest byte's probability, at least 0.8): a name or a path it has read."""
+    if found < 4:
+        return 0
+    if found < order - 1:
+        return 1
+    return 3 if sure >= 0.8 else 2
 
 
 class Mixer:
@@ -88,28 +109,44 @@ class CacheEngine:
     and teaches the mixer. Looking ahead (suggestions) never counts anything.
 
     The mixing bin is the longest context the first cache has seen and how often
-    ((order + 1) x 4 bins). `neural_bins` > 1 also splits bins by the neural model's
-    confidence; on the notes that was worse once the neural weights adapt (dynamic evaluation),
-    since the confidence drifts into bins whose weights have not been learned yet."""
+    ((order + 1) x 4 bins), and with a second cache (the memory) how much it knows
+    (x MEMORY_LEVELS: see `_memory_level`): a memory that has seen the whole context many
+    times deserves trust from the first keystroke, before the mixer has learned anything.
+    `neural_bins` > 1 also splits bins by the neural model's confidence; on the notes that
+    was worse once the neural weights adapt (dynamic evaluation), since the confidence drifts
+    into bins whose weights have not been learned yet."""
 
     def __init__(self, base: Predictor, caches: Sequence[NGram], lr: float = 0.02, neural_bins: int = 1,
-                 mixing: str = "linear", trust: Sequence[Sequence[float]] | None = None):
-        """trust: with one cache and linear mixing, the cache's starting weight per bin, as a table
-        [longest context found + 1][count bucket] (see CACHE_TRUST); by default about 12% everywhere."""
+                 mixing: str = "linear", trust: Sequence[Sequence[float]] | None = None,
+                 memory_trust: Sequence[float] = ()):
+        """trust: with linear mixing, the first cache's starting weight per bin, as a table
+        [longest context found + 1][count bucket] (see CACHE_TRUST), and memory_trust the
+        second's per memory level (see MEMORY_TRUST); the others start at the default: about
+        12% each everywhere."""
         if not caches:
             raise ValueError("a CacheEngine needs at least one n-gram")
         self.base = base
         self.caches = list(caches)
         self.neural_bins = neural_bins
-        self.bins = (caches[0].order + 1) * 4 * neural_bins
+        self.levels = MEMORY_LEVELS if len(caches) > 1 else 1
+        self.bins = (caches[0].order + 1) * 4 * neural_bins * self.levels
+        self.lr, self.mixing, self.trust, self.memory_trust = lr, mixing, trust, tuple(memory_trust)
         start = None
         if trust is not None:
-            if len(caches) != 1 or mixing != "linear" or neural_bins != 1 or len(trust) != caches[0].order + 1:
-                raise ValueError("a trust table fits one cache, linear mixing and no neural bins")
-            weight = np.clip(np.asarray(trust, dtype=np.float64).reshape(-1), 1e-3, 1 - 1e-3)
-            start = np.stack([np.zeros_like(weight), np.log(weight / (1.0 - weight))], axis=1)
+            if mixing != "linear" or neural_bins != 1 or len(trust) != caches[0].order + 1:
+                raise ValueError("a trust table fits the first cache's order, linear mixing and no neural bins")
+            start = np.zeros((self.bins, 1 + len(caches)))
+            start[:, 1] = np.repeat(_logit(np.asarray(trust, dtype=np.float64).reshape(-1)), self.levels)
+            start[:, 2:] = -2.0  # the default start's logits
+            if len(caches) > 1 and memory_trust:
+                start[:, 2] = np.tile(_logit(np.asarray(memory_trust, dtype=np.float64)), self.bins // self.levels)
         self.mixer = Mixer(1 + len(caches), self.bins, lr=lr, kind=mixing, start=start)
         self.name = f"{base.name}+cache"
+
+    @property
+    def context_bytes(self) -> int:
+        """Bytes of recent text a state keeps for the caches."""
+        return max(max(cache.context_bytes for cache in self.caches), TAIL_BYTES)
 
     def describe(self) -> str:
         return f"{self.base.describe()} + a cache of the text read"
@@ -127,6 +164,18 @@ class CacheEngine:
         twin.name = f"{base.name}+cache"
         return twin
 
+    def remembering(self, remembered: NGram | None) -> CacheEngine:
+        """A twin with this document's cache, and `remembered` (`memory.ngram`) in place of
+        the memory it had (None: none): the editor adds the model's memory once it is built,
+        and changes it with the model. What the mixer learned of the document's cache carries
+        over; the memory's weights start from `memory_trust`. Carry states over with `carried_to`."""
+        caches = self.caches[:1] + ([memory.for_document(remembered)] if remembered is not None else [])
+        twin = CacheEngine(self.base, caches, lr=self.lr, neural_bins=self.neural_bins, mixing=self.mixing,
+                           trust=self.trust, memory_trust=self.memory_trust)
+        learned = self.mixer.params.reshape(-1, self.levels, self.mixer.params.shape[1])[:, 0, :2]
+        twin.mixer.params[:, :2] = np.repeat(learned, twin.levels, axis=0)
+        return twin
+
     def zero_state(self) -> CacheState:
         return CacheState(self, self.base.zero_state())
 
@@ -134,7 +183,11 @@ class CacheEngine:
         return CacheState(self, self.base.start())
 
     def prime(self, text: bytes | str, window: int = PRIME_WINDOW) -> CacheState:
-        return CacheState(self, self.base.prime(text, window))
+        """As `Predictor.prime`; the caches see as much of the text as their order uses (the
+        base state's tail alone is 4 bytes, too short for an order-8 cache)."""
+        data = text.encode("utf-8", errors="replace") if isinstance(text, str) else bytes(text)
+        read = bytes([DOC_START]) + data if len(data) <= window else data[len(data) - window :]
+        return CacheState(self, self.base.prime(data, window), read[-self.context_bytes :])
 
     def components(self, state: CacheState) -> tuple[np.ndarray, int]:
         """(K, 256) probabilities of the base and each cache, and the mixing bin."""
@@ -149,7 +202,9 @@ class CacheEngine:
                 top = float(neural.max())
                 confidence = 0 if top < 0.3 else 1 if top < 0.7 else 2
                 cache_bin = (found + 1) * 4 + _count_bucket(count)
-                bin_ = cache_bin * self.neural_bins + min(confidence, self.neural_bins - 1)
+                bin_ = (cache_bin * self.neural_bins + min(confidence, self.neural_bins - 1)) * self.levels
+            elif index == 1:
+                bin_ += _memory_level(found, float(probs.max()), cache.order)
         return np.array(rows), bin_
 
     def read(self, state: CacheState, data: bytes) -> None:
@@ -189,8 +244,7 @@ class CacheState:
             data = data.encode("utf-8")
         if data:
             self.inner.feed(data)
-            keep = max(cache.context_bytes for cache in self.engine.caches)
-            self.context = (self.context + data)[-max(keep, TAIL_BYTES) :]
+            self.context = (self.context + data)[-self.engine.context_bytes :]
             self._components = None
 
     def carried_to(self, engine: CacheEngine) -> CacheState:
@@ -211,23 +265,24 @@ class CacheState:
         return np.log(np.maximum(self.probs(), 1e-300))
 
 
-# The typing cache: an n-gram of order 5 (4 bytes of context), the mixer learning at 0.1.
+# The typing cache: an n-gram of order 8 (7 bytes of context), the mixer learning at 0.2.
 # On the notes dev slice (held-out notes after the first 100 kB, 40 kB; the built-in GRU 512,
 # dynamic evaluation decaying 1% a step) longer contexts predict better: order 5 1.721 bpc,
-# 7 1.697, 8 1.690 (mixer 0.2; two caches, 8 and 6 or 8 and 5, 1.693). They are not used:
-# on a repetitive document an order-8 cache suggests whole 40-character runs, and the editor's
-# keystroke-to-suggestion p99 went from 10 ms to 26-38 ms with the learner running
-# (benchmarks/editor_latency.py --document-kb 200; BENCHMARKS.md, "Adaptation").
-CACHE_ORDER = 5
-CACHE_MIX_LR = 0.1
+# 7 1.697, 8 1.690 (mixer 0.1 / 0.3: 1.692 / 1.690). On a repetitive document an order-8 cache
+# suggests whole 40-character runs, which took the editor's keystroke-to-suggestion p99 from
+# 10 ms to 26-38 ms with the learner running; the Completer's time budget for going on past
+# a suggestion's first word (decoder.INTERACTIVE_BUDGET_MS) bounds that (BENCHMARKS.md).
+CACHE_ORDER = 8
+CACHE_MIX_LR = 0.2
 # How far to trust a cache of the text read, before the mixer has learned it: its weight
-# per bin, rows by the longest context the cache has seen (none, 0..4 bytes), columns by
-# how often (1, 2-3, 4-7, 8+ times). What the mixer learned reading 57 kB of the notes dev
-# slice (4 kB of each document): a cache that has seen the whole 4-byte context deserves
-# 40-80%, not the flat 12%. Over a long text the start hardly matters (order 8: a flat 12%
-# 1.6426 bpc on the held-out notes, a table fitted on editing sessions with
-# `benchmarks/cache_trust.py` 1.6435); it is what makes a name typed twice a suggestion the
-# third time, which the session-fitted table (10-30% for a partly seen context) did not.
+# per bin, rows by the longest context the cache has seen (none, 0..4 bytes; a longer one
+# takes the last row), columns by how often (1, 2-3, 4-7, 8+ times). What the mixer learned
+# reading 57 kB of the notes dev slice (4 kB of each document): a cache that has seen the
+# whole 4-byte context deserves 40-80%, not the flat 12%. Over a long text the start hardly
+# matters (order 8: a flat 12% 1.6426 bpc on the held-out notes, a table fitted on editing
+# sessions with `benchmarks/cache_trust.py` 1.6435); it is what makes a name typed twice a
+# suggestion the third time, which the session-fitted table (10-30% for a partly seen
+# context) did not.
 CACHE_TRUST = (
     (0.12, 0.12, 0.12, 0.12),
     (0.12, 0.12, 0.11, 0.11),
@@ -236,20 +291,36 @@ CACHE_TRUST = (
     (0.29, 0.40, 0.25, 0.17),
     (0.71, 0.80, 0.63, 0.41),
 )
+# How far to trust the model's memory (memory.py) before the mixer has learned it, by how much
+# of the context it knows (`_memory_level`). Measured on the notes dev slice typed as fresh
+# documents (a new cache per document, the memory of the notes' training 90%, no dynamic
+# evaluation): this table 1.640 bpc, (0.04, 0.14, 0.28, 0.6) 1.644, (0.04, 0.12, 0.25, 0.8)
+# 1.642, a flat 12% 1.680. A memory sure of a 7-byte context it has read is right often
+# enough to be shown from a document's first keystroke.
+MEMORY_TRUST = (0.05, 0.2, 0.4, 0.7)
 CACHE_READS_BYTES = 64 * 1024  # of a document as opened, the cache counts this much (its end)
 
 
+def trust_table(order: int) -> tuple[tuple[float, ...], ...]:
+    """CACHE_TRUST for a cache of `order`: a context longer than 4 bytes takes the 4-byte row."""
+    rows = CACHE_TRUST[: order + 1]
+    return rows + (CACHE_TRUST[-1],) * (order + 1 - len(rows))
+
+
 def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
-                 mix_lr: float = CACHE_MIX_LR) -> CacheEngine:
+                 mix_lr: float = CACHE_MIX_LR, remembered: NGram | None = None) -> CacheEngine:
     """`base` mixed with a cache of one document: an adaptive n-gram that has read the
-    document's text as opened (its last CACHE_READS_BYTES) and counts what is typed next.
+    document's text as opened (its last CACHE_READS_BYTES) and counts what is typed next,
+    and with `remembered` (`memory.ngram`: the text the model was trained on, shared between
+    documents), this document's copy of it, which counts what is typed too.
 
     This is the editor's half of what `eval --adapt` measures as "+ cache": names,
-    commands and links a writer repeats get suggested after their first use. The mixer
-    starts from CACHE_TRUST and learns from each typed byte."""
+    commands and links a writer repeats get suggested after their first use, and those of
+    their trained folders from the start. The mixer starts from CACHE_TRUST and learns from
+    each typed byte."""
     data = text.encode("utf-8", errors="replace")[-CACHE_READS_BYTES:]
-    trust = CACHE_TRUST if order == CACHE_ORDER else None
-    return CacheEngine(base, [_counted(order, data)], lr=mix_lr, trust=trust)
+    caches = [_counted(order, data)] + ([memory.for_document(remembered)] if remembered is not None else [])
+    return CacheEngine(base, caches, lr=mix_lr, trust=trust_table(order), memory_trust=MEMORY_TRUST)
 
 
 def _counted(order: int, data: bytes) -> NGram:

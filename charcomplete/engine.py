@@ -26,6 +26,7 @@ Speed (one step is one matrix-vector product per layer plus a few vector operati
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -120,6 +121,7 @@ class Engine:
         self.head_w = np.ascontiguousarray(weights["head.weight"], dtype=F32)  # (256, H)
         self.head_b = np.ascontiguousarray(weights["head.bias"], dtype=F32)  # (256,)
         self._start: State | None = None
+        self.folder: Path | None = None  # the model's folder, where its memory is (memory.py); None: not from the store
 
     @classmethod
     def from_model(cls, loaded: LoadedModel) -> Engine:
@@ -127,7 +129,9 @@ class Engine:
         for key, shape in expected.items():
             if key not in loaded.weights or tuple(loaded.weights[key].shape) != shape:
                 raise ModelError(f"model {loaded.name!r} does not have the weights its configuration describes ({key})")
-        return cls(loaded.name, loaded.config, loaded.weights)
+        engine = cls(loaded.name, loaded.config, loaded.weights)
+        engine.folder = loaded.folder
+        return engine
 
     @classmethod
     def load(cls, name: str | None = None) -> Engine:

@@ -38,7 +38,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from charcomplete.cache import CACHE_MIX_LR, CACHE_ORDER, CACHE_TRUST, CacheEngine
+from charcomplete import memory
+from charcomplete.cache import CACHE_MIX_LR, CACHE_ORDER, CacheEngine, typing_cache
 from charcomplete.config import LN2
 from charcomplete.decoder import next_word, suggest
 from charcomplete.engine import Engine
@@ -71,7 +72,7 @@ class AdaptSettings:
     cache_order: int = CACHE_ORDER  # the cache n-gram's order (the editor's typing cache's)
     mix_lr: float = CACHE_MIX_LR  # learning rate of the mixing weights
     mixing: str = "linear"  # linear or geometric (cache.Mixer); geometric was 0.06 bpc worse
-    recent_weight: float = 4.0  # in a fitted cache, each byte read counts this many times (1: 2.09, 4: 2.07 bpc)
+    memory: bool = True  # with the cache, the model's memory of its training text too (memory.py)
 
     @property
     def any(self) -> bool:
@@ -209,8 +210,9 @@ def evaluate(
     ksr_bytes: simulate typing on the first documents until this many bytes (0: no KSR).
     decoders: label -> suggest() options, one simulated typist pair each; the first is
         the headline figure. Default: the editor's own settings.
-    cache_text: text to fit the cache n-gram on before reading (e.g. the user's own
-        folders); by default it starts empty and counts only what it reads.
+    cache_text: text for the cache's memory n-gram (e.g. the user's own folders) in place
+        of the model's own memory (memory.py: the text `train` learned from), which a
+        model name or LoadedModel brings unless settings.memory is off.
     progress: called every PROGRESS_EVERY bytes and after each document with (bytes read,
         bytes in all, bits per character so far)"""
     engine, loaded = _resolve(model)
@@ -231,7 +233,12 @@ def evaluate(
     if not decoders:
         raise ValueError("give at least one decoding setting")
 
-    run = _Pass(engine, loaded, settings, decoders, cache_text)
+    remembered = None
+    if settings.cache and cache_text:
+        remembered = memory.ngram_of(cache_text)
+    elif settings.cache and settings.memory and loaded is not None:
+        remembered = memory.ngram(loaded.folder)
+    run = _Pass(engine, loaded, settings, decoders, remembered)
     total = sum(len(doc) for doc in docs)
     started = time.perf_counter()
     for doc in docs:
@@ -243,7 +250,7 @@ class _Pass:
     """One evaluation pass: the predictor as it adapts, what it scored, and the typists."""
 
     def __init__(self, engine: Predictor, loaded: LoadedModel | None, settings: AdaptSettings,
-                 decoders: dict[str, dict], cache_text: bytes | None) -> None:
+                 decoders: dict[str, dict], remembered: NGram | None) -> None:
         self.engine, self.settings = engine, settings
         self.adapter = None
         if settings.dynamic:
@@ -251,7 +258,7 @@ class _Pass:
 
             self.adapter = OnlineAdapter(loaded.config, loaded.weights, lr=settings.lr,
                                          optimizer=settings.optimizer, decay=settings.decay)
-        self.top: Predictor = _with_cache(engine, settings, cache_text) if settings.cache else engine
+        self.top: Predictor = _with_cache(engine, settings, remembered) if settings.cache else engine
         self.typists = [_Typist(label, dict(options), keys)
                         for label, options in decoders.items() for keys in TYPISTS]
         self.tally = _Tally()
@@ -346,18 +353,14 @@ class _Pass:
         return result
 
 
-def _with_cache(engine: Predictor, settings: AdaptSettings, cache_text: bytes | None) -> CacheEngine:
-    """The engine mixed with a cache of the text read; with text to fit on, a second n-gram
-    fitted on it that also keeps counting. Two caches beat one fitted n-gram on the dev slice
-    (1.968 vs 2.003 bpc): the first one's bins then say what the *recent* text knows."""
+def _with_cache(engine: Predictor, settings: AdaptSettings, remembered: NGram | None) -> CacheEngine:
+    """The engine mixed with a cache of the text read, and the memory n-gram when there is one:
+    with linear mixing, the editor's own typing cache."""
+    if settings.mixing == "linear":
+        return typing_cache(engine, "", settings.cache_order, settings.mix_lr, remembered=remembered)
     caches = [NGram(settings.cache_order, adaptive=True)]
-    if cache_text:
-        fitted = NGram(settings.cache_order, adaptive=True, recent_weight=settings.recent_weight)
-        caches.append(fitted.fit(cache_text))
-    # One cache starts from the editor's trust table, so this measures what the editor does.
-    one = len(caches) == 1 and settings.mixing == "linear" and settings.cache_order == CACHE_ORDER
-    trust = CACHE_TRUST if one else None
-    return CacheEngine(engine, caches, lr=settings.mix_lr, mixing=settings.mixing, trust=trust)
+    caches += [memory.for_document(remembered)] if remembered is not None else []
+    return CacheEngine(engine, caches, lr=settings.mix_lr, mixing=settings.mixing)
 
 
 def _type(typists: list[_Typist], state: PredictorState, doc: bytes, i: int, tally: _Tally) -> None:

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from charcomplete import corpus, store
+from charcomplete import corpus, memory, store
 from charcomplete.config import LN2
 from charcomplete.errors import CharcompleteError, CorpusError, LockBusyError
 from charcomplete.learner import (
@@ -540,6 +540,7 @@ class Session:
         store.save_model(name, self.config, weights, meta, self.trainer.optimizer_state())
         if created:
             store.copy_heldout(self.parent.folder, store.model_folder(name))
+            memory.copy(self.parent.folder, store.model_folder(name))  # it still knows what the parent knew
             if store.current_model_name() == self.parent.name:
                 store.update_settings(model=name)
         self.on_disk = self._current_on_disk(name)

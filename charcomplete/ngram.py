@@ -134,6 +134,16 @@ class NGram:
         self._history = bytes(array[len(array) - self.context_bytes :].astype(np.uint8)) if self.context_bytes else b""
         return self
 
+    def sharing_fit(self, recent_weight: float = 1.0) -> NGram:
+        """A new adaptive n-gram over this one's fitted counts, which it shares and never
+        changes, that counts what it reads on its own: one memory of a large text fitted once,
+        and a separate count of each document typed (each twin's own `_added`)."""
+        twin = NGram(self.order, adaptive=True, recent_weight=recent_weight, discounts=self.discounts)
+        twin._tables = self._tables
+        twin.fitted_bytes = self.fitted_bytes
+        twin._history = self._history
+        return twin
+
     def set_discounts(self, discounts: Sequence[float]) -> None:
         """Use these discounts (one per context length) instead of the estimated ones."""
         if len(discounts) != self.order or not all(0.0 < d < 1.0 for d in discounts):

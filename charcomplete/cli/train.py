@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -12,8 +13,8 @@ from typing import Annotated
 
 import typer
 
+from charcomplete import memory, store
 from charcomplete import plan as plans
-from charcomplete import store
 from charcomplete.cli import app, fail
 from charcomplete.config import CELLS, ModelConfig
 from charcomplete.errors import CharcompleteError
@@ -41,6 +42,7 @@ class Start:
     tuning: bool  # starts from trained weights (a lower peak learning rate suits it)
     resumed_lr: float | None = None  # --resume: the peak rate the model was trained at, so its schedule goes on
     kept: store.TrainingState | None = None  # --resume past the best: the best weights, to be beaten
+    remembered: bytes = b""  # the memory (memory.py) of the model it starts from, which the new one adds to
 
     def lr(self, chosen: float | None) -> float:
         if chosen is not None:
@@ -68,7 +70,7 @@ def _start(name: str, resume: bool, from_model: str | None, scratch: bool, overr
             raise CharcompleteError(
                 f"model {name!r} is a {loaded.config.describe()}; its shape cannot change on --resume"
             )
-        return _resume_start(loaded)
+        return dataclasses.replace(_resume_start(loaded), remembered=_memory_of(loaded.folder))
     if scratch or (shape and not from_model):
         if exists:
             raise CharcompleteError(
@@ -99,7 +101,15 @@ def _start(name: str, resume: bool, from_model: str | None, scratch: bool, overr
     else:
         meta = ModelMeta(parent=parent, sources=source.meta.sources, trained_chars=source.meta.trained_chars)
         how = f"fine-tuning from {parent!r}{in_use}"
-    return Start(config, source.weights, None, meta, how, True)
+    return Start(config, source.weights, None, meta, how, True, remembered=_memory_of(source.folder))
+
+
+def _memory_of(folder: Path) -> bytes:
+    """A model's memory, or none when it is damaged (the new one is then the text of this run)."""
+    try:
+        return memory.read(folder)
+    except CharcompleteError:
+        return b""
 
 
 def _resume_start(loaded: store.LoadedModel) -> Start:
@@ -196,6 +206,11 @@ def train(
         float, typer.Option("--general-share", help="When fine-tuning: the share of general text (Python's "
                             "documentation) mixed into the training text, so that the model keeps what it knew.")
     ] = plans.GENERAL_SHARE,
+    remember: Annotated[
+        bool, typer.Option("--memory/--no-memory", help="Keep the text learned from with the model (up to "
+                           f"{memory.MEMORY_BYTES // 2**20} MiB, compressed), so suggestions know your names, paths "
+                           "and links from the first keystroke; --no-memory keeps only the weights.")
+    ] = True,
 ) -> None:
     """Learn (or keep learning) from folders of text. Ctrl-C stops and keeps the best model."""
     if arch is not None and arch not in CELLS:
@@ -258,6 +273,7 @@ def train(
         val_bytes = sum(len(d.data) for d in val_docs)
         documents = len(corpus.documents)
         train_data, val_data = encode(train_docs), encode(val_docs)[:VAL_BYTES].copy()
+        remembered = memory.gather((d.data for d in corpus.documents), start.remembered) if remember else b""
         # Once the text is one byte stream its documents are dropped: while training, `train`
         # holds the text once (one byte per character) plus VAL_BYTES held out, not three copies.
         for listed in (corpus.documents, train_docs, val_docs):
@@ -280,6 +296,8 @@ def train(
         )
         with _ProgressView(budget) as view:
             result = training.train_model(plan, view.update, view.warn)
+        if result.saved:  # we hold the model's lock
+            memory.write(result.folder, remembered)
         print(_summary(model, corpus, documents, train_bytes, val_bytes, result))
     except KeyboardInterrupt:  # Ctrl-C while reading the text or starting up (training catches its own)
         raise fail("stopped by Ctrl-C before training began; nothing was saved", 130) from None

@@ -221,6 +221,7 @@ class EditorApp(App):
         self.learner_error: str | None = None
         self.bpc_history: deque[float] = deque(maxlen=40)
         self.swaps = 0  # how many times new weights were swapped in (tests and the status read it)
+        self.switches = 0  # of those, how many were another model chosen (each brings its own memory)
         self.journal_every_s = journal_every_s
         self.send_every_s = send_every_s
         self.poll_every_s = poll_every_s
@@ -283,6 +284,8 @@ class EditorApp(App):
             self.push_screen(RecoverScreen(self.document_name, entry.saved_at), partial(self._recover, entry))
         if self.learn:
             self._start_learner()
+        if self.cache is not None:
+            self._build_memory(self.engine)
 
     def _recover(self, entry: JournalEntry, recover: bool | None) -> None:
         if recover:
@@ -587,11 +590,50 @@ class EditorApp(App):
         finally:
             editor.release_context(context)
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="memory")
+    def _build_memory(self, engine) -> None:
+        """Build the n-gram of `engine`'s model's memory (memory.py: the text it was trained on;
+        a few seconds for the largest) off the event loop, then add it to this document's cache.
+        Suggestions go on from the model and the document meanwhile."""
+        from charcomplete import memory
+
+        switches = self.switches
+        folder = getattr(engine, "folder", None)
+        try:
+            remembered = memory.ngram(folder) if folder is not None else None
+        except CharcompleteError as error:
+            self.call_from_thread(self.notify, f"Suggesting without the model's memory: {error}", severity="warning")
+            remembered = None
+        if remembered is None and (self.cache is None or len(self.cache.caches) == 1):
+            return  # nothing to add, nothing to take away
+        self.call_from_thread(self._remember, switches, remembered)
+
+    def _remember(self, switches: int, remembered) -> None:
+        if self.cache is None or switches != self.switches:
+            return  # another model was chosen meanwhile: its own memory is on its way
+        self.cache = self.cache.remembering(remembered)
+        editor = self.editor
+        self._swap_completer(editor, editor.hold_context())
+
+    @work(thread=True, exit_on_error=False, group="engine")
+    def _swap_completer(self, editor: SuggestingTextArea, context: Context) -> None:
+        """A new Completer over the same weights and the cache as it is now, swapped in as
+        `_swap_engine` does."""
+        try:
+            completer = self._completer(self.engine)
+            completer.state_at(context.tail, context.offset)
+            editor.install_completer(completer, context)
+        finally:
+            editor.release_context(context)
+
     @on(EngineSwapped)
     def _engine_swapped(self, event: EngineSwapped) -> None:
         self.swaps += 1
         self._show_model()
         if event.reason == "switched":
+            self.switches += 1
+            if self.cache is not None:
+                self._build_memory(self.engine)  # another model, another memory (or none)
             self.notify(f"Suggesting with model {event.name!r}.")
             if self.learner is not None or self.learner_state is LearnerState.ERROR:
                 self._start_learner()  # the learner follows the model suggestions come from

@@ -13,10 +13,16 @@ move (the Completer then reads just the new bytes)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
+from charcomplete import memory
 from charcomplete.cache import typing_cache
 from charcomplete.decoder import Completer, Suggestion
+from charcomplete.errors import CharcompleteError
+from charcomplete.ngram import NGram
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,9 @@ class DocumentModels:
     _entries: dict[str, _Entry] = field(default_factory=dict)
 
     def open(self, uri: str, text: str) -> None:
-        """Start a document: its cache reads the text as opened (its last 64 KiB)."""
-        cache = typing_cache(self.engine, text)
+        """Start a document: its cache reads the text as opened (its last 64 KiB), and knows the
+        model's memory (memory.py: the text it was trained on; built at the first document)."""
+        cache = typing_cache(self.engine, text, remembered=self._remembered())
         self._entries[uri] = _Entry(self._completer(cache), cache)
 
     def close(self, uri: str) -> None:
@@ -85,6 +92,14 @@ class DocumentModels:
         for entry in self._entries.values():
             entry.cache = entry.cache.rebased(engine)
             entry.completer = self._completer(entry.cache)
+
+    def _remembered(self) -> NGram | None:
+        folder = getattr(self.engine, "folder", None)
+        try:
+            return memory.ngram(folder) if folder is not None else None
+        except CharcompleteError as error:  # the weights still serve; the server's log says why
+            log.warning("suggesting without the model's memory: %s", error)
+            return None
 
     def _completer(self, cache) -> Completer:
         return Completer(cache, learn=self.learn, **self.suggest_options)

@@ -1,0 +1,133 @@
+"""What a model remembers of the text it was trained on: the user's own strings.
+
+A recurrent network learns a writer's style, but not every name, path, command and link in
+their notes; an n-gram of the notes does. `charcomplete train` keeps the text it learned
+from (the user's documents, at most MEMORY_BYTES, the latest kept) beside the weights, and
+every surface that suggests while the user types (the editor, `eval --adapt`, the language
+server, the shell server) mixes an order-MEMORY_ORDER n-gram of it into its typing cache
+(`cache.typing_cache`). On the notes benchmark's dev slice it took `eval --adapt` from
+1.69 to 1.60 bits per character (BENCHMARKS.md, "Adaptation").
+
+    models/<name>/memory.bin    the text, documents separated by DOC_START, zlib-compressed
+
+The file is data only: read with a size bound, decompressed with a bound, never executed.
+It holds what `train` read, exclusions applied, and nothing else; `train --no-memory`
+keeps none, and `forget` deletes it with the model. numpy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from charcomplete.atomic import atomic_write_bytes
+from charcomplete.config import DOC_START
+from charcomplete.errors import ModelError
+from charcomplete.ngram import NGram
+
+MEMORY_FILE = "memory.bin"
+MEMORY_BYTES = 4 * 1024 * 1024  # text kept, at most (an order-8 n-gram of it builds in about 4 s)
+MEMORY_ORDER = 8  # 7 bytes of context: a name or a path is found again after a few letters
+# Each document's typing is also counted into its own copy of the memory n-gram, this many times
+# a byte: the text just typed weighs more than the same string somewhere in the folders. On the
+# dev slice: a static memory 1.618 bpc, one that counts typing 4 times 1.599.
+RECENT_WEIGHT = 4.0
+_MAX_STORED = MEMORY_BYTES + 64 * 1024  # zlib never grows text by more than a few bytes per 16 kB
+_SEPARATOR = bytes([DOC_START])
+
+
+def gather(documents: Iterable[bytes], earlier: bytes = b"") -> bytes:
+    """The text to remember: `earlier` (what the model remembered before) and then
+    `documents`, each document once (a later copy replaces an earlier one), keeping the last
+    MEMORY_BYTES: the documents a run read last are the ones kept when there is too much."""
+    kept: dict[bytes, None] = {}
+    for document in [*earlier.split(_SEPARATOR), *documents]:
+        document = bytes(document).replace(_SEPARATOR, b"")
+        if document:
+            kept.pop(document, None)
+            kept[document] = None
+    text = _SEPARATOR.join(kept)
+    if len(text) <= MEMORY_BYTES:
+        return text
+    start = text.find(_SEPARATOR, len(text) - MEMORY_BYTES)
+    return text[start + 1 :] if start >= 0 else text[-MEMORY_BYTES:]
+
+
+def write(folder: Path, text: bytes) -> None:
+    """Store `text` as the memory of the model in `folder` (atomically); the caller holds the
+    model's lock. Empty text removes the memory."""
+    path = folder / MEMORY_FILE
+    if not text:
+        path.unlink(missing_ok=True)
+        return
+    atomic_write_bytes(path, zlib.compress(text[-MEMORY_BYTES:], 6))
+
+
+def read(folder: Path) -> bytes:
+    """The memory of the model in `folder` (b"" when it has none). A damaged file is one
+    sentence (ModelError): the model's weights are still good, so callers go on without it."""
+    path = folder / MEMORY_FILE
+    try:
+        if path.is_symlink():
+            raise ModelError(f"{path} is a link; a model's memory must be its own file")
+        if not path.is_file():
+            return b""
+        with open(path, "rb") as handle:
+            stored = handle.read(_MAX_STORED + 1)
+    except OSError as error:
+        raise ModelError(f"cannot read the model's memory {path}: {error.strerror or error}") from None
+    if len(stored) > _MAX_STORED:
+        raise ModelError(f"the model's memory {path} is larger than any `train` writes; it was not read")
+    inflater = zlib.decompressobj()
+    try:
+        text = inflater.decompress(stored, MEMORY_BYTES + 1)
+    except zlib.error:
+        raise ModelError(f"the model's memory {path} is damaged; train the model again to rebuild it") from None
+    if len(text) > MEMORY_BYTES or not inflater.eof:
+        raise ModelError(f"the model's memory {path} is larger than any `train` writes; it was not read")
+    return text
+
+
+def copy(source: Path, target: Path) -> None:
+    """Give a model made from another (in `target`) the other's memory; the caller holds the
+    target's lock. A damaged memory is not copied."""
+    try:
+        text = read(source)
+    except ModelError:
+        return
+    if text:
+        write(target, text)
+
+
+_built: dict[str, NGram] = {}  # fingerprint of a memory's text -> its n-gram (read-only once built)
+_building = threading.Lock()
+
+
+def ngram(folder: Path) -> NGram | None:
+    """The order-MEMORY_ORDER n-gram of the memory of the model in `folder`, or None when it
+    has none. Built once per process and text, then shared: its counts never change (each
+    document counts its typing in its own copy, `for_document`), so every document's typing
+    cache can look it up from any thread. Raises ModelError for a damaged memory."""
+    text = read(folder)
+    return ngram_of(text) if text else None
+
+
+def ngram_of(text: bytes) -> NGram:
+    """The memory n-gram of `text` (built once per process for the same text)."""
+    key = hashlib.sha256(text).hexdigest()
+    with _building:
+        model = _built.get(key)
+        if model is None:
+            model = NGram(MEMORY_ORDER).fit(text)
+            _built.clear()  # one model's memory at a time: a process suggests from one model
+            _built[key] = model
+    return model
+
+
+def for_document(shared: NGram) -> NGram:
+    """One document's copy of a memory n-gram: the shared counts, plus its own count of what
+    is typed into the document (RECENT_WEIGHT a byte)."""
+    return shared.sharing_fit(RECENT_WEIGHT)
