@@ -97,6 +97,7 @@ def test_train_keeps_the_text_it_learned_and_fine_tuning_adds_to_it(tmp_path):
     kept = memory.read(store.model_folder("mine"))
     assert NAME_LINE.encode() in kept and b"To " in kept
     assert b"hunter2" not in kept  # an excluded file is not remembered either
+    assert f"{len(kept):,} bytes of the text it learned from" in run("models", "info", "mine").stdout
 
     more = tmp_path / "more"
     more.mkdir()

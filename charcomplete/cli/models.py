@@ -99,6 +99,7 @@ def info(
         ("trained characters", f"{meta.trained_chars:,}"),
         ("steps", f"{meta.steps:,}"),
         ("sources", ", ".join(meta.sources) or "-"),
+        ("memory", _memory(folder)),
         ("data fingerprint", meta.data_fingerprint or "-"),
         ("started from", meta.parent or "-"),
         ("created", meta.created or "-"),
@@ -108,6 +109,20 @@ def info(
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"{label:<{width}}  {value}")
+
+
+def _memory(folder) -> str:
+    """What the model remembers of the text it learned from (memory.py), in a few words."""
+    from charcomplete import memory
+    from charcomplete.errors import ModelError
+
+    try:
+        text = memory.read(folder)
+    except ModelError as error:
+        return str(error)
+    if not text:
+        return "none"
+    return f"{len(text):,} bytes of the text it learned from ({memory.MEMORY_FILE})"
 
 
 @models_app.command("rm")
