@@ -45,10 +45,11 @@ MIN_CHARS = 2  # show nothing shorter: accepting one character costs the key it 
 BEAM = 2  # 1 = greedy; a wider beam looks for a likelier whole word
 WHOLE_WORDS = False  # when confidence runs out inside the first new word, drop that partial word
 FINISH_WORDS = False  # when it runs out inside the word being typed, show nothing
-# The Completer's (every interactive surface's) budget for going on past a suggestion's first
-# word: with it an order-8 typing cache's 40-character runs keep the editor's keystroke p99
-# near what the first word takes (BENCHMARKS.md, "Adaptation").
-INTERACTIVE_BUDGET_MS = 4.0
+# The Completer's (every interactive surface's) search budget (Policy.budget_ms): past 3 ms no
+# further word, past 6 ms nothing more. An order-8 typing cache suggests 40-character runs and a
+# model's memory doubles the look-ups per step; without it the editor's keystroke p99 was 25 ms
+# on a 200 kB document, with it 7-15 ms (BENCHMARKS.md, "Editor").
+INTERACTIVE_BUDGET_MS = 3.0
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,12 @@ class Policy:
     whole_words: bool = WHOLE_WORDS  # drop a partial new word rather than show it
     finish_words: bool = FINISH_WORDS  # ...and a word being typed that the model cannot finish
     finish_typed_word: bool = False  # the space ending the word being typed counts as a word (issue 3's rule)
-    # Milliseconds the search may spend going on past the first `words` words (None: no limit).
-    # Past it a suggestion that has its first word stops there, as if confidence ran out: an
-    # interactive caller (the editor, a language server, a shell) keeps its keystroke-to-
-    # suggestion time however long a confident run of the typing cache is. The first word is
-    # never cut short. Benchmarks leave it off, so their figures do not depend on load.
+    # Milliseconds of search (None: no limit). Past it a suggestion that has its first `words`
+    # words stops there, as if confidence ran out; past twice it, every path stops where it is
+    # (a first word cut short is still the likeliest start). An interactive caller (the editor,
+    # a language server, a shell) keeps its keystroke-to-suggestion time however long a
+    # confident run of the typing cache is. Benchmarks leave it off: their figures must not
+    # depend on load.
     budget_ms: float | None = None
 
     def replace(self, **changes) -> Policy:
@@ -179,7 +181,8 @@ class _Limits:
     whole_words: bool
     finish_words: bool
     finish_typed_word: bool
-    deadline: float  # time.perf_counter() past which the search stops growing (inf: none)
+    deadline: float  # time.perf_counter() past which paths that have their first words stop (inf: none)
+    hard_deadline: float  # ...and past which every path stops
 
 
 def _log(p: float) -> float:
@@ -200,8 +203,15 @@ def _limits(policy: Policy, width: int | None = None) -> _Limits:
         policy.whole_words,
         policy.finish_words,
         policy.finish_typed_word,
-        math.inf if policy.budget_ms is None else time.perf_counter() + max(0.0, policy.budget_ms) / 1e3,
+        *_deadlines(policy.budget_ms),
     )
+
+
+def _deadlines(budget_ms: float | None) -> tuple[float, float]:
+    if budget_ms is None:
+        return math.inf, math.inf
+    now, budget = time.perf_counter(), max(0.0, budget_ms) / 1e3
+    return now + budget, now + 2 * budget
 
 
 def _policy(policy: Policy | None, overrides: dict) -> Policy:
@@ -276,11 +286,14 @@ def _root(state: PredictorState) -> _Path:
 def _search(start: _Path, limits: _Limits) -> list[_Path]:
     """Beam search (width 1 = greedy) from `start`; returns every path that stopped. Once
     the deadline has passed, a path that has its first `words` words stops where it is (what
-    it shows does not wait on the further words); one still inside them goes on."""
+    it shows does not wait on the further words); one still inside them goes on until the
+    hard deadline."""
     alive = [start]
     stopped: list[_Path] = []
     while alive:
-        if limits.deadline < math.inf and time.perf_counter() > limits.deadline:
+        if limits.deadline < math.inf and (now := time.perf_counter()) > limits.deadline:
+            if now > limits.hard_deadline:
+                return stopped + alive
             stopped += [path for path in alive if path.words >= limits.words]
             alive = [path for path in alive if path.words < limits.words]
             if not alive:

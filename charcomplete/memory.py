@@ -3,10 +3,11 @@
 A recurrent network learns a writer's style, but not every name, path, command and link in
 their notes; an n-gram of the notes does. `charcomplete train` keeps the text it learned
 from (the user's documents, at most MEMORY_BYTES, the latest kept) beside the weights, and
-every surface that suggests while the user types (the editor, `eval --adapt`, the language
-server, the shell server) mixes an order-MEMORY_ORDER n-gram of it into its typing cache
-(`cache.typing_cache`). On the notes benchmark's dev slice it took `eval --adapt` from
-1.69 to 1.60 bits per character (BENCHMARKS.md, "Adaptation").
+the surfaces that suggest while the user types in a document (the editor, `eval --adapt`,
+the language server) mix an order-MEMORY_ORDER n-gram of it into their typing cache
+(`cache.typing_cache`). On the notes benchmark's dev slice, with the memory of the notes'
+training 90%, it took `eval --adapt` from 1.666 to 1.593 bits per character (BENCHMARKS.md,
+"Adaptation"). The shell server has its own memory, the shell's history.
 
     models/<name>/memory.bin    the text, documents separated by DOC_START, zlib-compressed
 
@@ -29,7 +30,9 @@ from charcomplete.errors import ModelError
 from charcomplete.ngram import NGram
 
 MEMORY_FILE = "memory.bin"
-MEMORY_BYTES = 4 * 1024 * 1024  # text kept, at most (an order-8 n-gram of it builds in about 4 s)
+# Text kept, at most: its order-8 n-gram takes about 50 MB of memory and a second to build per
+# MB of text, and the editor (target: under 250 MB) holds it for the whole session.
+MEMORY_BYTES = 2 * 1024 * 1024
 MEMORY_ORDER = 8  # 7 bytes of context: a name or a path is found again after a few letters
 # Each document's typing is also counted into its own copy of the memory n-gram, this many times
 # a byte: the text just typed weighs more than the same string somewhere in the folders. On the

@@ -51,9 +51,11 @@ def _pairs(stream: np.ndarray, start: int, length: int) -> np.ndarray:
 
 class _Table:
     """The static counts of one context length: sorted context keys and, for each, the
-    bytes seen after it with their counts."""
+    bytes seen after it with their counts. Compact (a few bytes per n-gram, no Python object
+    per context): a model's memory of 2 MiB at order 8 holds millions of contexts, and the
+    editor keeps it for the whole session."""
 
-    __slots__ = ("contexts", "starts", "symbols", "counts", "totals", "distinct", "index", "kept")
+    __slots__ = ("contexts", "starts", "symbols", "counts", "totals", "discount_used", "recent")
 
     def __init__(self, data: np.ndarray, length: int):
         # Unsigned: 7 bytes of context and the byte after them take all 64 bits (signed, a
@@ -61,21 +63,44 @@ class _Table:
         data = data.astype(np.uint64)
         pairs, counts = np.unique(_pairs(data, length, length), return_counts=True)
         self.contexts, starts = np.unique(pairs >> np.uint64(8), return_index=True)
-        self.starts = np.append(starts, len(pairs)).astype(np.int64)
-        self.symbols = (pairs & np.uint64(255)).astype(np.intp)
-        self.counts = counts.astype(np.float64)
-        self.totals = np.add.reduceat(self.counts, starts)
-        self.distinct = np.diff(self.starts).astype(np.float64)
-        # key -> row, so that a look-up is a dict access rather than a binary search
-        self.index = dict(zip(self.contexts.tolist(), range(len(self.contexts)), strict=True))
-        self.kept = self.counts  # max(count - D, 0), set with the discount
+        self.starts = np.append(starts, len(pairs)).astype(np.int64 if len(pairs) >= 2**31 else np.int32)
+        self.symbols = (pairs & np.uint64(255)).astype(np.uint8)
+        self.counts = counts.astype(np.float32)  # exact: a count below 2**24 (16 MiB of text)
+        self.totals = np.add.reduceat(counts, starts).astype(np.float64)
+        self.discount_used = 0.0  # max(count - D, 0) is what a look-up adds, with D set here
+        # key -> what `seen` gives for it (or None: not seen), for contexts looked up lately: a
+        # suggestion looks the same contexts up again at every keystroke. Bounded; only dict
+        # operations, so threads sharing a memory may use it.
+        self.recent: dict[int, tuple | None] = {}
 
     def find(self, key: int) -> int:
-        """Index of context `key`, or -1."""
-        return self.index.get(key, -1)
+        """Index of context `key`, or -1 (a binary search: no dict of millions of keys)."""
+        if key > 0xFFFFFFFFFFFFFFFF:
+            return -1
+        index = int(np.searchsorted(self.contexts, np.uint64(key)))
+        return index if index < len(self.contexts) and int(self.contexts[index]) == key else -1
+
+    def seen(self, key: int) -> tuple[np.ndarray, np.ndarray, float, int] | None:
+        """(bytes seen after context `key`, their counts less the discount, total, how many),
+        or None when it was never seen."""
+        try:
+            return self.recent[key]
+        except KeyError:
+            pass
+        index = self.find(key)
+        found = None
+        if index >= 0:
+            lo, hi = int(self.starts[index]), int(self.starts[index + 1])
+            kept = np.maximum(self.counts[lo:hi].astype(np.float64) - self.discount_used, 0.0)
+            found = (self.symbols[lo:hi], kept, float(self.totals[index]), hi - lo)
+        if len(self.recent) >= ARRAYS_KEPT:
+            self.recent.clear()
+        self.recent[key] = found
+        return found
 
     def set_discount(self, d: float) -> None:
-        self.kept = np.maximum(self.counts - d, 0.0)
+        self.discount_used = d
+        self.recent.clear()
 
     def discount(self) -> float:
         n1 = float(np.count_nonzero(self.counts == 1))
@@ -204,7 +229,7 @@ class NGram:
         index = table.find(key) if table is not None else -1
         counts = np.zeros(VOCAB_SIZE)
         if index >= 0:
-            lo, hi = table.starts[index], table.starts[index + 1]
+            lo, hi = int(table.starts[index]), int(table.starts[index + 1])
             counts[table.symbols[lo:hi]] = table.counts[lo:hi]
         if added:
             for byte, count in added.items():
@@ -219,18 +244,17 @@ class NGram:
         for length in range(min(n, self.context_bytes) + 1):
             key = _key(context[n - length :])
             table = self._tables[length]
-            index = table.index.get(key, -1) if table is not None else -1
+            fitted = table.seen(key) if table is not None else None
             added = self._added[length].get(key)
-            if index < 0 and not added:
+            if fitted is None and not added:
                 break  # a longer context containing this one cannot have been seen either
             d = self.discounts[length]
             # The update touches only the bytes seen after the context: no 256-wide count vector.
             if not added:
-                lo, hi = table.starts[index], table.starts[index + 1]
-                total = table.totals[index]
-                probs = probs * (d * table.distinct[index] / total)
-                probs[table.symbols[lo:hi]] += table.kept[lo:hi] / total
-            elif index < 0:
+                symbols, kept, total, distinct = fitted
+                probs = probs * (d * distinct / total)
+                probs[symbols] += kept / total
+            elif fitted is None:
                 symbols, kept, total = self._added_arrays(length, key, added, d)
                 probs = probs * (d * len(symbols) / total)
                 probs[symbols] += kept / total

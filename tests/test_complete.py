@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 
-from charcomplete import store
+from charcomplete import decoder, store
 from charcomplete.cache import typing_cache
 from charcomplete.config import ModelConfig
 from charcomplete.decoder import ISSUE3_POLICY, Completer, alternatives, sample, suggest, unfinished_tail
@@ -93,15 +93,19 @@ def test_runs_into_a_further_word_only_when_sure_of_all_of_it():
     assert suggest(engine.prime(b"qu")).text == "it "
 
 
-def test_past_its_time_budget_a_suggestion_stops_after_its_first_word():
+def test_past_its_time_budget_a_suggestion_stops_after_its_first_word(monkeypatch):
     sure = {"q": {"u": 0.95}, "u": {"i": 0.9}, "i": {"t": 0.95}, "t": {" ": 0.95}, " ": {"g": 0.95},
             "g": {"o": 0.95}, "o": {".": 0.95}}
     config, weights = chain_weights(sure)
     engine = Engine("sure", config, weights)
     assert suggest(engine.prime(b"qu"), budget_ms=None).text == "it go."
-    # No time at all: the first word is still finished, nothing further is looked at.
-    assert suggest(engine.prime(b"qu"), budget_ms=0).text == "it "
-    assert suggest(engine.prime(b"q"), budget_ms=0, words=2).text == "uit go."
+    # Past the budget (a clock that jumps 1.5 s at once; budget 1 s) the first word is still
+    # finished and nothing further is looked at; past twice the budget nothing is grown.
+    for jump, expected in ((1.5, "it "), (2.5, "")):
+        clock = iter([0.0, *[jump] * 100])
+        monkeypatch.setattr(decoder.time, "perf_counter", lambda clock=clock: next(clock))
+        assert suggest(engine.prime(b"qu"), budget_ms=1000).text == expected
+    monkeypatch.undo()
     # Interactive surfaces (the Completer) carry a budget unless told otherwise.
     assert Completer(engine).options["budget_ms"] > 0 and Completer(engine, budget_ms=None).options["budget_ms"] is None
 

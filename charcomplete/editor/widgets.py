@@ -118,6 +118,7 @@ class SuggestingTextArea(TextArea):
         self._request += 1
         if self._in_edit and self._worth_showing(self.suggestion) and self.selection.is_empty:
             self._anchor = self.cursor_location  # typed what was suggested: the rest stays, nothing to compute
+            self._read_ahead()
             return
         self.suggestion = ""
         if self.can_suggest():
@@ -173,6 +174,25 @@ class SuggestingTextArea(TextArea):
             self._show(request, context.version, context.cursor, result.text, started)
         else:
             self._compute(request, context, started)
+
+    def _read_ahead(self) -> None:
+        """The Completer reads a typed character that was suggested now, one cheap step, when
+        it can without waiting: otherwise the next suggestion would first read (and learn) the
+        whole run typed from the last one, up to 40 steps, and that keystroke would wait for it."""
+        context = self._context_now(self._reader_version())
+        last = self._last_read
+        near = (last is not None and 0 <= context.length - last.length <= INLINE_MAX_NEW_BYTES
+                and self._cursor_context.unchanged_before(last.cursor, last.version))
+        if not near or not self.completer_lock.acquire(blocking=False):
+            return
+        try:
+            self.completer.state_at(context.tail, context.offset)
+            with self._readers_lock:
+                self._last_read = context
+        except Exception as error:  # as in _ask: reported, and never costs the keystroke
+            self._report_failure(error)
+        finally:
+            self.completer_lock.release()
 
     def _context_now(self, since: int | None) -> Context:
         """The text before the cursor as a tail and its offset, covering the changes after version `since`."""
