@@ -196,7 +196,7 @@ class CacheEngine:
         bin_ = 0
         context = state.context
         for index, cache in enumerate(self.caches):
-            probs, found, count = cache.lookup(context[len(context) - cache.context_bytes :])
+            probs, found, count = cache.lookup(context[max(0, len(context) - cache.context_bytes) :])
             rows.append(probs)
             if index == 0:
                 top = float(neural.max())

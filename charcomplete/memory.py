@@ -34,10 +34,6 @@ MEMORY_FILE = "memory.bin"
 # MB of text, and the editor (target: under 250 MB) holds it for the whole session.
 MEMORY_BYTES = 2 * 1024 * 1024
 MEMORY_ORDER = 8  # 7 bytes of context: a name or a path is found again after a few letters
-# Each document's typing is also counted into its own copy of the memory n-gram, this many times
-# a byte: the text just typed weighs more than the same string somewhere in the folders. On the
-# dev slice: a static memory 1.618 bpc, one that counts typing 4 times 1.599.
-RECENT_WEIGHT = 4.0
 _MAX_STORED = MEMORY_BYTES + 64 * 1024  # zlib never grows text by more than a few bytes per 16 kB
 _SEPARATOR = bytes([DOC_START])
 
@@ -111,9 +107,9 @@ _building = threading.Lock()
 
 def ngram(folder: Path) -> NGram | None:
     """The order-MEMORY_ORDER n-gram of the memory of the model in `folder`, or None when it
-    has none. Built once per process and text, then shared: its counts never change (each
-    document counts its typing in its own copy, `for_document`), so every document's typing
-    cache can look it up from any thread. Raises ModelError for a damaged memory."""
+    has none. Built once per process and text, then shared: its counts never change, so every
+    document's typing cache can look it up from any thread. Raises ModelError for a damaged
+    memory."""
     text = read(folder)
     return ngram_of(text) if text else None
 
@@ -131,6 +127,10 @@ def ngram_of(text: bytes) -> NGram:
 
 
 def for_document(shared: NGram) -> NGram:
-    """One document's copy of a memory n-gram: the shared counts, plus its own count of what
-    is typed into the document (RECENT_WEIGHT a byte)."""
-    return shared.sharing_fit(RECENT_WEIGHT)
+    """What a document's typing cache mixes in: the shared memory n-gram itself, static. Counting
+    each document's typing into a copy of it as well (4 times a byte) was 0.005 bpc better on
+    the notes dev slice typed as fresh documents (1.640 vs 1.645), but a static n-gram keeps
+    its look-ups, which a suggestion repeats at every keystroke: the editor's keystroke p99 with
+    a memory went from 15-20 ms to 10 ms (BENCHMARKS.md, "Editor"). The document's own cache counts
+    what is typed."""
+    return shared

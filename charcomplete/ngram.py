@@ -32,6 +32,7 @@ from charcomplete.predictor import PRIME_WINDOW, TAIL_BYTES
 ORDER = 5  # bytes in an n-gram: 4 of context, 1 predicted
 DEFAULT_DISCOUNT = 0.75  # for an order with too few counts to estimate its own
 ARRAYS_KEPT = 4096  # per context length, the looked-up contexts whose counts are kept as arrays
+LOOKUPS_KEPT = 4096  # whole look-ups a static model keeps (2 kB each)
 _UNIFORM = np.full(VOCAB_SIZE, 1.0 / VOCAB_SIZE)
 
 
@@ -130,6 +131,10 @@ class NGram:
         # The added counts of contexts looked up since they last changed, as arrays (the bytes seen,
         # max(count - D, 0), the total): a suggestion looks the same contexts up again and again.
         self._arrays: list[dict[int, tuple[np.ndarray, np.ndarray, float]]] = [{} for _ in range(order)]
+        # Whole look-ups, while nothing was ever observed (a fitted, static model: a model's memory):
+        # the context's last order-1 bytes -> what `lookup` gave. Bounded; dict operations only, so
+        # threads sharing the model may use it.
+        self._lookups: dict[bytes, tuple[np.ndarray, int, float]] = {}
         self._history = bytes([DOC_START])  # what `update` read last (its context for the next byte)
         self.fitted_bytes = 0
         self.observed_bytes = 0
@@ -156,18 +161,9 @@ class NGram:
         self.fitted_bytes = int(len(array))
         for arrays in self._arrays:
             arrays.clear()  # the discounts may have changed
+        self._lookups.clear()
         self._history = bytes(array[len(array) - self.context_bytes :].astype(np.uint8)) if self.context_bytes else b""
         return self
-
-    def sharing_fit(self, recent_weight: float = 1.0) -> NGram:
-        """A new adaptive n-gram over this one's fitted counts, which it shares and never
-        changes, that counts what it reads on its own: one memory of a large text fitted once,
-        and a separate count of each document typed (each twin's own `_added`)."""
-        twin = NGram(self.order, adaptive=True, recent_weight=recent_weight, discounts=self.discounts)
-        twin._tables = self._tables
-        twin.fitted_bytes = self.fitted_bytes
-        twin._history = self._history
-        return twin
 
     def set_discounts(self, discounts: Sequence[float]) -> None:
         """Use these discounts (one per context length) instead of the estimated ones."""
@@ -179,6 +175,7 @@ class NGram:
                 table.set_discount(self.discounts[length])
         for arrays in self._arrays:
             arrays.clear()  # they hold counts less the old discounts
+        self._lookups.clear()
 
     def observe(self, context: bytes, byte: int) -> None:
         """Count `byte` after `context` (its last order-1 bytes are used)."""
@@ -237,7 +234,19 @@ class NGram:
         return counts, float(counts.sum()), float(np.count_nonzero(counts))
 
     def lookup(self, context: bytes) -> tuple[np.ndarray, int, float]:
-        """(probabilities (256,) float64, longest context length found, that context's count)."""
+        """(probabilities (256,) float64, longest context length found, that context's count).
+        The probabilities may be shared: never change them."""
+        if self.observed_bytes:
+            return self._lookup(context)
+        context = bytes(context[max(0, len(context) - self.context_bytes) :]) if self.context_bytes else b""
+        found = self._lookups.get(context)
+        if found is None:
+            if len(self._lookups) >= LOOKUPS_KEPT:
+                self._lookups.clear()
+            found = self._lookups[context] = self._lookup(context)
+        return found
+
+    def _lookup(self, context: bytes) -> tuple[np.ndarray, int, float]:
         probs = _UNIFORM
         found, count = -1, 0.0
         n = len(context)
@@ -355,7 +364,7 @@ class NGramState:
             self.tail = self.context[-TAIL_BYTES:]
 
     def log_probs(self) -> np.ndarray:
-        return self.engine.model.log_probs(self.context[len(self.context) - self.engine.model.context_bytes :])
+        return self.engine.model.log_probs(self.context[max(0, len(self.context) - self.engine.model.context_bytes) :])
 
     def probs(self) -> np.ndarray:
-        return self.engine.model.probs(self.context[len(self.context) - self.engine.model.context_bytes :])
+        return self.engine.model.probs(self.context[max(0, len(self.context) - self.engine.model.context_bytes) :])

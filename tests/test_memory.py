@@ -14,7 +14,6 @@ from charcomplete.decoder import suggest
 from charcomplete.engine import Engine
 from charcomplete.errors import ModelError
 from charcomplete.evaluate import AdaptSettings, evaluate
-from charcomplete.ngram import NGram
 from tests.helpers import assert_one_clear_error, make_notes, run
 from tests.test_editor import SIZE, make_app, type_and_wait
 
@@ -60,14 +59,14 @@ def test_a_damaged_memory_is_one_sentence_and_never_read_past_its_bound(tmp_path
 # ---------------------------------------------------------------- the n-gram and the typing cache
 
 
-def test_each_documents_copy_counts_its_own_typing_over_shared_counts():
+def test_the_memory_ngram_is_built_once_and_typing_never_changes_it(sentence_model):
     shared = memory.ngram_of(b"alpha beta gamma\0" * 20)
     assert memory.ngram_of(b"alpha beta gamma\0" * 20) is shared  # built once per text
-    first, second = memory.for_document(shared), memory.for_document(shared)
     before = shared.lookup(b"zorb")[0].copy()
-    first.observe(b"zorb", ord("x"))
-    assert first.lookup(b"zorb")[0][ord("x")] > before[ord("x")]
-    assert (second.lookup(b"zorb")[0] == before).all() and (shared.lookup(b"zorb")[0] == before).all()
+    engine = typing_cache(Engine.load(sentence_model), "", remembered=shared)
+    engine.read(engine.start(), b"zorbx zorbx zorbx")
+    assert (shared.lookup(b"zorb")[0] == before).all() and shared.observed_bytes == 0
+    assert engine.caches[0].lookup(b"zorb")[0][ord("x")] > 0.5  # the document's own cache counted it
 
 
 def test_the_typing_cache_suggests_a_remembered_string_from_the_first_keystroke():
@@ -139,10 +138,3 @@ async def test_the_editor_suggests_from_the_models_memory(sentence_model, tmp_pa
         await app.workers.wait_for_complete()  # the memory is built off the event loop
         assert len(app.cache.caches) == 2
         assert await type_and_wait(pilot, "Deploy with `zorbc") == "tl "
-
-
-def test_a_static_ngram_is_never_changed_by_a_documents_copy():
-    shared = NGram(3).fit(b"abcabcabc")
-    copy = shared.sharing_fit(4.0)
-    copy.update(b"xyzxyz")
-    assert shared.observed_bytes == 0 and not any(shared._added)

@@ -161,3 +161,18 @@ def test_the_typing_cache_counts_the_opened_text_as_typing_would():
     after = cache.lookup(context)[0]
     np.testing.assert_array_equal(after, slow.lookup(context)[0])
     assert not np.array_equal(after, before)
+
+
+def test_a_context_shorter_than_the_order_is_used_whole():
+    """At a document's start the context is shorter than the n-gram's; all of it counts (it was
+    cut to its last byte when one byte shorter: a slice from -1)."""
+    text = b"\x00the cat sat on the mat; the cat ate the rat.\x00then the bat"
+    engine = NGramEngine(NGram(5).fit(text))
+    state = engine.start()
+    state.feed(b"th")  # the context is DOC_START + "th": 3 bytes, the order wants 4
+    np.testing.assert_array_equal(state.probs(), engine.model.probs(b"\x00th"))
+    assert not np.array_equal(state.probs(), engine.model.probs(b"h"))
+    cached = CacheEngine(engine, [NGram(5).fit(text)])
+    cache_state = cached.start()
+    cache_state.feed(b"th")
+    np.testing.assert_array_equal(cached.components(cache_state)[0][1], cached.caches[0].probs(b"\x00th"))
