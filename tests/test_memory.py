@@ -97,6 +97,7 @@ def test_train_keeps_the_text_it_learned_and_fine_tuning_adds_to_it(tmp_path):
     assert NAME_LINE.encode() in kept and b"To " in kept
     assert b"hunter2" not in kept  # an excluded file is not remembered either
     assert f"{len(kept):,} bytes of the text it learned from" in run("models", "info", "mine").stdout
+    assert f"it remembers {len(kept):,} bytes of your text" in result.stdout
 
     more = tmp_path / "more"
     more.mkdir()
@@ -110,6 +111,7 @@ def test_train_keeps_the_text_it_learned_and_fine_tuning_adds_to_it(tmp_path):
     quiet = run("train", str(more), "--model", "quiet", "--steps", "1", "--no-memory", *SMALL, timeout=300)
     assert quiet.returncode == 0, quiet.stderr
     assert not (store.model_folder("quiet") / memory.MEMORY_FILE).exists()
+    assert "it keeps no memory of your text" in quiet.stdout
 
 
 def test_eval_adapt_reads_with_the_models_memory(sentence_model):

@@ -298,7 +298,7 @@ def train(
             result = training.train_model(plan, view.update, view.warn)
         if result.saved:  # we hold the model's lock
             memory.write(result.folder, remembered)
-        print(_summary(model, corpus, documents, train_bytes, val_bytes, result))
+        print(_summary(model, corpus, documents, train_bytes, val_bytes, result, len(remembered)))
     except KeyboardInterrupt:  # Ctrl-C while reading the text or starting up (training catches its own)
         raise fail("stopped by Ctrl-C before training began; nothing was saved", 130) from None
     finally:
@@ -319,7 +319,7 @@ def _lock_model(name: str):
         ) from None
 
 
-def _summary(name, corpus, documents, train_bytes, val_bytes, result) -> str:
+def _summary(name, corpus, documents, train_bytes, val_bytes, result, remembered: int) -> str:
     if not result.saved:
         kept = "the saved model is unchanged" if store.model_exists(name) else f"the name {name!r} is still free"
         return f"stopped by {result.stopped_by} before the first validation check: nothing was kept ({kept})"
@@ -333,6 +333,8 @@ def _summary(name, corpus, documents, train_bytes, val_bytes, result) -> str:
           [f"none of the {result.steps_run:,} updates beat the weights it started from on the held-out text, "
            f"so {name!r} keeps those weights unchanged"]),
         f"model {name!r} saved in {result.folder}",
+        (f"it remembers {remembered:,} bytes of your text, for suggestions ({memory.MEMORY_FILE}; "
+         "--no-memory keeps none)" if remembered else "it keeps no memory of your text (only the weights)"),
         *([] if store.current_model_name() == name else
           [f"the editor and pipes still use {store.current_model_name()!r}; `charcomplete models use {name}` "
            "switches them to this one"]),
