@@ -140,3 +140,14 @@ async def test_the_editor_suggests_from_the_models_memory(sentence_model, tmp_pa
         await app.workers.wait_for_complete()  # the memory is built off the event loop
         assert len(app.cache.caches) == 2
         assert await type_and_wait(pilot, "Deploy with `zorbc") == "tl "
+
+
+async def test_a_damaged_memory_leaves_the_editor_suggesting_and_says_so(sentence_model, tmp_path):
+    (store.model_folder(sentence_model) / memory.MEMORY_FILE).write_bytes(b"damaged")
+    app = make_app(Engine.load(sentence_model), tmp_path / "new.md", suggest_options={})
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.1)
+        assert any("without the model's memory" in n.message for n in app._notifications)
+        assert len(app.cache.caches) == 1
+        assert (await type_and_wait(pilot, "the quick b")).startswith("rown")
