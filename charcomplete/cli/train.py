@@ -70,7 +70,7 @@ def _start(name: str, resume: bool, from_model: str | None, scratch: bool, overr
             raise CharcompleteError(
                 f"model {name!r} is a {loaded.config.describe()}; its shape cannot change on --resume"
             )
-        return dataclasses.replace(_resume_start(loaded), remembered=_memory_of(loaded.folder))
+        return dataclasses.replace(_resume_start(loaded), remembered=memory.read_sound(loaded.folder))
     if scratch or (shape and not from_model):
         if exists:
             raise CharcompleteError(
@@ -101,15 +101,7 @@ def _start(name: str, resume: bool, from_model: str | None, scratch: bool, overr
     else:
         meta = ModelMeta(parent=parent, sources=source.meta.sources, trained_chars=source.meta.trained_chars)
         how = f"fine-tuning from {parent!r}{in_use}"
-    return Start(config, source.weights, None, meta, how, True, remembered=_memory_of(source.folder))
-
-
-def _memory_of(folder: Path) -> bytes:
-    """A model's memory, or none when it is damaged (the new one is then the text of this run)."""
-    try:
-        return memory.read(folder)
-    except CharcompleteError:
-        return b""
+    return Start(config, source.weights, None, meta, how, True, remembered=memory.read_sound(source.folder))
 
 
 def _resume_start(loaded: store.LoadedModel) -> Start:

@@ -581,14 +581,19 @@ class EditorApp(App):
             self.post_message(EngineLoadFailed(name, str(error)))
             return
         else:
-            completer = self._completer(engine)
-            # Reads only: the cache is not touched outside the editor's lock.
-            completer.state_at(context.tail, context.offset)
-            editor.install_completer(completer, context)
+            self._install(editor, engine, context)
             self.engine = engine
             self.post_message(EngineSwapped(name, reason))
         finally:
             editor.release_context(context)
+
+    def _install(self, editor: SuggestingTextArea, engine, context: Context) -> None:
+        """A fresh Completer over `engine` and the cache as it is now reads `context` (from
+        hold_context), then is swapped in between two suggestions."""
+        completer = self._completer(engine)
+        # Reads only: the cache is not touched outside the editor's lock.
+        completer.state_at(context.tail, context.offset)
+        editor.install_completer(completer, context)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="memory")
     def _build_memory(self, engine) -> None:
@@ -617,12 +622,9 @@ class EditorApp(App):
 
     @work(thread=True, exit_on_error=False, group="engine")
     def _swap_completer(self, editor: SuggestingTextArea, context: Context) -> None:
-        """A new Completer over the same weights and the cache as it is now, swapped in as
-        `_swap_engine` does."""
+        """The same weights with the cache as it is now (its memory added or changed), off the event loop."""
         try:
-            completer = self._completer(self.engine)
-            completer.state_at(context.tail, context.offset)
-            editor.install_completer(completer, context)
+            self._install(editor, self.engine, context)
         finally:
             editor.release_context(context)
 

@@ -180,10 +180,7 @@ class SuggestingTextArea(TextArea):
         it can without waiting: otherwise the next suggestion would first read (and learn) the
         whole run typed from the last one, up to 40 steps, and that keystroke would wait for it."""
         context = self._context_now(self._reader_version())
-        last = self._last_read
-        near = (last is not None and 0 <= context.length - last.length <= INLINE_MAX_NEW_BYTES
-                and self._cursor_context.unchanged_before(last.cursor, last.version))
-        if not near or not self.completer_lock.acquire(blocking=False):
+        if not self._near(context) or not self.completer_lock.acquire(blocking=False):
             return
         try:
             self.completer.state_at(context.tail, context.offset)
@@ -206,12 +203,14 @@ class SuggestingTextArea(TextArea):
             return min([*self._held, *last], default=None)
 
     def _cheap(self, context: Context) -> bool:
+        """Close to what the Completer read last (`_near`), on a model measured fast here."""
+        return self._compute_ms is not None and self._compute_ms < INLINE_BUDGET_MS and self._near(context)
+
+    def _near(self, context: Context) -> bool:
         """A keystroke or two after the text the Completer read last, that text unchanged."""
         last = self._last_read
         return (
-            self._compute_ms is not None
-            and self._compute_ms < INLINE_BUDGET_MS
-            and last is not None
+            last is not None
             and 0 <= context.length - last.length <= INLINE_MAX_NEW_BYTES
             and self._cursor_context.unchanged_before(last.cursor, last.version)
         )
