@@ -53,10 +53,12 @@ def train(args: argparse.Namespace) -> None:
                "--seq-len", str(SEQ), "--eval-every", str(args.eval_minutes * 60)]
     if (model_folder(args.work) / "meta.json").is_file():
         command.append("--resume")
+        if args.lr is not None:  # a continuation of an annealed run re-warms gently (data/README.md)
+            command += ["--lr", str(args.lr)]
     else:
         cell, size = args.shape.split("-")
         layers, hidden = size.split("x")
-        command += ["--scratch", "--arch", cell, "--layers", layers, "--hidden", hidden, "--lr", str(args.lr)]
+        command += ["--scratch", "--arch", cell, "--layers", layers, "--hidden", hidden, "--lr", str(args.lr or 2e-3)]
         if args.dropout:
             command += ["--dropout", str(args.dropout)]
     if args.threads:
@@ -139,7 +141,9 @@ def main() -> None:
     parser.add_argument("--shape", default="gru-1x512", help="cell-LAYERSxHIDDEN for a new run (BENCHMARKS.md)")
     parser.add_argument("--until-step", type=int, default=11_000,
                         help="updates in all, across sittings (4,264 per pass over the text at 64 x 128)")
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr", type=float, default=None,
+                        help="peak learning rate: a new run's (default 2e-3), or a resumed run's new one "
+                             "(default: the rate it was trained at)")
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (0: the free cores)")
