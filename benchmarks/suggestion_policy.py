@@ -42,18 +42,20 @@ from notes_benchmark import NOTES, notes_split  # noqa: E402
 
 def policies(grid: bool) -> dict[str, object]:
     """label -> decoder.Policy: the old and the new one, and with --grid one change at a time around the new."""
-    from charcomplete.decoder import DEFAULT_POLICY, ISSUE3_POLICY
+    from charcomplete.decoder import DEFAULT_POLICY, ISSUE3_POLICY, Policy
 
-    chosen = {"old (issue 3)": ISSUE3_POLICY, "new (the default)": DEFAULT_POLICY}
+    # Issue 15's policy (the default until issue 11): the continuation cut at its last whole
+    # word (with the space or punctuation after it) and shown whatever it was worth.
+    issue15 = Policy(min_prob=0.25, min_total=0.2, more=0.5, cut_by_savings=False, min_value=0.0)
+
+    chosen = {"old (issue 3)": ISSUE3_POLICY, "issue 15": issue15, "new (the default)": DEFAULT_POLICY}
     if not grid:
         return chosen
     changes = [
-        {"min_chars": 0, "blank_ok": True}, {"min_chars": 1}, {"min_chars": 3}, {"min_chars": 4},
-        {"more": 1.0}, {"more": 0.8}, {"more": 0.65}, {"more": 0.35}, {"more": 0.2},
-        {"min_total": 0.1}, {"min_total": 0.25}, {"min_total": 0.3}, {"min_prob": 0.15}, {"min_prob": 0.35},
-        {"words": 2}, {"beam": 1}, {"finish_typed_word": True},
-        {"whole_words": True}, {"finish_words": True}, {"whole_words": True, "finish_words": True},
-        {"finish_words": True, "min_total": 0.1}, {"finish_words": True, "min_prob": 0.15},
+        {"min_value": 0.0}, {"min_value": 0.1}, {"min_value": 0.3}, {"min_value": 0.4},
+        {"min_total": 0.2}, {"min_total": 0.05}, {"min_prob": 0.25}, {"min_prob": 0.1},
+        {"more": 0.35}, {"more": 0.8}, {"cut_by_savings": False}, {"beam": 1}, {"beam": 4},
+        {"min_chars": 3}, {"words": 2}, {"whole_words": True}, {"finish_words": True},
     ]
     for change in changes:
         label = ", ".join(f"{key} {value}" for key, value in change.items())
@@ -100,7 +102,7 @@ def main() -> None:
     if not docs:
         raise SystemExit(f"--offset {args.offset} is past the held-out text ({sum(map(len, held)):,} bytes)")
     chosen = {label: policy for index, (label, policy) in enumerate(policies(args.grid).items())
-              if index < 2 or not args.only or args.only in label}  # old and new, and those asked for
+              if index < 3 or not args.only or args.only in label}  # old and new, and those asked for
     decoders = {label: dataclasses.asdict(policy) for label, policy in chosen.items()}
     loaded = store.load_model(args.model)
     load = os.getloadavg()

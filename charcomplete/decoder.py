@@ -30,21 +30,27 @@ import numpy as np
 from charcomplete.config import DOC_START
 from charcomplete.predictor import PRIME_WINDOW, TAIL_BYTES, LearningPredictor, Predictor, PredictorState
 
-# The policy: what is worth showing. Thresholds from issue 3 (chosen on a weaker model by
-# simulated typing); the rest chosen in issue 15 with benchmarks/suggestion_policy.py on a dev
-# slice of the held-out notes (BENCHMARKS.md, "Quality: the built-in model"): against issue 3's
-# policy, the same keystroke savings (28.8%) with 23% more accepted characters per
-# suggestion shown (1.07 vs 0.87) and a third fewer shown. min_chars 3 bought more per
-# suggestion with a sixth of the savings; MORE from 0.35 to 0.8 changed nothing measurable.
+# The policy: what is worth showing, chosen with benchmarks/suggestion_policy.py on a dev
+# slice of the held-out notes (BENCHMARKS.md, "Suggestions"). Issue 15 cut a continuation at
+# its last whole word with the space or punctuation after it; a simulated typist with Tab
+# alone then lost most of what it could have had where the word was right and the byte after
+# it was not (a line wrapped there, a full stop instead of a space). Issue 11 shows the prefix
+# that saves the most keys on average (CUT_BY_SAVINGS), searches further (MIN_PROB 0.25 ->
+# 0.15, MIN_TOTAL 0.2 -> 0.1) and hides what saves under MIN_VALUE keys on average: the
+# most keystroke savings whose suggestions still give the reader more than one accepted
+# character per suggestion shown on the dev slice (31.5% -> 34.0% savings, 1.15 -> 1.05
+# characters per suggestion shown; MIN_VALUE 0.3 gave 33.1% at 1.17, 0.1 34.6% at 0.94).
 MAX_CHARS = 40  # longest suggestion, in characters
-MIN_PROB = 0.25  # stop before a byte the model gives less than this
-MIN_TOTAL = 0.2  # stop before the whole suggestion becomes less likely than this
+MIN_PROB = 0.15  # stop before a byte the model gives less than this
+MIN_TOTAL = 0.1  # stop before the whole suggestion becomes less likely than this
 WORDS = 1  # new words a suggestion finishes before it needs MORE to go on
 MORE = 0.5  # go on into a further whole word when the model gives it at least this (1: never)
 MIN_CHARS = 2  # show nothing shorter: accepting one character costs the key it saves
 BEAM = 2  # 1 = greedy; a wider beam looks for a likelier whole word
 WHOLE_WORDS = False  # when confidence runs out inside the first new word, drop that partial word
 FINISH_WORDS = False  # when it runs out inside the word being typed, show nothing
+CUT_BY_SAVINGS = True  # show the prefix worth most: P(it is typed) * (its characters - 1)
+MIN_VALUE = 0.2  # show nothing that saves fewer keys than this on average
 # The Completer's (every interactive surface's) search budget (Policy.budget_ms): past 3 ms no
 # further word, past 6 ms nothing more. An order-8 typing cache suggests 40-character runs and a
 # model's memory doubles the look-ups per step; without it the editor's keystroke p99 was 25 ms
@@ -70,6 +76,12 @@ class Policy:
     whole_words: bool = WHOLE_WORDS  # drop a partial new word rather than show it
     finish_words: bool = FINISH_WORDS  # ...and a word being typed that the model cannot finish
     finish_typed_word: bool = False  # the space ending the word being typed counts as a word (issue 3's rule)
+    # Show the prefix of the continuation found that saves the most keys on average: its
+    # probability times (its characters - 1), a Tab being a key too. A last word, or the
+    # space or full stop after it, that the model is unsure of is then left to the next
+    # suggestion (which starts with it) rather than costing the whole one when it is wrong.
+    cut_by_savings: bool = CUT_BY_SAVINGS
+    min_value: float = MIN_VALUE  # show nothing that saves fewer keys than this on average
     # Milliseconds of search (None: no limit). Past it a suggestion that has its first `words`
     # words stops there, as if confidence ran out; past twice it, every path stops where it is
     # (a first word cut short is still the likeliest start). An interactive caller (the editor,
@@ -87,7 +99,8 @@ DEFAULT_POLICY = Policy()
 # The policy before issue 15, kept so that benchmarks/suggestion_policy.py can measure
 # both on the same text: one word (the word being typed counts, so right after a word
 # the suggestion was a lone space), never more, and any length shown.
-ISSUE3_POLICY = Policy(more=1.0, min_chars=0, blank_ok=True, finish_typed_word=True)
+ISSUE3_POLICY = Policy(min_prob=0.25, min_total=0.2, more=1.0, min_chars=0, blank_ok=True, finish_typed_word=True,
+                       cut_by_savings=False, min_value=0.0)
 
 _NEWLINES = frozenset(b"\r\n")
 # Ctrl+Right accepts a suggestion's next word, with the space before it (or a run of
@@ -181,6 +194,8 @@ class _Limits:
     whole_words: bool
     finish_words: bool
     finish_typed_word: bool
+    cut_by_savings: bool
+    min_value: float
     deadline: float  # time.perf_counter() past which paths that have their first words stop (inf: none)
     hard_deadline: float  # ...and past which every path stops
 
@@ -203,6 +218,8 @@ def _limits(policy: Policy, width: int | None = None) -> _Limits:
         policy.whole_words,
         policy.finish_words,
         policy.finish_typed_word,
+        policy.cut_by_savings,
+        policy.min_value,
         *_deadlines(policy.budget_ms),
     )
 
@@ -322,7 +339,23 @@ def _cut(path: _Path, limits: _Limits) -> int:
         keep = path.word_start  # confidence ran out inside a new word: drop that partial word
     elif limits.finish_words and path.in_word and not ends_a_word:
         keep = max(0, path.word_start)  # ...or inside the word being typed: drop all of it
-    return valid_utf8_length(path.data[:keep])
+    keep = valid_utf8_length(path.data[:keep])
+    return _most_saving(path, keep) if limits.cut_by_savings else keep
+
+
+def _most_saving(path: _Path, keep: int) -> int:
+    """The length of the prefix of path.data[:keep] (whole characters) that saves the most keys
+    on average: P(the user types it) * (its characters - 1). Ties go to the longer."""
+    best, best_value, logp, chars = keep, -1.0, 0.0, 0
+    for end in range(1, keep + 1):
+        logp += path.lps[end - 1]
+        chars += not is_continuation(path.data[end - 1])
+        if end < keep and is_continuation(path.data[end]):
+            continue  # inside a character
+        value = math.exp(logp) * (chars - 1)
+        if value >= best_value:
+            best, best_value = end, value
+    return best
 
 
 def _finish(path: _Path, limits: _Limits) -> Suggestion | None:
@@ -331,13 +364,18 @@ def _finish(path: _Path, limits: _Limits) -> Suggestion | None:
     text = path.data[:keep].decode("utf-8")
     if len(text) < limits.min_chars or (not limits.blank_ok and text.isspace()):
         return None  # too short to save a key, or only a space: it would look like nothing
-    return Suggestion(text, math.exp(math.fsum(path.lps[:keep])))
+    probability = math.exp(math.fsum(path.lps[:keep]))
+    if probability * (len(text) - 1) < limits.min_value:
+        return None  # it would save too little on average to be worth the reading
+    return Suggestion(text, probability)
 
 
 def _best(paths: list[_Path], limits: _Limits) -> Suggestion | None:
-    """Of the stopped paths, the one worth most: P(the user types it) * its length."""
+    """Of the stopped paths, the one worth most: the keys it saves on average, P(the user
+    types it) * (its length - 1), the measure the cut used (issue 15's policies: * its length)."""
     options = [option for option in (_finish(path, limits) for path in paths) if option is not None]
-    return max(options, key=lambda s: s.probability * len(s.text), default=None)
+    tab = 1 if limits.cut_by_savings else 0
+    return max(options, key=lambda s: s.probability * (len(s.text) - tab), default=None)
 
 
 def suggest(state: PredictorState, policy: Policy | None = None, **overrides) -> Suggestion:

@@ -58,7 +58,7 @@ def test_after_a_space_suggests_the_next_word(chain):
 
 
 def test_never_includes_the_line_end(chain):
-    assert suggest(chain.prime(b"a"), min_chars=1).text == "x"
+    assert suggest(chain.prime(b"a"), min_chars=1, min_value=0).text == "x"
 
 
 def test_a_single_character_is_not_worth_showing(chain):
@@ -110,6 +110,27 @@ def test_past_its_time_budget_a_suggestion_stops_after_its_first_word(monkeypatc
     assert Completer(engine).options["budget_ms"] > 0 and Completer(engine, budget_ms=None).options["budget_ms"] is None
 
 
+def test_an_unsure_last_space_is_left_to_the_next_suggestion():
+    # The word is sure but what ends it is not (a line wrapped there, a full stop): showing
+    # "ick " would cost the whole suggestion half the time to win one key, so it stops at "ick".
+    config, weights = chain_weights({**CHAIN, "k": {" ": 0.5, ".": 0.3}})
+    engine = Engine("unsure-space", config, weights)
+    shown = suggest(engine.prime(b"the qu"))
+    assert shown.text == "ick" and shown.probability == pytest.approx(0.6 * 0.95 * 0.95, rel=1e-4)
+    assert suggest(engine.prime(b"the qu"), cut_by_savings=False).text == "ick "  # issue 15's cut
+    # A sure space stays (the chain's 0.9): "ick " saves more on average than "ick".
+    config, weights = chain_weights(CHAIN)
+    assert suggest(Engine("sure-space", config, weights).prime(b"the qu")).text == "ick "
+
+
+def test_what_saves_too_little_on_average_is_not_shown():
+    config, weights = chain_weights({"m": {"o": 0.3}, "o": {"p": 0.95}})
+    engine = Engine("little", config, weights)
+    # "op": probability 0.285, one key saved when taken: 0.285 keys on average.
+    assert suggest(engine.prime(b"m"), min_value=0.2).text == "op"
+    assert suggest(engine.prime(b"m"), min_value=0.3).text == ""
+
+
 def test_low_confidence_gives_an_empty_suggestion(chain):
     result = suggest(chain.prime(b"m"))  # anything may follow "m"
     assert result.text == "" and result.probability == 1.0
@@ -118,7 +139,7 @@ def test_low_confidence_gives_an_empty_suggestion(chain):
 def test_thresholds_and_cap(chain):
     state = chain.prime(b"the qu")
     assert suggest(state, min_prob=0.7).text == ""  # "i" has only 0.6
-    assert suggest(state, min_total=0.58, min_chars=1).text == "i"  # 0.6, then 0.57 would be below
+    assert suggest(state, min_total=0.58, min_chars=1, min_value=0).text == "i"  # 0.6, then 0.57 would be below
     assert suggest(state, max_chars=2).text == "ic"
     assert suggest(state, max_chars=0).text == ""
 
@@ -175,7 +196,7 @@ def test_alternatives_are_the_k_likeliest_with_the_main_one_first():
     # After "x" the first bytes rank a > b > c > d, but what follows "a" is unsure, so the
     # whole options rank otherwise: the top k must not depend on the order first bytes
     # are tried in (issue 15: -k 2 skipped an option -k 3 showed). Only "a" passes
-    # min_prob, so the main suggestion is "allllll", less likely than the others.
+    # min_prob 0.25, so the main suggestion is "allllll", less likely than the others.
     config, weights = chain_weights({
         "x": {"a": 0.3, "b": 0.24, "c": 0.2, "d": 0.15},
         "a": {"l": 0.3, "m": 0.3}, "l": {"l": 0.9},
@@ -184,15 +205,16 @@ def test_alternatives_are_the_k_likeliest_with_the_main_one_first():
     })
     engine = Engine("ranks", config, weights)
     state = engine.prime(b"x")
-    main = suggest(state, min_total=0.05)
-    ranked = alternatives(state, 6, min_total=0.05)
+    options = {"min_total": 0.05, "min_prob": 0.25, "min_value": 0.0}
+    main = suggest(state, **options)
+    ranked = alternatives(state, 6, **options)
     assert main.text == "allllll" and ranked[0] == main and len({o.text for o in ranked}) == len(ranked) > 3
     assert [o.text for o in ranked[1:4]] == ["bed ", "cot ", "d "]
     others = [o.probability for o in ranked[1:]]
     assert others[0] > main.probability
     assert others == sorted(others, reverse=True)
     for k in range(7):
-        assert alternatives(state, k, min_total=0.05) == ranked[:k]
+        assert alternatives(state, k, **options) == ranked[:k]
 
 
 def test_sample_is_repeatable_and_bounded(small):
