@@ -344,17 +344,27 @@ def _cut(path: _Path, limits: _Limits) -> int:
 
 
 def _most_saving(path: _Path, keep: int) -> int:
-    """The length of the prefix of path.data[:keep] (whole characters) that saves the most keys
-    on average: P(the user types it) * (its characters - 1). Ties go to the longer."""
-    best, best_value, logp, chars = keep, -1.0, 0.0, 0
+    """The length of the prefix of path.data[:keep] that saves the most keys on average:
+    P(the user types it) * (its characters - 1); ties go to the longer. It ends anywhere in
+    the first word (where confidence runs out, as before), but past that only at a word's end,
+    before or after the space or punctuation that ends it: a further word is shown whole."""
+    best, best_value, logp, chars, past_first_word = keep, -1.0, 0.0, 0, False
+    data = path.data
     for end in range(1, keep + 1):
+        byte = data[end - 1]
         logp += path.lps[end - 1]
-        chars += not is_continuation(path.data[end - 1])
-        if end < keep and is_continuation(path.data[end]):
+        chars += not is_continuation(byte)
+        after = data[end] if end < len(data) else None
+        if after is not None and is_continuation(after):
             continue  # inside a character
+        word_end = is_word_byte(byte) and (after is None or not is_word_byte(after))
+        after_word_end = end >= 2 and not is_word_byte(byte) and is_word_byte(data[end - 2])
+        if past_first_word and not (word_end or after_word_end or end == keep):
+            continue
         value = math.exp(logp) * (chars - 1)
         if value >= best_value:
             best, best_value = end, value
+        past_first_word = past_first_word or word_end
     return best
 
 

@@ -43,3 +43,17 @@ def test_built_in_model_ships_its_general_held_out_text():
     heldout = (folder / "heldout.txt").read_bytes()
     assert 16_000 <= len(heldout) <= 64_000
     heldout.decode("utf-8")  # whole characters: the learner scores it as text
+
+
+def test_a_name_typed_twice_is_suggested_whole_the_third_time(engine):
+    """The editor's path (a learning Completer over the typing cache, the default policy) on the
+    shipped model: the built-in model cannot know a made-up name, the cache of the typing can."""
+    from charcomplete.cache import typing_cache
+    from charcomplete.decoder import Completer
+
+    typed = "Zorblax came. Zorblax went. Zor"
+    learning = Completer(typing_cache(engine, ""), learn=True, budget_ms=None)
+    for end in range(1, len(typed) + 1):
+        shown = learning.complete(typed[:end])
+    assert shown.text == "blax "
+    assert not Completer(engine, budget_ms=None).complete(typed).text.startswith("bl")

@@ -82,8 +82,9 @@ async def test_typing_shows_the_models_suggestion(engine, tmp_path):
     app = make_app(engine, tmp_path / "a.md", suggest_options={})
     async with app.run_test(size=SIZE) as pilot:
         suggestion = await type_and_wait(pilot, "the quick b")
-        # The rest of the word with the space after it, and on through the words the model is sure of.
-        assert suggestion.startswith("rown fox ")
+        # The rest of the word with the space after it, and on through the words the model is
+        # sure of (the space after the last one only when it is sure of that too).
+        assert suggestion.startswith("rown fox")
         assert app.editor.text == "the quick b"  # a suggestion is not text
         assert app.editor.latencies and app.editor.latencies[-1] > 0
     one_word = make_app(engine, tmp_path / "b.md", suggest_options={"more": 1.0})
@@ -100,10 +101,14 @@ async def test_after_a_word_the_suggestion_is_the_next_word_not_a_lone_space(eng
 async def test_a_name_typed_twice_is_suggested_the_third_time(engine, tmp_path):
     """The editor's cache learns from typing; without it the model cannot know a made-up name."""
     typed = "Zorblax came. Zorblax went. Zor"
-    app = make_app(engine, tmp_path / "name.md", suggest_options={"more": 1.0})
+    # Issue 15's policy: with this one-sentence test model the mixture is less sure of the name's
+    # end than with the built-in one, which suggests it whole the third time with the default
+    # policy (tests/test_builtin_model.py).
+    options = {"more": 1.0, "min_prob": 0.25, "min_total": 0.2, "cut_by_savings": False, "min_value": 0.0}
+    app = make_app(engine, tmp_path / "name.md", suggest_options=options)
     async with app.run_test(size=SIZE) as pilot:
         assert await type_and_wait(pilot, typed) == "blax "
-    alone = make_app(engine, tmp_path / "alone.md", suggest_options={"more": 1.0}, cache=False)
+    alone = make_app(engine, tmp_path / "alone.md", suggest_options=options, cache=False)
     async with alone.run_test(size=SIZE) as pilot:
         await pilot.press(*typed)
         await pilot.pause(0.3)
