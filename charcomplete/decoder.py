@@ -422,7 +422,9 @@ def alternatives(
     wanted = k - len(chosen)
     if wanted < 1:
         return chosen
-    limits = _limits(policy, width=1)
+    # The others are asked for (a completion list): each is shown for what it is, however little
+    # it would save on average; min_first bounds how unlikely one may start.
+    limits = dataclasses.replace(_limits(policy, width=1), min_value=0.0)
     logp = state.log_probs()  # (256,)
     root = _root(state)
     main_first = main.text.encode("utf-8")[:1]  # the main suggestion stands for its first byte's branch

@@ -215,7 +215,7 @@ def test_alternatives_are_the_k_likeliest_with_the_main_one_first():
     })
     engine = Engine("ranks", config, weights)
     state = engine.prime(b"x")
-    options = {"min_total": 0.05, "min_prob": 0.25, "min_value": 0.0}
+    options = {"min_total": 0.05, "min_prob": 0.25}  # "d " saves 0.135 keys on average: listed all the same
     main = suggest(state, **options)
     ranked = alternatives(state, 6, **options)
     assert main.text == "allllll" and ranked[0] == main and len({o.text for o in ranked}) == len(ranked) > 3
