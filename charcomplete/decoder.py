@@ -3,8 +3,9 @@
 - `suggest`: the most likely continuation, cut at a natural boundary (the end of the
   word together with the space or punctuation after it, and further whole words the
   model is sure of; never past the end of the line) or where the model stops being
-  confident, and never inside a UTF-8 character. What is too short to save a key, or
-  only spaces, is not shown at all.
+  confident, and never inside a UTF-8 character; of that, the part that saves the most
+  keys on average. What saves too little (one character, a long shot) or is only spaces
+  is not shown at all.
 - `alternatives`: the K best distinct continuations, the suggestion first.
 - `sample`: free text generation.
 - `Completer`: keeps the state of the text typed so far, so a keystroke feeds one byte
@@ -97,8 +98,9 @@ class Policy:
 
 DEFAULT_POLICY = Policy()
 # The policy before issue 15, kept so that benchmarks/suggestion_policy.py can measure
-# both on the same text: one word (the word being typed counts, so right after a word
-# the suggestion was a lone space), never more, and any length shown.
+# both on the same text: its thresholds, one word (the word being typed counts, so right
+# after a word the suggestion was a lone space), never more, cut after the word's space or
+# punctuation, and any length shown.
 ISSUE3_POLICY = Policy(min_prob=0.25, min_total=0.2, more=1.0, min_chars=0, blank_ok=True, finish_typed_word=True,
                        cut_by_savings=False, min_value=0.0)
 
