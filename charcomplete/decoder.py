@@ -39,8 +39,8 @@ from charcomplete.predictor import PRIME_WINDOW, TAIL_BYTES, LearningPredictor, 
 # that saves the most keys on average (CUT_BY_SAVINGS), searches further (MIN_PROB 0.25 ->
 # 0.15, MIN_TOTAL 0.2 -> 0.1) and hides what saves under MIN_VALUE keys on average: the
 # most keystroke savings whose suggestions still give the reader more than one accepted
-# character per suggestion shown on the dev slice (31.5% -> 34.0% savings, 1.15 -> 1.05
-# characters per suggestion shown; MIN_VALUE 0.3 gave 33.1% at 1.17, 0.1 34.6% at 0.94).
+# character per suggestion shown on the dev slice (31.7% -> 34.4% savings, 1.14 -> 1.07
+# characters per suggestion shown; MIN_VALUE 0.3 gave 33.5% at 1.18, 0.1 35.1% at 0.96).
 MAX_CHARS = 40  # longest suggestion, in characters
 MIN_PROB = 0.15  # stop before a byte the model gives less than this
 MIN_TOTAL = 0.1  # stop before the whole suggestion becomes less likely than this
