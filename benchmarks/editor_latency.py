@@ -89,10 +89,10 @@ async def drive(args) -> dict:
     threaded_versions: set[int] = set()
     original_compute = SuggestingTextArea._compute
 
-    def compute(self, request, version, *args):
+    def compute(self, request, context, *args):
         threaded[0] += 1
-        threaded_versions.add(version)
-        return original_compute(self, request, version, *args)
+        threaded_versions.add(context.version)  # _compute(request, context, started)
+        return original_compute(self, request, context, *args)
 
     SuggestingTextArea._compute = compute
     # A key that types the suggested character computes nothing, but the Completer reads it then.
