@@ -23,7 +23,11 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from charcomplete.decoder import MIN_CHARS, next_word
 from charcomplete.editor.context import DOCUMENT_START, Context, CursorContext
 
-INLINE_BUDGET_MS = 5.0  # a suggestion computed faster than this is computed inline (see _ask): a third of a frame
+# A suggestion computed faster than this (a moving average of its CPU time) is computed inline
+# (see _ask): half a frame. At 5 ms, a few of issue 11's deeper searches in a row (up to 6 ms
+# each) sent the next suggestions through a thread hop that costs 12-21 ms on a busy machine,
+# which set the editor's p99 on large documents (18-19 ms; 6.7-7.5 ms at 8).
+INLINE_BUDGET_MS = 8.0
 INLINE_MAX_NEW_BYTES = 12  # ...when the Completer has at most this much new text to read (a typed-over word)
 
 
