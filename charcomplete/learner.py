@@ -263,6 +263,7 @@ class Learner:
 
     def start(self) -> Learner:
         from charcomplete.paths import private_dir
+        from charcomplete.selfrun import CHILD_CWD, python_module_command
 
         path = log_path()
         private_dir(path.parent)
@@ -278,8 +279,9 @@ class Learner:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(self.settings.threads)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "charcomplete.learner_child", self.model_name,
+                [*python_module_command("charcomplete.learner_child"), self.model_name,
                  settings_to_json(self.settings)],
+                cwd=CHILD_CWD,  # a relative path in the settings would be a bug; the user's directory is no place to run
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
                 start_new_session=True,  # the terminal's signals are the editor's; it may outlive the editor
                 close_fds=True,

@@ -117,9 +117,11 @@ def start_in_background(argv: list[str] | None = None) -> None:
     """Start a detached server (returns at once; a second one would leave by itself)."""
     import subprocess
 
-    command = [sys.executable, "-m", "charcomplete", "serve", *(argv or [])]
+    from charcomplete.selfrun import CHILD_CWD, python_module_command
+
+    command = [*python_module_command(), "serve", *(argv or [])]
     subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True, close_fds=True)
+                     start_new_session=True, close_fds=True, cwd=CHILD_CWD)
 
 
 def ask(text: str, start: bool = True, wait_s: float = 5.0) -> str | None:

@@ -81,12 +81,13 @@ def init(
     import shlex
     from importlib import resources
 
+    from charcomplete.selfrun import python_module_command
     from charcomplete.serve import socket_path
 
     if shell not in SHELLS:
         raise CharcompleteError(f"no snippet for {shell!r}; choose one of {', '.join(SHELLS)}")
     template = resources.files("charcomplete.shell").joinpath(f"init.{shell}").read_text(encoding="utf-8")
-    command = " ".join(shlex.quote(part) for part in (sys.executable, "-m", "charcomplete"))
+    command = " ".join(shlex.quote(part) for part in python_module_command())
     text = template.replace("@COMMAND@", command).replace("@SOCKET@", shlex.quote(str(socket_path())))
     text = text.replace("@SERVE_ARGS@", " ".join(shlex.quote(arg) for arg in serve_arg or ()))
     sys.stdout.write(text)
