@@ -31,7 +31,6 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import uuid
 from dataclasses import asdict, dataclass, fields
@@ -281,7 +280,7 @@ class Learner:
             self.process = subprocess.Popen(
                 [*python_module_command("charcomplete.learner_child"), self.model_name,
                  settings_to_json(self.settings)],
-                cwd=CHILD_CWD,  # a relative path in the settings would be a bug; the user's directory is no place to run
+                cwd=CHILD_CWD,  # never the user's directory: see selfrun
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
                 start_new_session=True,  # the terminal's signals are the editor's; it may outlive the editor
                 close_fds=True,

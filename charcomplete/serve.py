@@ -31,7 +31,6 @@ import os
 import socket
 import socketserver
 import stat
-import sys
 import tempfile
 import threading
 import time
