@@ -52,9 +52,9 @@ def main() -> None:
         print(f"adaptation settings skipped: the corpus is absent ({args.notes}); it lives in ../shared/corpora")
         return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from charcomplete import store
-    from charcomplete.config import DOC_START
-    from charcomplete.evaluate import AdaptSettings, evaluate
+    from charcomplete.core.config import DOC_START
+    from charcomplete.evaluate.evaluation import AdaptSettings, evaluate
+    from charcomplete.storage import store
 
     kinds = {"bool": bool, "int": int, "float": float, "str": str}
     fields = {f.name: kinds.get(str(f.type), float) for f in dataclasses.fields(AdaptSettings)}

@@ -43,11 +43,12 @@ def main() -> None:
         print(f"cache trust skipped: the corpus is absent ({args.notes}); it lives in ../shared/corpora")
         return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from charcomplete import corpus, store
-    from charcomplete.cache import CACHE_MIX_LR, CACHE_ORDER, CacheEngine
-    from charcomplete.engine import Engine, use_one_blas_thread
-    from charcomplete.evaluate import as_documents
-    from charcomplete.ngram import NGram
+    from charcomplete.evaluate.evaluation import as_documents
+    from charcomplete.learn import corpus
+    from charcomplete.model.cache import CACHE_MIX_LR, CACHE_ORDER, CacheEngine
+    from charcomplete.model.engine import Engine, use_one_blas_thread
+    from charcomplete.model.ngram import NGram
+    from charcomplete.storage import store
 
     use_one_blas_thread()
     loaded = store.load_model(args.model)

@@ -33,11 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from charcomplete import store  # noqa: E402
-from charcomplete.atomic import TEMP_MARK  # noqa: E402
-from charcomplete.config import ModelConfig  # noqa: E402
-from charcomplete.meta import ModelMeta  # noqa: E402
-from charcomplete.paths import HOME_ENV  # noqa: E402
+from charcomplete.core.config import ModelConfig  # noqa: E402
+from charcomplete.core.paths import HOME_ENV  # noqa: E402
+from charcomplete.storage import store  # noqa: E402
+from charcomplete.storage.atomic import TEMP_MARK  # noqa: E402
+from charcomplete.storage.meta import ModelMeta  # noqa: E402
 
 MODEL = "crash"
 CONFIG = ModelConfig(cell="gru", embed=8, hidden=32, layers=2)

@@ -65,8 +65,8 @@ def peak_rss_mb(pid: int | str = "self") -> float:
 async def drive(args) -> dict:
     from charcomplete.editor import EditorApp
     from charcomplete.editor.widgets import SuggestingTextArea
-    from charcomplete.engine import Engine
-    from charcomplete.learner import LearnerSettings
+    from charcomplete.learn.learner import LearnerSettings
+    from charcomplete.model.engine import Engine
 
     # Instrument the widget: when each key arrives, and when each computed suggestion is set.
     key_at: dict[int, float] = {}
@@ -114,7 +114,7 @@ async def drive(args) -> dict:
                     suggest_options=options, cache=not args.no_cache)
     text = (TEXT * (args.chars // len(TEXT) + 1))[: args.chars]
     learner_rss = float("nan")
-    from charcomplete.decoder import Completer
+    from charcomplete.suggest.decoder import Completer
 
     # complete_at: what the editor calls per keystroke (complete, for the whole text, calls it too).
     original_complete = Completer.complete_at
@@ -128,7 +128,7 @@ async def drive(args) -> dict:
 
     Completer.complete_at = timed_complete
     async with app.run_test(size=(100, 30)) as pilot:
-        from charcomplete import memory
+        from charcomplete.model import memory
 
         if app.cache is not None and memory.read(engine.folder):
             # A model with a memory of its training text: measure with it in the cache.

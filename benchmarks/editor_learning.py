@@ -47,8 +47,8 @@ def log(message: str) -> None:
 async def type_notes(args, text: str) -> dict:
     """Run the editor with its learner, type `text` for args.minutes; return what happened."""
     from charcomplete.editor import EditorApp
-    from charcomplete.engine import Engine
-    from charcomplete.learner import LearnerSettings
+    from charcomplete.learn.learner import LearnerSettings
+    from charcomplete.model.engine import Engine
 
     folder = Path(tempfile.mkdtemp(prefix="editor-learning-"))
     settings = LearnerSettings(publish_every_s=args.publish_every)
@@ -79,8 +79,9 @@ async def type_notes(args, text: str) -> dict:
 
 
 def static_bpc(model_name: str, paths: list[Path], max_bytes: int) -> tuple[float, int]:
-    from charcomplete import corpus, store
-    from charcomplete.evaluate import evaluate
+    from charcomplete.evaluate.evaluation import evaluate
+    from charcomplete.learn import corpus
+    from charcomplete.storage import store
 
     documents = corpus.scan(paths).documents
     result = evaluate(store.load_model(model_name), documents, False, max_bytes=max_bytes, ksr_bytes=0)
@@ -118,8 +119,8 @@ def main() -> None:
             untyped_files.append(path)
         start += len(path.read_text(encoding="utf-8", errors="replace"))
 
-    from charcomplete import store
-    from charcomplete.learner import log_path
+    from charcomplete.learn.learner import log_path
+    from charcomplete.storage import store
 
     after = store.current_model_name()
     logged = log_path().read_text(encoding="utf-8", errors="replace") if log_path().exists() else ""

@@ -45,7 +45,7 @@ from pretrain_corpus import PRETRAIN, copy_files, held_out_sets  # noqa: E402
 HEADER = (f"{'held-out set':<12} {'model':<36} {'static':>7} {'top-1':>6} {'KSR':>6} {'both':>6} {'adapt':>7} "
           f"{'top-1':>6} {'KSR':>6} {'both':>6}")
 # KSR: keystroke savings of a typist who takes whole suggestions (Tab); both: one who also takes
-# a suggestion's first word (Ctrl+Right) when only that fits (charcomplete.evaluate).
+# a suggestion's first word (Ctrl+Right) when only that fits (charcomplete.evaluate.evaluation).
 
 
 def log(message: str) -> None:
@@ -53,7 +53,7 @@ def log(message: str) -> None:
 
 
 def load(spec: str):
-    from charcomplete import store
+    from charcomplete.storage import store
 
     if "/" in spec:
         folder = Path(spec).expanduser().resolve()
@@ -125,7 +125,7 @@ def main() -> None:
         print("generalisation benchmark skipped: ../shared/corpora is absent")
         return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from charcomplete.evaluate import evaluate
+    from charcomplete.evaluate.evaluation import evaluate
 
     sets = held_out_sets()
     if args.sets:

@@ -55,8 +55,8 @@ TYPED = (
 
 def make_bench_model(name: str = "bench-gru512"):
     """A GRU 1x512 with torch-like random weights and a head that strongly favours 'e'."""
-    from charcomplete import store
-    from charcomplete.config import ModelConfig
+    from charcomplete.core.config import ModelConfig
+    from charcomplete.storage import store
 
     config = ModelConfig(cell="gru", embed=64, hidden=512, layers=1)
     rng = np.random.default_rng(0)
@@ -108,7 +108,7 @@ def cold_start(runs: int) -> dict:
 
 def import_breakdown() -> list[tuple[str, float]]:
     """Cumulative import time of the main pieces of the complete path (python -X importtime)."""
-    code = "import charcomplete.cli, charcomplete.decoder, safetensors.numpy, typer._adapters"
+    code = "import charcomplete.cli, charcomplete.suggest.decoder, safetensors.numpy, typer._adapters"
     result = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True)
     cumulative: dict[str, float] = {}
     for line in result.stderr.splitlines():
@@ -120,8 +120,8 @@ def import_breakdown() -> list[tuple[str, float]]:
         "typer",
         "pydantic",
         "rich",
-        "charcomplete.store",
-        "charcomplete.engine",
+        "charcomplete.storage.store",
+        "charcomplete.model.engine",
         "charcomplete.cli",
         "safetensors.numpy",
         "typer._adapters",
@@ -148,7 +148,7 @@ def step_numpy(engine, data: bytes, head: bool) -> float:
 def step_torch(config, weights, data: bytes, head: bool, threads: int | None) -> float:
     import torch
 
-    from charcomplete.model import CharModel, weights_from_numpy
+    from charcomplete.model.network import CharModel, weights_from_numpy
 
     default_threads = torch.get_num_threads()
     if threads:
@@ -180,7 +180,7 @@ def suggestion_latency(engine, max_chars: int = 20) -> dict:
 
     On a shared machine the wall-clock tail mostly measures the scheduler (a keystroke
     descheduled for a time slice); the CPU time shows what the work itself costs."""
-    from charcomplete.decoder import Completer
+    from charcomplete.suggest.decoder import Completer
 
     completer = Completer(engine)
     wall, cpu, lengths = [], [], []
@@ -247,7 +247,7 @@ def held_out_text(limit_chars: int) -> list[str]:
 
 def simulate(engine, texts: list[str], options: dict) -> dict:
     """Type `texts` with Tab accepting a suggestion whenever the text goes on with it."""
-    from charcomplete.decoder import Completer
+    from charcomplete.suggest.decoder import Completer
 
     keys = chars = shown = accepted = saved = 0
     seconds: list[float] = []
@@ -301,7 +301,7 @@ SETTINGS = [
 
 
 def savings(model: str, limit_chars: int, only: str | None = None) -> list[tuple[str, dict]] | None:
-    from charcomplete.engine import Engine
+    from charcomplete.model.engine import Engine
 
     if not NOTES.is_dir():
         print(f"keystroke savings skipped: {NOTES} is absent")
@@ -358,7 +358,7 @@ def main() -> None:
 
 
 def speed(args) -> None:
-    from charcomplete.engine import Engine
+    from charcomplete.model.engine import Engine
 
     config, weights = make_bench_model()
     engine = Engine.load()
@@ -398,7 +398,7 @@ def speed(args) -> None:
     print(f"  CPU   p50 {latency['cpu_p50_ms']:.2f} ms   p99 {latency['cpu_p99_ms']:.2f} ms")
     # The same keystrokes on the built-in model: the suggestions a user gets, which stop where the
     # model is no longer sure (the worst case above always runs to the cap).
-    from charcomplete import store
+    from charcomplete.storage import store
 
     real = suggestion_latency(Engine.from_model(store.load_model(store.DEFAULT_MODEL)))
     print(f"the same keystrokes, the built-in model (mean {real['mean_chars']:.1f} chars)")

@@ -39,9 +39,9 @@ def run(mb: float, keys: int, mode: str) -> tuple[float, list[float], list[float
     """(the first keystroke's context in ms, then per later keystroke: context ms, with the suggestion ms)."""
     from textual.document._document import Document
 
-    from charcomplete.decoder import Completer
     from charcomplete.editor.context import CursorContext
-    from charcomplete.engine import Engine
+    from charcomplete.model.engine import Engine
+    from charcomplete.suggest.decoder import Completer
 
     engine = Engine.load()
     document = Document(LINE * int(mb * 2**20 / len(LINE)))

@@ -43,8 +43,8 @@ def measure_speeds(shapes: list[str], precision: str, rounds: int = 3, steps: in
     import numpy as np
     import torch
 
-    from charcomplete.config import ModelConfig
-    from charcomplete.train import Trainer
+    from charcomplete.core.config import ModelConfig
+    from charcomplete.learn.training import Trainer
 
     torch.set_num_threads(1)
     trainers = {s: Trainer(ModelConfig(**parse_shape(s)), precision=precision) for s in shapes}
@@ -72,7 +72,7 @@ def train_shape(shape: str, steps: int, text: Path, home: Path, precision: str, 
 
 def score(shape: str, home: Path, max_bytes: int) -> dict[str, float]:
     os.environ["CHARCOMPLETE_HOME"] = str(home)
-    from charcomplete.evaluate import evaluate
+    from charcomplete.evaluate.evaluation import evaluate
 
     out = {}
     for name, files in held_out_sets().items():

@@ -40,7 +40,7 @@ from notes_benchmark import NOTES, link_tree, notes_split  # noqa: E402
 # Decoding settings whose keystroke savings are measured (suggest() options on top of its
 # defaults); the first is what the editor shows.
 def decoders() -> dict[str, dict]:
-    from charcomplete import decoder
+    from charcomplete.suggest import decoder
 
     return {
         f"editor default (beam {decoder.BEAM}, min_prob {decoder.MIN_PROB}, min_total {decoder.MIN_TOTAL})": {},
@@ -100,9 +100,10 @@ def main() -> None:
         print(f"notes benchmark skipped: the corpus is absent ({NOTES}); it lives in ../shared/corpora")
         return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from charcomplete import corpus, store
-    from charcomplete.evaluate import AdaptSettings, evaluate
-    from charcomplete.ngram import NGram
+    from charcomplete.evaluate.evaluation import AdaptSettings, evaluate
+    from charcomplete.learn import corpus
+    from charcomplete.model.ngram import NGram
+    from charcomplete.storage import store
 
     rows_wanted = set(args.rows.split(","))
     train_files, held_files = notes_split()
@@ -165,7 +166,7 @@ def main() -> None:
 
 def new_user(args, work: Path, train_files, report):
     """`charcomplete train <the 90%> --from default --minutes M` in a fresh home; returns the model."""
-    from charcomplete import store
+    from charcomplete.storage import store
 
     text = link_tree(train_files, NOTES, work / "text")
     home = work / "home"
@@ -191,9 +192,9 @@ def compare(args, home: Path, train_docs, held_docs, report) -> None:
     after the evaluated part, so no model is chosen on the text it is scored on."""
     os.environ["CHARCOMPLETE_HOME"] = str(home)
     from charcomplete.cli.compare import print_table, write_curves_png
-    from charcomplete.compare import run_compare
-    from charcomplete.evaluate import as_documents
-    from charcomplete.plot import terminal_plot
+    from charcomplete.evaluate.comparison import run_compare
+    from charcomplete.evaluate.evaluation import as_documents
+    from charcomplete.evaluate.plot import terminal_plot
 
     docs = as_documents(held_docs)
     cut, total = 0, 0

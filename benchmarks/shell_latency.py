@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--learner", action="store_true", help="run the background learner too")
     args = parser.parse_args()
     os.environ["CHARCOMPLETE_HOME"] = tempfile.mkdtemp(prefix="shell-bench-home-")
-    from charcomplete import serve
+    from charcomplete.shell import server as serve
 
     print(describe())
     command = [sys.executable, "-m", "charcomplete", "serve", "--idle-exit", "600"]

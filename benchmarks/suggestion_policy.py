@@ -3,7 +3,7 @@
     nice python benchmarks/suggestion_policy.py                     # the old and the new policy, first 20 kB
     nice python benchmarks/suggestion_policy.py --grid --offset 100000 --bytes 12000   # the tuning grid, dev slice
 
-A simulated typist (charcomplete.evaluate, the editor's suggestion path: the model mixed
+A simulated typist (charcomplete.evaluate.evaluation, the editor's suggestion path: the model mixed
 with the cache of the text typed so far) types the held-out notes of the notes benchmark
 (data/notes_benchmark.py: the last 10% of ../shared/corpora/til-notes in sorted path
 order, never trained on). Wherever it is, it looks at the suggestion the policy shows;
@@ -42,7 +42,7 @@ from notes_benchmark import NOTES, notes_split  # noqa: E402
 
 def policies(grid: bool) -> dict[str, object]:
     """label -> decoder.Policy: the old and the new one, and with --grid one change at a time around the new."""
-    from charcomplete.decoder import DEFAULT_POLICY, ISSUE3_POLICY, Policy
+    from charcomplete.suggest.decoder import DEFAULT_POLICY, ISSUE3_POLICY, Policy
 
     # Issue 15's policy (the default until issue 11): the continuation cut at its last whole
     # word (with the space or punctuation after it) and shown whatever it was worth.
@@ -91,9 +91,10 @@ def main() -> None:
               "it lives in ../shared/corpora")
         return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from charcomplete import corpus, store
-    from charcomplete.engine import use_one_blas_thread
-    from charcomplete.evaluate import as_documents, evaluate
+    from charcomplete.evaluate.evaluation import as_documents, evaluate
+    from charcomplete.learn import corpus
+    from charcomplete.model.engine import use_one_blas_thread
+    from charcomplete.storage import store
 
     use_one_blas_thread()
     _, held_files = notes_split(args.notes)

@@ -15,7 +15,7 @@ cleanly when it is absent.
 
 Quality at a fixed time: the plain loop (64 x 128) and `charcomplete train` (each shape
 in --shapes) train for the same wall-clock minutes on the notes benchmark's training 90%,
-one after the other, then both are scored by the same code (`charcomplete.evaluate`,
+one after the other, then both are scored by the same code (`charcomplete.evaluate.evaluation`,
 static bits per character) on the first --eval-bytes of its held-out notes. Prints
 chars/s, the ratio to the plain loop and the validation bpc of each."""
 
@@ -115,10 +115,11 @@ def fixed_time(args) -> None:
     if not NOTES.is_dir():
         print(f"skipped: the notes corpus {NOTES} is absent (it lives in ../shared/corpora beside the checkout)")
         return
-    from charcomplete import corpus, store
-    from charcomplete.config import ModelConfig
-    from charcomplete.evaluate import evaluate
-    from charcomplete.model import weights_to_numpy
+    from charcomplete.core.config import ModelConfig
+    from charcomplete.evaluate.evaluation import evaluate
+    from charcomplete.learn import corpus
+    from charcomplete.model.network import weights_to_numpy
+    from charcomplete.storage import store
 
     train_files, held_files = notes_split()
     held = corpus.scan(held_files).documents
@@ -179,7 +180,7 @@ def main() -> None:
     data = args.corpus.read_bytes() if args.corpus.is_file() else None
     if data is None:
         sys.path.insert(0, str(ROOT))
-        from charcomplete.corpus import encode, scan
+        from charcomplete.learn.corpus import encode, scan
 
         data = encode(scan([args.corpus]).documents).tobytes()
     shape = (args.cell, args.hidden, args.batch, args.seq)

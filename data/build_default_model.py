@@ -71,7 +71,7 @@ def train(args: argparse.Namespace) -> None:
 def general_heldout(text: Path) -> bytes:
     """HELDOUT_BYTES of validation documents (never trained on) past the part `train` validates on,
     mixed across sources the way `train` mixes them, cut at a line end."""
-    from charcomplete import corpus
+    from charcomplete.learn import corpus
 
     scanned = corpus.scan([text])
     _, val_docs = corpus.split(scanned.documents, 0.1)
@@ -84,8 +84,8 @@ def general_heldout(text: Path) -> bytes:
 def heldout_bpc(folder: Path, heldout: bytes) -> float:
     import numpy as np
 
-    from charcomplete import store
-    from charcomplete.train import Trainer
+    from charcomplete.learn.training import Trainer
+    from charcomplete.storage import store
 
     loaded = store.load_from_folder(folder, NAME)
     return Trainer(loaded.config, loaded.weights).evaluate(np.frombuffer(b"\0" + heldout, dtype=np.uint8))
@@ -96,7 +96,7 @@ CURVE_PNG = ROOT / "data" / "default-model-curve.png"
 
 def write_curve(meta: dict, path: Path = CURVE_PNG) -> None:
     """The run's learning curve (validation and training bpc against characters trained) as a PNG."""
-    from charcomplete.plot import write_png
+    from charcomplete.evaluate.plot import write_png
 
     # From the first check on: the untrained weights' 8 bpc would flatten the rest of the curve.
     history = [h for h in meta.get("history", []) if h.get("by") is None and h.get("step", 0) > 0 and "chars" in h]

@@ -63,8 +63,8 @@ def repeat_notes(target: Path, repeats: int) -> tuple[int, int]:
     keeping only copies whose new path also falls on the training side of `train`'s split:
     repeated text must never be validated on (it would measure memory, not learning).
     Returns (files written, bytes)."""
-    from charcomplete.corpus import validates_on
-    from charcomplete.plan import VAL_FRACTION  # the split `train` makes of this text
+    from charcomplete.learn.corpus import validates_on
+    from charcomplete.learn.plan import VAL_FRACTION  # the split `train` makes of this text
 
     files = written = 0
     for path in sorted((target / "notes").rglob("*.md")):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from charcomplete import store
-from charcomplete.paths import HOME_ENV
+from charcomplete.core.paths import HOME_ENV
+from charcomplete.storage import store
 from tests.helpers import SENTENCE, SENTENCE_CONFIG, memorised_weights
 
 

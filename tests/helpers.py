@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from charcomplete import serve, store
-from charcomplete.config import ModelConfig
+from charcomplete.core.config import ModelConfig
+from charcomplete.shell import server as serve
+from charcomplete.storage import store
 
 TINY = ModelConfig(cell="gru", embed=8, hidden=16, layers=1)
 SENTENCE = "the quick brown fox jumps over the lazy dog.\n"  # what the `sentence_model` fixture knows by heart
@@ -108,7 +109,7 @@ def memorised_weights(config: ModelConfig, text: bytes) -> dict[str, np.ndarray]
     so that its suggestions are predictable."""
     import torch
 
-    from charcomplete.train import ChunkStream, Trainer
+    from charcomplete.learn.training import ChunkStream, Trainer
 
     data = np.frombuffer(text, dtype=np.uint8).copy()
     torch.manual_seed(0)
@@ -193,7 +194,7 @@ def assert_cli_error(args: list[str], fragment: str) -> None:
     from typer.testing import CliRunner
 
     from charcomplete.cli import app
-    from charcomplete.errors import CharcompleteError
+    from charcomplete.core.errors import CharcompleteError
 
     result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, CharcompleteError), (args, result.output, result.exception)

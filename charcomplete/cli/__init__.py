@@ -11,7 +11,7 @@ from typing import get_args, get_origin
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from charcomplete.launcher import exit_status, say
+from charcomplete.core.exits import exit_status, say
 
 # ---------------------------------------------------------------- help that reads as words
 
@@ -99,7 +99,7 @@ def show_version(asked: bool) -> None:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one sentence on stderr and return the Exit to raise: for an ending other than
-    the ones `launcher.exit_status` maps (a Ctrl-C with its own sentence)."""
+    the ones `core.exits.exit_status` maps (a Ctrl-C with its own sentence)."""
     say(message)
     return typer.Exit(code)
 

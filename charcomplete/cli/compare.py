@@ -1,5 +1,5 @@
 """`charcomplete compare PATH...`: RNN vs LSTM vs GRU, trained side by side on your text
-(the run itself is `charcomplete.compare.run_compare`); its table, plot and PNG.
+(the run itself is `charcomplete.evaluate.comparison.run_compare`); its table, plot and PNG.
 
 The held-out documents are split as `train` splits them. `--keep` leaves the three models
 (compare-rnn, -lstm, -gru) in the store until the next compare, to be inspected,
@@ -14,9 +14,10 @@ from typing import Annotated
 
 import typer
 
-from charcomplete import plan as plans
 from charcomplete.cli import app
-from charcomplete.compare import (
+from charcomplete.core.config import LIMITS
+from charcomplete.core.errors import CharcompleteError
+from charcomplete.evaluate.comparison import (
     DEFAULT_HIDDEN,
     DEFAULT_MINUTES,
     EVAL_BYTES,
@@ -25,8 +26,7 @@ from charcomplete.compare import (
     MIN_MEANINGFUL_MINUTES,
     run_compare,
 )
-from charcomplete.config import LIMITS
-from charcomplete.errors import CharcompleteError
+from charcomplete.learn import plan as plans
 
 
 @app.command("compare")
@@ -75,7 +75,7 @@ def compare(
     if png is not None and not png.parent.is_dir():
         raise CharcompleteError(f"cannot write {png}: the folder {png.parent} does not exist")
     from charcomplete.cli.eval import read_documents
-    from charcomplete.corpus import split
+    from charcomplete.learn.corpus import split
 
     documents = read_documents(paths, exclude)
     train_docs, val_docs = split(documents, plans.VAL_FRACTION)
@@ -101,7 +101,7 @@ def compare(
     print_table(result)
     if keep:
         print("the models are kept: " + ", ".join(row["name"] for row in result["cells"]))
-    from charcomplete.plot import terminal_plot
+    from charcomplete.evaluate.plot import terminal_plot
 
     print()
     print(terminal_plot(_series(result), x_label="training characters", y_label="validation bpc",
@@ -120,7 +120,7 @@ def _series(result: dict) -> dict:
 
 
 def write_curves_png(path: Path, result: dict) -> None:
-    from charcomplete.plot import write_png
+    from charcomplete.evaluate.plot import write_png
 
     write_png(path, _series(result), title="RNN vs LSTM vs GRU: validation bpc while training",
               x_label="training characters", y_label="val bpc")

@@ -1,6 +1,6 @@
 """`charcomplete complete`, as listed by `charcomplete --help`.
 
-The command itself lives in the typer-free `charcomplete.pipe`, and the launcher sends
+The command itself lives in the typer-free `charcomplete.pipe.command`, and the launcher sends
 `charcomplete complete ...` there directly; this entry only forwards when the typer
 application is called another way (tests, `charcomplete.cli.app`)."""
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from charcomplete.cli import app
-from charcomplete.pipe import DESCRIPTION
+from charcomplete.pipe.command import DESCRIPTION
 
 
 @app.command(
@@ -18,6 +18,6 @@ from charcomplete.pipe import DESCRIPTION
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
 )
 def complete(ctx: typer.Context) -> None:
-    from charcomplete import pipe
+    from charcomplete.pipe import command as pipe
 
     pipe.main(list(ctx.args))

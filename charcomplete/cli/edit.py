@@ -12,12 +12,12 @@ from typing import Annotated
 import typer
 
 from charcomplete.cli import app, show_version
-from charcomplete.errors import CharcompleteError
+from charcomplete.core.errors import CharcompleteError
 
 
 def _open_editor(path: Path | None, model: str | None, learn: bool) -> None:
     from charcomplete.editor import EditorApp, read_document
-    from charcomplete.engine import Engine
+    from charcomplete.model.engine import Engine
 
     text = read_document(path) if path is not None else ""  # bad input: one sentence, before the screen changes
     engine = Engine.load(model)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from charcomplete.cli import app
-from charcomplete.errors import CharcompleteError
+from charcomplete.core.errors import CharcompleteError
 
 DEFAULT_MAX_BYTES = 100_000
 DEFAULT_KSR_BYTES = 20_000
@@ -19,7 +19,8 @@ DEFAULT_KSR_BYTES = 20_000
 
 def read_documents(paths: list[Path], exclude: list[str] | None = None) -> list:
     """The documents under `paths` (files and folders), in path order, as `train` would read them."""
-    from charcomplete import corpus, store
+    from charcomplete.learn import corpus
+    from charcomplete.storage import store
 
     found = corpus.scan(paths, exclude=[*store.exclude_patterns(), *(exclude or [])])
     corpus.require_text(found)
@@ -66,14 +67,14 @@ def eval_command(
         raise CharcompleteError("--no-dynamic and --no-cache only go with --adapt")
     if no_dynamic and no_cache:
         raise CharcompleteError("--no-dynamic with --no-cache leaves nothing to adapt; drop --adapt instead")
-    from charcomplete import store
-    from charcomplete.evaluate import evaluate
+    from charcomplete.evaluate.evaluation import evaluate
+    from charcomplete.storage import store
 
     documents = read_documents(paths, exclude)
     loaded = store.load_model(model)
     dynamic = adapt and not no_dynamic
     if dynamic:
-        from charcomplete.train import pick_threads  # torch: dynamic evaluation needs it anyway
+        from charcomplete.learn.training import pick_threads  # torch: dynamic evaluation needs it anyway
 
         pick_threads(threads)
     total = sum(len(d.data) for d in documents)

@@ -3,7 +3,7 @@
 `--model NAME` deletes chosen models; `--all` deletes every model you trained, the
 editor's journals (copies of unsaved edits kept for crash recovery), the learner's log,
 the cache, and the choice of model in the settings. Running editors' learners are told
-first (a new forget generation, see charcomplete.learner): they drop what they hold and
+first (a new forget generation, see charcomplete.learn.learner): they drop what they hold and
 publish nothing more. Your own files and folders, the other settings (such
 as the "exclude" list) and the built-in default model that ships with the package are
 never touched. A model another process is writing (`charcomplete train`, the editor's
@@ -17,11 +17,11 @@ from typing import Annotated
 
 import typer
 
-from charcomplete import store
 from charcomplete.cli import app, confirm_or_stop
-from charcomplete.errors import CharcompleteError, LockBusyError
-from charcomplete.learner import log_path, new_forget_generation
-from charcomplete.paths import locations
+from charcomplete.core.errors import CharcompleteError, LockBusyError
+from charcomplete.core.paths import locations
+from charcomplete.learn.learner import log_path, new_forget_generation
+from charcomplete.storage import store
 
 PUBLISH_WAIT_S = 5.0  # how long a model's lock is waited for: a learner's publish takes well under a second
 

@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from charcomplete import store
 from charcomplete.cli import app, confirm_or_stop
-from charcomplete.errors import ModelError
-from charcomplete.paths import HOME_ENV, locations
-from charcomplete.plot import short_number
+from charcomplete.core.errors import ModelError
+from charcomplete.core.paths import HOME_ENV, locations
+from charcomplete.evaluate.plot import short_number
+from charcomplete.storage import store
 
 models_app = typer.Typer(help="List, inspect, remove and choose models.", invoke_without_command=True)
 app.add_typer(models_app, name="models")
@@ -113,8 +113,8 @@ def info(
 
 def _memory(folder) -> str:
     """What the model remembers of the text it learned from (memory.py), in a few words."""
-    from charcomplete import memory
-    from charcomplete.errors import ModelError
+    from charcomplete.core.errors import ModelError
+    from charcomplete.model import memory
 
     try:
         text = memory.read(folder)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from charcomplete.cli import app
-from charcomplete.errors import CharcompleteError
+from charcomplete.core.errors import CharcompleteError
 
 SHELLS = ("zsh", "bash", "fish")
 
@@ -31,7 +31,7 @@ def serve(
     status: Annotated[bool, typer.Option("--status", help="Say whether a server runs, and what it serves.")] = False,
 ) -> None:
     """A resident suggestion server for shells, on a private Unix socket (the `complete --lines` protocol)."""
-    from charcomplete import serve as serving
+    from charcomplete.shell import server as serving
 
     if ask is not None:
         completion = serving.ask(ask)
@@ -56,8 +56,8 @@ def serve(
 def _detach() -> None:
     """Fork; the parent returns to the shell at once, the child leaves the terminal's session and
     writes what it has to say to the log in the state folder."""
-    from charcomplete.paths import locations, private_dir
-    from charcomplete.serve import LOG_NAME
+    from charcomplete.core.paths import locations, private_dir
+    from charcomplete.shell.server import LOG_NAME
 
     if os.fork() > 0:
         os._exit(0)
@@ -81,8 +81,8 @@ def init(
     import shlex
     from importlib import resources
 
-    from charcomplete.selfrun import python_module_command
-    from charcomplete.serve import socket_path
+    from charcomplete.core.selfrun import python_module_command
+    from charcomplete.shell.server import socket_path
 
     if shell not in SHELLS:
         raise CharcompleteError(f"no snippet for {shell!r}; choose one of {', '.join(SHELLS)}")

@@ -13,13 +13,14 @@ from typing import Annotated
 
 import typer
 
-from charcomplete import memory, store
-from charcomplete import plan as plans
 from charcomplete.cli import app, fail
-from charcomplete.config import CELLS, ModelConfig
-from charcomplete.errors import CharcompleteError
-from charcomplete.meta import ModelMeta
-from charcomplete.paths import locations
+from charcomplete.core.config import CELLS, ModelConfig
+from charcomplete.core.errors import CharcompleteError
+from charcomplete.core.paths import locations
+from charcomplete.learn import plan as plans
+from charcomplete.model import memory
+from charcomplete.storage import store
+from charcomplete.storage.meta import ModelMeta
 
 DEFAULT_MINUTES = 5.0  # when no --minutes, --steps or --epochs is given
 VAL_BYTES = 131072  # validation text kept for the checks during training
@@ -120,7 +121,7 @@ def _resume_start(loaded: store.LoadedModel) -> Start:
 
 def _read_corpus(paths: list[Path], meta: ModelMeta, exclude: list[str], val_fraction: float):
     """(corpus, train docs, val docs, `meta` with the sources, fingerprint and exclusions recorded)."""
-    from charcomplete import corpus as corpus_mod
+    from charcomplete.learn import corpus as corpus_mod
 
     corpus = corpus_mod.scan(paths, exclude=exclude)
     corpus_mod.require_text(corpus)
@@ -245,12 +246,12 @@ def train(
         corpus, train_docs, val_docs, meta = _read_corpus(paths, start.meta, excluded, val_fraction)
         general_bytes = 0
         if start.tuning and not resume:
-            from charcomplete import replay
+            from charcomplete.learn import replay
 
             train_docs, general_bytes = replay.mix_in(train_docs, general_share)
-        from charcomplete import train as training  # torch: imported only once the input is known to be good
-        from charcomplete.corpus import encode
-        from charcomplete.distributed import from_environment
+        from charcomplete.learn import training as training  # torch: imported only once the input is known to be good
+        from charcomplete.learn.corpus import encode
+        from charcomplete.learn.distributed import from_environment
 
         budget = plans.Budget(minutes, steps, epochs, until_step, start_step=meta.steps)
         if not (minutes or steps or epochs or until_step):

@@ -2,7 +2,7 @@
 crash recovery, and a background learner process that keeps adapting the model.
 
 Nothing here imports torch: suggestions come from the numpy engine, learning happens
-in the learner process (charcomplete.learner), which only ever talks to this one
+in the learner process (charcomplete.learn.learner), which only ever talks to this one
 through two queues."""
 
 from __future__ import annotations
@@ -24,10 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from charcomplete import store
-from charcomplete.cache import typing_cache
-from charcomplete.corpus import SNIFF_BYTES
-from charcomplete.documents import ReadOnlyDocumentError, interrupted_save_backup, write_document
+from charcomplete.core.errors import CharcompleteError
 from charcomplete.editor.context import Context
 from charcomplete.editor.journal import Journal, JournalEntry, Redactions
 from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped
@@ -41,8 +38,8 @@ from charcomplete.editor.widgets import (
     StatusBar,
     SuggestingTextArea,
 )
-from charcomplete.errors import CharcompleteError
-from charcomplete.learner import (
+from charcomplete.learn.corpus import SNIFF_BYTES
+from charcomplete.learn.learner import (
     Busy,
     Failed,
     Forgotten,
@@ -52,6 +49,9 @@ from charcomplete.learner import (
     Published,
     Rebased,
 )
+from charcomplete.model.cache import typing_cache
+from charcomplete.storage import store
+from charcomplete.storage.documents import ReadOnlyDocumentError, interrupted_save_backup, write_document
 
 # A bigger file is not notes. At the old 32 MiB limit a file took 22 s to open and 2.5 s per
 # keystroke (issue 14). Measured under load with the Pilot: 4 MiB opens in about 5 s and a
@@ -259,7 +259,7 @@ class EditorApp(App):
 
     def _completer(self, engine):
         """A Completer over `engine`, with this document's cache (its counts and mixer carry over new weights)."""
-        from charcomplete.decoder import Completer
+        from charcomplete.suggest.decoder import Completer
 
         if self.cache is None:
             return Completer(engine, **self.suggest_options)
@@ -573,7 +573,7 @@ class EditorApp(App):
         A fresh Completer reads the current context with the new weights before the swap
         (rather than Completer.set_engine on the one in use, which would make the next
         keystroke re-read it): suggestions go on with the old weights meanwhile."""
-        from charcomplete.engine import Engine
+        from charcomplete.model.engine import Engine
 
         try:
             engine = Engine.load(name)
@@ -600,7 +600,7 @@ class EditorApp(App):
         """Build the n-gram of `engine`'s model's memory (memory.py: the text it was trained on;
         a few seconds for the largest) off the event loop, then add it to this document's cache.
         Suggestions go on from the model and the document meanwhile."""
-        from charcomplete import memory
+        from charcomplete.model import memory
 
         switches = self.switches
         folder = getattr(engine, "folder", None)

@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from charcomplete import jsonsafe
-from charcomplete.atomic import atomic_write_bytes
-from charcomplete.paths import locations, private_dir
+from charcomplete.core.paths import locations, private_dir
+from charcomplete.storage import jsonsafe
+from charcomplete.storage.atomic import atomic_write_bytes
 
 SCRATCH_KEY = "scratch"  # the journal of a document that has no file yet
 MAX_JOURNAL_BYTES = 64 * 1024 * 1024  # a larger file is not ours; never read it into memory

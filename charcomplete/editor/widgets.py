@@ -20,8 +20,8 @@ from textual.widgets import Button, Input, Label, Sparkline, Static, TextArea
 from textual.widgets.text_area import Location
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from charcomplete.decoder import MIN_CHARS, next_word
 from charcomplete.editor.context import DOCUMENT_START, Context, CursorContext
+from charcomplete.suggest.decoder import MIN_CHARS, next_word
 
 # A suggestion computed faster than this (a moving average of its CPU time) is computed inline
 # (see _ask): half a frame. At 5 ms, a few of issue 11's deeper searches in a row (up to 6 ms

@@ -12,17 +12,17 @@ from __future__ import annotations
 import logging
 import sys
 
-from charcomplete.paths import locations, private_dir
+from charcomplete.core.paths import locations, private_dir
 
 LOG_NAME = "lsp.log"  # under the state folder: what the server logged in its last session
 
 
 def run(settings) -> None:
     """Serve on stdin/stdout until the client says exit or goes away."""
-    from charcomplete import store
-    from charcomplete.engine import Engine
-    from charcomplete.exclusions import Exclusions
+    from charcomplete.core.exclusions import Exclusions
     from charcomplete.lsp.server import CharcompleteLanguageServer
+    from charcomplete.model.engine import Engine
+    from charcomplete.storage import store
 
     exclusions = Exclusions.of([*store.exclude_patterns(), *settings.exclude])  # a damaged list: refuse to start
     engine = Engine.load(settings.model)

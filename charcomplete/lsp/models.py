@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from charcomplete import memory
-from charcomplete.cache import typing_cache
-from charcomplete.decoder import Completer, Suggestion
-from charcomplete.errors import CharcompleteError
-from charcomplete.ngram import NGram
+from charcomplete.core.errors import CharcompleteError
+from charcomplete.model import memory
+from charcomplete.model.cache import typing_cache
+from charcomplete.model.ngram import NGram
+from charcomplete.suggest.decoder import Completer, Suggestion
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ document's version moved on before the answer is ready, the answer is empty.
 `$/cancelRequest` cancels the waiting handler, and pygls answers RequestCancelled.
 
 Learning works as in the editor: each document's cache counts what is typed, and the
-background learner process (charcomplete.learner) fine-tunes the model on the documents
+background learner process (charcomplete.learn.learner) fine-tunes the model on the documents
 opened and saved, publishing only better weights, which are swapped in here. Excluded
 files (the settings' "exclude" globs and --exclude) are not even kept in memory: no
 suggestions, nothing learned."""
@@ -33,10 +33,10 @@ from pygls.protocol.language_server import LanguageServerProtocol, lsp_method
 from pygls.uris import to_fs_path
 
 from charcomplete import __version__
-from charcomplete.engine import PRIME_WINDOW
-from charcomplete.exclusions import Exclusions
+from charcomplete.core.exclusions import Exclusions
 from charcomplete.lsp.documents import UTF16, Document, Position
 from charcomplete.lsp.models import DocumentModels, Snapshot
+from charcomplete.model.engine import PRIME_WINDOW
 
 ACCEPTED = "charcomplete.accepted"  # sent back by the client when a suggestion is taken
 PAUSE = "charcomplete.pauseLearning"
@@ -357,7 +357,7 @@ class CharcompleteLanguageServer(LanguageServer):
     # ------------------------------------------------------------ the learner
 
     def _start_learner(self) -> None:
-        from charcomplete.learner import Learner, LearnerSettings
+        from charcomplete.learn.learner import Learner, LearnerSettings
 
         try:
             self.learner = Learner(self.models.engine.name, self.settings.learner_settings or LearnerSettings()).start()
@@ -375,7 +375,7 @@ class CharcompleteLanguageServer(LanguageServer):
             learner = self.learner
             if learner is None:
                 continue
-            from charcomplete.learner import Failed, Published, Rebased
+            from charcomplete.learn.learner import Failed, Published, Rebased
 
             for message in learner.poll():
                 self.learner_steps = int(getattr(message, "steps", self.learner_steps) or 0)
@@ -389,8 +389,8 @@ class CharcompleteLanguageServer(LanguageServer):
                 logger.error("the background learner stopped (%s)", learner.exit_description())
 
     def _load_weights(self, name: str) -> None:
-        from charcomplete.engine import Engine
-        from charcomplete.errors import CharcompleteError
+        from charcomplete.core.errors import CharcompleteError
+        from charcomplete.model.engine import Engine
 
         try:
             self.models.swap_engine(Engine.load(name))

@@ -1,0 +1,1 @@
+"""Below everything: errors, where things live, model shapes, the predictor contract."""

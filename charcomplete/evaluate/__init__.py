@@ -1,0 +1,1 @@
+"""How good a model is: evaluation, the cell comparison, plots."""

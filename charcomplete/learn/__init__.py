@@ -1,0 +1,1 @@
+"""Learning: reading folders, training, the background learner, dynamic evaluation."""

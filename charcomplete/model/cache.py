@@ -1,0 +1,331 @@
+"""The typing cache: a neural engine mixed with n-grams of the user's own text.
+
+A cache of the text read (an adaptive `ngram.NGram`) predicts the names, commands and links
+a writer repeats, which no pretrained model knows; `Mixer` learns online how far to trust
+it against the neural prediction. `CacheEngine` is a `predictor.LearningPredictor`: the
+decoder and the Completer use it as they use the bare numpy `Engine`, and it learns from
+each byte the user types (`observe`, `read`). `typing_cache` builds the editor's.
+numpy and dicts only, no torch.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import numpy as np
+
+from charcomplete.core.config import DOC_START
+from charcomplete.core.predictor import PRIME_WINDOW, TAIL_BYTES, Predictor, PredictorState
+from charcomplete.model.ngram import NGram
+
+
+def _count_bucket(count: float) -> int:
+    return 0 if count < 1.5 else 1 if count < 3.5 else 2 if count < 7.5 else 3
+
+
+def _logit(weight: np.ndarray) -> np.ndarray:
+    weight = np.clip(weight, 1e-3, 1 - 1e-3)
+    return np.log(weight / (1.0 - weight))
+
+
+MEMORY_LEVELS = 4
+
+
+def _memory_level(found: int, sure: float, order: int) -> int:
+    """How much the memory knows the context: 0 less than its last 4 bytes, 1 more but not
+    all it can (order - 1 bytes), 2 all of it, 3 all of it and it is sure what comes next
+    (`sure`: its likeliest byte's probability, at least 0.8): a name or a path it has read."""
+    if found < 4:
+        return 0
+    if found < order - 1:
+        return 1
+    return 3 if sure >= 0.8 else 2
+
+
+class Mixer:
+    """Mixes K next-byte distributions with weights learned online, one set per bin (the
+    bin says how much the cache knows about the context, so a context seen 20 times can
+    trust the cache more than one seen once). Each byte read takes one gradient step on
+    its log loss.
+
+    kind="linear":    p = sum_k w_k p_k, w = softmax(a[bin]);
+                      d(-ln p(x)) / d a_k = -w_k (p_k(x) - p(x)) / p(x)
+    kind="geometric": p ~ prod_k p_k ** w_k[bin] (a log-linear mixture, free weights);
+                      d(-ln p(x)) / d w_k = -ln p_k(x) + sum_b p(b) ln p_k(b)"""
+
+    def __init__(self, components: int, bins: int, lr: float = 0.02, kind: str = "linear",
+                 start: np.ndarray | None = None):
+        if kind not in ("linear", "geometric"):
+            raise ValueError(f"unknown mixing {kind!r}; choose linear or geometric")
+        self.kind = kind
+        self.lr = lr
+        if start is not None:  # (bins, K) parameters learned elsewhere
+            self.params = np.array(start, dtype=np.float64).reshape(bins, components)
+            return
+        if kind == "linear":
+            first = [0.0] + [-2.0] * (components - 1)  # logits: about 12% for the cache at first
+        else:
+            first = [1.0] + [0.2] * (components - 1)  # exponents
+        self.params = np.tile(np.asarray(first, dtype=np.float64), (bins, 1))  # (bins, K)
+
+    def weights(self, bin_: int) -> np.ndarray:
+        """The linear weights (summing to 1), or the geometric exponents."""
+        a = self.params[bin_]
+        if self.kind == "geometric":
+            return a.copy()
+        w = np.exp(a - a.max())
+        return w / w.sum()
+
+    def mix(self, probs: np.ndarray, bin_: int) -> np.ndarray:
+        """probs (K, 256) -> (256,)."""
+        if self.kind == "linear":
+            return self.weights(bin_) @ probs
+        logp = self.params[bin_] @ np.log(np.maximum(probs, 1e-300))
+        p = np.exp(logp - logp.max())
+        return p / p.sum()
+
+    def learn(self, probs: np.ndarray, byte: int, bin_: int) -> None:
+        """probs (K, 256): each component's prediction; `byte`: what came."""
+        if self.kind == "linear":
+            w = self.weights(bin_)
+            hit = probs[:, byte]
+            p = float(w @ hit)
+            if p > 0.0:
+                self.params[bin_] += self.lr * w * (hit - p) / p
+            return
+        logs = np.log(np.maximum(probs, 1e-300))  # (K, 256)
+        mixed = self.mix(probs, bin_)
+        self.params[bin_] += self.lr * (logs[:, byte] - logs @ mixed)
+
+
+class CacheEngine:
+    """A neural engine mixed with n-gram caches of the user's own text.
+
+    A `predictor.LearningPredictor`: its states wrap the base engine's states, so `suggest`
+    and `Completer` work with it unchanged. `observe(state, byte)` is called once the real next byte is
+    known (`read` does it for a whole text): it counts the byte in the adaptive n-grams
+    and teaches the mixer. Looking ahead (suggestions) never counts anything.
+
+    The mixing bin is the longest context the first cache has seen and how often
+    ((order + 1) x 4 bins), and with a second cache (the memory) how much it knows
+    (x MEMORY_LEVELS: see `_memory_level`): a memory that has seen the whole context many
+    times deserves trust from the first keystroke, before the mixer has learned anything.
+    `neural_bins` > 1 also splits bins by the neural model's confidence; on the notes that
+    was worse once the neural weights adapt (dynamic evaluation), since the confidence drifts
+    into bins whose weights have not been learned yet."""
+
+    def __init__(self, base: Predictor, caches: Sequence[NGram], lr: float = 0.02, neural_bins: int = 1,
+                 mixing: str = "linear", trust: Sequence[Sequence[float]] | None = None,
+                 memory_trust: Sequence[float] = ()):
+        """trust: with linear mixing, the first cache's starting weight per bin, as a table
+        [longest context found + 1][count bucket] (see CACHE_TRUST), and memory_trust the
+        second's per memory level (see MEMORY_TRUST); the others start at the default: about
+        12% each everywhere."""
+        if not caches:
+            raise ValueError("a CacheEngine needs at least one n-gram")
+        self.base = base
+        self.caches = list(caches)
+        self.neural_bins = neural_bins
+        self.levels = MEMORY_LEVELS if len(caches) > 1 else 1
+        self.bins = (caches[0].order + 1) * 4 * neural_bins * self.levels
+        self.lr, self.mixing, self.trust, self.memory_trust = lr, mixing, trust, tuple(memory_trust)
+        start = None
+        if trust is not None:
+            if mixing != "linear" or neural_bins != 1 or len(trust) != caches[0].order + 1:
+                raise ValueError("a trust table fits the first cache's order, linear mixing and no neural bins")
+            start = np.zeros((self.bins, 1 + len(caches)))
+            start[:, 1] = np.repeat(_logit(np.asarray(trust, dtype=np.float64).reshape(-1)), self.levels)
+            start[:, 2:] = -2.0  # the default start's logits
+            if len(caches) > 1 and memory_trust:
+                start[:, 2] = np.tile(_logit(np.asarray(memory_trust, dtype=np.float64)), self.bins // self.levels)
+        self.mixer = Mixer(1 + len(caches), self.bins, lr=lr, kind=mixing, start=start)
+        self.name = f"{base.name}+cache"
+
+    @property
+    def context_bytes(self) -> int:
+        """Bytes of recent text a state keeps for the caches."""
+        return max(max(cache.context_bytes for cache in self.caches), TAIL_BYTES)
+
+    def describe(self) -> str:
+        return f"{self.base.describe()} + a cache of the text read"
+
+    @property
+    def parameters(self) -> int:
+        return self.base.parameters
+
+    def rebased(self, base: Predictor) -> CacheEngine:
+        """A twin over new neural weights that shares these caches and this mixer (what was
+        learned from the user's typing carries over); this engine and its states are untouched.
+        Carry a state over with `state.carried_to(twin)`."""
+        twin = copy.copy(self)
+        twin.base = base
+        twin.name = f"{base.name}+cache"
+        return twin
+
+    def remembering(self, remembered: NGram | None) -> CacheEngine:
+        """A twin with this document's cache, and `remembered` (`memory.ngram`) in place of
+        the memory it had (None: none): the editor adds the model's memory once it is built,
+        and changes it with the model. What the mixer learned of the document's cache carries
+        over; the memory's weights start from `memory_trust`. Carry states over with `carried_to`."""
+        caches = self.caches[:1] + ([remembered] if remembered is not None else [])
+        twin = CacheEngine(self.base, caches, lr=self.lr, neural_bins=self.neural_bins, mixing=self.mixing,
+                           trust=self.trust, memory_trust=self.memory_trust)
+        learned = self.mixer.params.reshape(-1, self.levels, self.mixer.params.shape[1])[:, 0, :2]
+        twin.mixer.params[:, :2] = np.repeat(learned, twin.levels, axis=0)
+        return twin
+
+    def zero_state(self) -> CacheState:
+        return CacheState(self, self.base.zero_state())
+
+    def start(self) -> CacheState:
+        return CacheState(self, self.base.start())
+
+    def prime(self, text: bytes | str, window: int = PRIME_WINDOW) -> CacheState:
+        """As `Predictor.prime`; the caches see as much of the text as their order uses (the
+        base state's tail alone is 4 bytes, too short for an order-8 cache)."""
+        data = text.encode("utf-8", errors="replace") if isinstance(text, str) else bytes(text)
+        read = bytes([DOC_START]) + data if len(data) <= window else data[len(data) - window :]
+        return CacheState(self, self.base.prime(data, window), read[-self.context_bytes :])
+
+    def components(self, state: CacheState) -> tuple[np.ndarray, int]:
+        """(K, 256) probabilities of the base and each cache, and the mixing bin."""
+        neural = state.inner.probs()
+        rows = [neural]
+        bin_ = 0
+        context = state.context
+        for index, cache in enumerate(self.caches):
+            probs, found, count = cache.lookup(context[max(0, len(context) - cache.context_bytes) :])
+            rows.append(probs)
+            if index == 0:
+                top = float(neural.max())
+                confidence = 0 if top < 0.3 else 1 if top < 0.7 else 2
+                cache_bin = (found + 1) * 4 + _count_bucket(count)
+                bin_ = (cache_bin * self.neural_bins + min(confidence, self.neural_bins - 1)) * self.levels
+            elif index == 1:
+                bin_ += _memory_level(found, float(probs.max()), cache.order)
+        return np.array(rows), bin_
+
+    def read(self, state: CacheState, data: bytes) -> None:
+        """The user wrote `data` after `state`: learn from each byte, then read it into the state."""
+        for byte in data:
+            self.observe(state, byte)
+            state.feed(bytes((byte,)))
+
+    def observe(self, state: CacheState, byte: int) -> None:
+        probs, bin_ = state.cached_components()
+        self.mixer.learn(probs, byte, bin_)
+        for cache in self.caches:
+            if cache.adaptive:
+                cache.observe(state.context, byte)
+
+
+class CacheState:
+    """A base engine's state plus the recent bytes the caches need as context."""
+
+    __slots__ = ("engine", "inner", "context", "_components")
+
+    def __init__(self, engine: CacheEngine, inner: PredictorState, context: bytes | None = None):
+        self.engine = engine
+        self.inner = inner
+        self.context = inner.tail if context is None else context
+        self._components = None
+
+    @property
+    def tail(self) -> bytes:
+        return self.inner.tail
+
+    def fork(self) -> CacheState:
+        return CacheState(self.engine, self.inner.fork(), self.context)
+
+    def feed(self, data: bytes | str) -> None:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if data:
+            self.inner.feed(data)
+            self.context = (self.context + data)[-self.engine.context_bytes :]
+            self._components = None
+
+    def carried_to(self, engine: CacheEngine) -> CacheState:
+        """The same text read, under `engine` (this one `rebased` on new weights): the base
+        state is carried to the new base, the caches' context is kept."""
+        return CacheState(engine, self.inner.carried_to(engine.base), self.context)
+
+    def cached_components(self) -> tuple[np.ndarray, int]:
+        if self._components is None:
+            self._components = self.engine.components(self)
+        return self._components
+
+    def probs(self) -> np.ndarray:
+        probs, bin_ = self.cached_components()
+        return self.engine.mixer.mix(probs, bin_)
+
+    def log_probs(self) -> np.ndarray:
+        return np.log(np.maximum(self.probs(), 1e-300))
+
+
+# The typing cache: an n-gram of order 8 (7 bytes of context), the mixer learning at 0.2.
+# On the notes dev slice (held-out notes after the first 100 kB, 40 kB; the built-in GRU 512,
+# dynamic evaluation decaying 1% a step) longer contexts predict better: order 5 1.721 bpc,
+# 7 1.697, 8 1.690 (mixer 0.1 / 0.3: 1.692 / 1.690). On a repetitive document an order-8 cache
+# suggests whole 40-character runs, which took the editor's keystroke-to-suggestion p99 from
+# 10 ms to 25 ms with the learner running; the editor reading a typed-over suggestion at once
+# and the Completer's search budget (decoder.INTERACTIVE_BUDGET_MS) brought it to 6.5 ms
+# (BENCHMARKS.md, "Editor").
+CACHE_ORDER = 8
+CACHE_MIX_LR = 0.2
+# How far to trust a cache of the text read, before the mixer has learned it: its weight
+# per bin, rows by the longest context the cache has seen (none, 0..4 bytes; a longer one
+# takes the last row), columns by how often (1, 2-3, 4-7, 8+ times). What the mixer learned
+# reading 57 kB of the notes dev slice (4 kB of each document): a cache that has seen the
+# whole 4-byte context deserves 40-80%, not the flat 12%. Over a long text the start hardly
+# matters (order 8: a flat 12% 1.6426 bpc on the held-out notes, a table fitted on editing
+# sessions with `benchmarks/cache_trust.py` 1.6435); it is what makes a name typed twice a
+# suggestion the third time, which the session-fitted table (10-30% for a partly seen
+# context) did not.
+CACHE_TRUST = (
+    (0.12, 0.12, 0.12, 0.12),
+    (0.12, 0.12, 0.11, 0.11),
+    (0.08, 0.11, 0.17, 0.10),
+    (0.24, 0.22, 0.18, 0.14),
+    (0.29, 0.40, 0.25, 0.17),
+    (0.71, 0.80, 0.63, 0.41),
+)
+# How far to trust the model's memory (memory.py) before the mixer has learned it, by how much
+# of the context it knows (`_memory_level`). Measured on the notes dev slice typed as fresh
+# documents (a new cache per document, the memory of the notes' training 90%, no dynamic
+# evaluation): this table 1.640 bpc, (0.04, 0.14, 0.28, 0.6) 1.644, (0.04, 0.12, 0.25, 0.8)
+# 1.642, a flat 12% 1.680. A memory sure of a 7-byte context it has read is right often
+# enough to be shown from a document's first keystroke.
+MEMORY_TRUST = (0.05, 0.2, 0.4, 0.7)
+CACHE_READS_BYTES = 64 * 1024  # of a document as opened, the cache counts this much (its end)
+
+
+def trust_table(order: int) -> tuple[tuple[float, ...], ...]:
+    """CACHE_TRUST for a cache of `order`: a context longer than 4 bytes takes the 4-byte row."""
+    rows = CACHE_TRUST[: order + 1]
+    return rows + (CACHE_TRUST[-1],) * (order + 1 - len(rows))
+
+
+def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
+                 mix_lr: float = CACHE_MIX_LR, remembered: NGram | None = None) -> CacheEngine:
+    """`base` mixed with a cache of one document: an adaptive n-gram that has read the
+    document's text as opened (its last CACHE_READS_BYTES) and counts what is typed next,
+    and with `remembered` (`memory.ngram`: the static n-gram of the text the model was
+    trained on, shared between documents).
+
+    This is the editor's half of what `eval --adapt` measures as "+ cache": names,
+    commands and links a writer repeats get suggested after their first use, and those of
+    their trained folders from the start. The mixer starts from CACHE_TRUST and learns from
+    each typed byte."""
+    data = text.encode("utf-8", errors="replace")[-CACHE_READS_BYTES:]
+    caches = [_counted(order, data)] + ([remembered] if remembered is not None else [])
+    return CacheEngine(base, caches, lr=mix_lr, trust=trust_table(order), memory_trust=MEMORY_TRUST)
+
+
+def _counted(order: int, data: bytes) -> NGram:
+    """An adaptive n-gram that has counted `data` (a document's text after its start) as
+    typing would have, counted in numpy (`NGram.update_all`)."""
+    cache = NGram(order, adaptive=True)
+    cache.update_all(data)
+    return cache

@@ -1,0 +1,1 @@
+"""Files: the model store, model records, atomic writes, bounded JSON, the user's documents."""

@@ -1,0 +1,166 @@
+"""`charcomplete serve` over its real Unix socket, and the `init` snippets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+
+import pytest
+
+from charcomplete.model.engine import Engine
+from charcomplete.shell import server as serve
+from charcomplete.storage import store
+from tests.helpers import CHAIN, CLI, chain_weights, cli_env, save_weights, start_server, stop
+
+
+@pytest.fixture
+def chain_model() -> str:
+    config, weights = chain_weights(CHAIN)
+    return save_weights("chain", config, weights)
+
+
+@pytest.fixture
+def server(chain_model):
+    process = start_server()
+    yield process
+    stop(process)
+
+
+def test_answers_the_lines_protocol_over_a_private_socket(server):
+    path = serve.socket_path()
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert stat.S_IMODE(os.lstat(path).st_mode) == 0o600 and stat.S_ISSOCK(os.lstat(path).st_mode)
+    answer = serve.request({"text": "the qu", "id": 7})
+    assert answer["id"] == 7 and answer["completion"] == "ick "
+    assert "error" in serve.request({"text": 3})
+    # Several requests on one connection, and a malformed line in between.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(str(path))
+        connection.sendall(b'{"text": "qu"}\nnot json\n{"text": "the qu"}\n')
+        reader = connection.makefile("rb")
+        lines = [reader.readline() for _ in range(3)]
+    assert [b"completion" in lines[0], b"error" in lines[1], b"ick " in lines[2]] == [True, True, True]
+
+
+def test_a_second_start_finds_the_first(server):
+    second = subprocess.run([*CLI, "serve", "--model", "chain", "--no-learner"], capture_output=True, env=cli_env(),
+                            timeout=60)
+    assert second.returncode == 0 and b"already running" in second.stderr
+    assert serve.request({"status": True})["pid"] == server.pid  # the first one still serves
+
+
+def test_a_stale_socket_file_is_replaced(chain_model):
+    path = serve.socket_path()
+    serve.private_runtime_dir()
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(path))  # a server that died without cleaning up leaves this behind
+    dead.close()
+    assert serve.request({"status": True}) is None
+    process = start_server()
+    try:
+        assert serve.request({"text": "the qu"})["completion"] == "ick "
+    finally:
+        stop(process)
+    assert not path.exists()  # removed at exit
+
+
+def test_exits_when_idle_and_removes_its_socket(chain_model):
+    process = start_server("--idle-exit", "1")
+    assert process.wait(timeout=30) == 0
+    assert not serve.socket_path().exists()
+
+
+def test_another_users_folder_is_never_used(chain_model, tmp_path):
+    if os.getuid() != 0:
+        pytest.skip("needs root to make a folder that belongs to another user")
+    folder = serve.runtime_dir()
+    folder.mkdir(parents=True, mode=0o700)
+    os.chown(folder, 12345, 12345)
+    result = subprocess.run([*CLI, "serve", "--model", "chain", "--no-learner"], capture_output=True, env=cli_env(),
+                            timeout=60)
+    assert result.returncode == 1 and b"not a folder of yours" in result.stderr
+    assert b"Traceback" not in result.stderr
+    assert serve.request({"status": True}) is None  # the client will not talk into it either
+    assert os.listdir(folder) == []
+
+
+def test_learned_commands_are_suggested_by_the_next_server(chain_model):
+    store.update_settings(exclude=["*token*"])
+    process = start_server()
+    try:
+        assert serve.request({"learn": "echo zygo-marker"}) == {"learned": True}
+        assert serve.request({"learn": " echo zygo-secret"})["learned"] is False  # leading space: private
+        assert serve.request({"learn": "export token=zygo-1"})["reason"] == "excluded"
+    finally:
+        stop(process)
+    history = (store.locations().cache / serve.HISTORY_NAME).read_text()
+    assert history == "echo zygo-marker\n"
+    assert stat.S_IMODE(os.stat(store.locations().cache / serve.HISTORY_NAME).st_mode) == 0o600
+    process = start_server()
+    try:
+        assert serve.request({"text": "echo zy"})["completion"].startswith("go")  # the model alone: any byte
+    finally:
+        stop(process)
+
+
+def test_the_shell_model_is_made_from_the_builtin_one(charcomplete_home):
+    process = start_server(model="shell")
+    try:
+        assert serve.request({"status": True})["model"].startswith("shell")
+    finally:
+        stop(process)
+    meta, _, builtin = store.load_meta("shell")
+    assert not builtin and meta["parent"] == "default (built-in)"
+    assert Engine.load("shell").config == Engine.load("default").config
+
+
+def test_a_missing_model_is_one_sentence(charcomplete_home):
+    result = subprocess.run([*CLI, "serve", "--model", "nope"], capture_output=True, env=cli_env(), timeout=60)
+    assert result.returncode == 1 and result.stderr.decode().count("\n") == 1
+
+
+def test_ask_starts_a_server_when_none_runs(chain_model):
+    # `init bash|fish` bind a key to `serve --ask`: the first press starts the (detached) server.
+    result = subprocess.run([*CLI, "serve", "--ask", "the qu"], capture_output=True, env=cli_env(), timeout=60)
+    try:
+        assert result.returncode == 0
+        status = serve.request({"status": True})
+        assert status is not None and status["model"].startswith("shell")
+    finally:
+        status = serve.request({"status": True})
+        if status is not None:
+            os.kill(status["pid"], signal.SIGTERM)
+
+
+@pytest.mark.parametrize("shell", ["zsh", "bash", "fish"])
+def test_init_prints_a_snippet_that_parses(shell):
+    result = subprocess.run([*CLI, "init", shell], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert result.returncode == 0
+    assert str(serve.socket_path()) in result.stdout or shell != "zsh"
+    if shell == "zsh":
+        assert "_zsh_autosuggest_strategy_charcomplete" in result.stdout
+    program = shutil.which(shell)
+    if program is None:
+        pytest.skip(f"{shell} is not installed")
+    check = [program, "-n"] if shell != "fish" else [program, "--no-execute"]
+    parsed = subprocess.run(check, input=result.stdout, capture_output=True, text=True, timeout=30)
+    assert parsed.returncode == 0, parsed.stderr
+
+
+def test_init_refuses_an_unknown_shell():
+    result = subprocess.run([*CLI, "init", "tcsh"], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert result.returncode == 1 and "zsh, bash, fish" in result.stderr
+
+
+def test_the_bash_key_binding_inserts_the_suggestion_at_the_cursor(server):
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    init = " ".join(CLI) + " init bash"
+    script = (f'eval "$({init})" 2>/dev/null; READLINE_LINE="echo the qu tail"; READLINE_POINT=11; '
+              '_charcomplete_insert; printf "%s|%s" "$READLINE_LINE" "$READLINE_POINT"')
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert result.stdout == "echo the quick  tail|15", result
