@@ -19,7 +19,6 @@ by asking git (see IgnoreRules).
 from __future__ import annotations
 
 import errno
-import fnmatch
 import hashlib
 import logging
 import os
@@ -33,6 +32,7 @@ import numpy as np
 
 from charcomplete.core.config import DOC_START
 from charcomplete.core.errors import CorpusError
+from charcomplete.core.exclusions import Exclusions
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class _Walker:
     """Collects candidate files from the given roots and counts everything it skips."""
 
     def __init__(self, exclude: Sequence[str]) -> None:
-        self.exclude = list(exclude)
+        self.exclusions = Exclusions.of(exclude)
         self.skipped: Counter[str] = Counter()
         self.candidates: list[_Candidate] = []
         self._visited_dirs: set[FileKey] = set()  # shared by all roots, so overlapping roots aren't read twice
@@ -125,16 +125,14 @@ class _Walker:
             self.skipped["unreadable"] += 1
             return given.absolute()
         root = given.resolve()
+        if self.exclusions.path(given):  # a folder named on the command line is matched by its own name too
+            self.skipped["excluded"] += 1
+            return root
         if stat.S_ISDIR(st.st_mode):
             self._root_real = str(root)
             self._walk(root, _key(st))
         elif stat.S_ISREG(st.st_mode):
-            if is_excluded(root.name, self.exclude):
-                self.skipped["excluded"] += 1
-            else:
-                self.candidates.append(
-                    _Candidate(root, root.name, str(root.parent), _key(st), st.st_size, True, str(root))
-                )
+            self.candidates.append(_Candidate(root, root.name, str(root.parent), _key(st), st.st_size, True, str(root)))
         else:
             self.skipped["not a regular file"] += 1
         return root
@@ -197,7 +195,7 @@ class _Walker:
         if entry.name.startswith("."):
             self.skipped["hidden"] += 1  # a hidden folder counts once: it is never entered
             return None
-        if is_excluded(entry_rel, self.exclude):
+        if self.exclusions.matches(entry.path, _is_dir(entry)):
             self.skipped["excluded"] += 1
             return None
         try:
@@ -220,28 +218,17 @@ class _Walker:
             return None  # a link to the folder itself: the walk counts it as a loop
         if any(part.startswith(".") for part in real_rel.split("/")):
             return "hidden"
-        if is_excluded(real_rel, self.exclude):
+        if self.exclusions.matches(real_path, os.path.isdir(real_path)):
             return "excluded"
         return None
 
 
-def is_excluded(relpath: str, patterns: Sequence[str]) -> bool:
-    """Whether `relpath` (relative to a trained folder, "/"-separated) is kept out by the
-    exclusion globs `patterns`: it, or any folder above it, matches a pattern by its relative
-    path or by its name. A trailing slash ("private/") is how people write folder patterns.
-
-    This is the one rule every reader of the user's folders applies (train, eval, the
-    editor's learner): `scan(paths, exclude=patterns)` calls it for every entry it meets."""
-    globs = [pattern.rstrip("/") or pattern for pattern in patterns]
-    if not globs:
+def _is_dir(entry: os.DirEntry) -> bool:
+    """Whether the entry is a folder (a link to one included): from the listing, mostly no syscall."""
+    try:
+        return entry.is_dir()
+    except OSError:
         return False
-    parts = relpath.strip("/").split("/")
-    for depth in range(1, len(parts) + 1):
-        prefix = "/".join(parts[:depth])
-        name = parts[depth - 1]
-        if any(fnmatch.fnmatch(prefix, glob) or fnmatch.fnmatch(name, glob) for glob in globs):
-            return True
-    return False
 
 
 def _is_link(entry: os.DirEntry) -> bool:

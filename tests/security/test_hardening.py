@@ -219,14 +219,14 @@ def test_train_does_not_follow_a_folder_link_out_of_the_tree(tmp_path: Path) -> 
     assert "1 link out of the folder" in result.stdout
 
 
-def test_exclusion_rule_is_one_public_function() -> None:
-    from charcomplete.learn.corpus import is_excluded
+def test_exclusion_rule_is_one_matcher() -> None:
+    from charcomplete.core.exclusions import Exclusions
 
-    assert is_excluded("private/a/b.txt", ["private/"])
-    assert is_excluded("notes/diary.secret", ["*.secret"])
-    assert is_excluded("journal-1.md", ["journal-*.md"])
-    assert not is_excluded("notes/public.txt", ["private/", "*.secret"])
-    assert not is_excluded("anything", [])
+    assert Exclusions.of(["private/"]).path("/home/u/private/a/b.txt")
+    assert Exclusions.of(["*.secret"]).path("/home/u/notes/diary.secret")
+    assert Exclusions.of(["journal-*.md"]).path("/n/journal-1.md")
+    assert not Exclusions.of(["private/", "*.secret"]).path("/n/notes/public.txt")
+    assert not Exclusions.of([]).path("/anything")
 
 
 def test_scan_keeps_its_signature(tmp_path: Path) -> None:
