@@ -27,12 +27,14 @@ stops without publishing.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import signal
 import subprocess
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -228,6 +230,16 @@ def forget_generation() -> str:
         return ""
 
 
+def forget_generation_stamp() -> tuple[int, int] | None:
+    """What identifies the current forget generation, for a resident process that asks before
+    every answer: one stat, no read (every `forget` writes a new file: a new inode)."""
+    try:
+        info = os.stat(_generation_path())
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns
+
+
 def new_forget_generation() -> None:
     """Tell every running learner that what it holds is forgotten (called by `forget` before it deletes)."""
     from charcomplete.core.paths import private_dir
@@ -248,10 +260,16 @@ def log_path() -> Path:
 
 
 class Learner:
-    """The editor's handle on the learner process. Nothing here blocks the caller for long."""
+    """A surface's handle on the learner process. Nothing here blocks the caller for long.
 
-    def __init__(self, model_name: str, settings: LearnerSettings | None = None):
+    Its messages reach the surface through `on_message`, called on the handle's reader thread
+    as each arrives (the surface hands it to its own loop or lock); without one they wait for
+    `poll`."""
+
+    def __init__(self, model_name: str, settings: LearnerSettings | None = None,
+                 on_message: Callable[[Message], None] | None = None):
         self.model_name = model_name
+        self.on_message = on_message
         self.settings = settings or LearnerSettings()
         self.process: subprocess.Popen | None = None
         self.stopped = False  # told to stop (or handed over): nothing more is sent
@@ -316,7 +334,13 @@ class Learner:
             message = decode_message(line)
             if message is not None:
                 self.ready = self.ready or isinstance(message, Ready)
-                self._received.put(message)
+                if self.on_message is not None:
+                    try:
+                        self.on_message(message)
+                    except Exception:  # noqa: BLE001 - a surface's mistake must not stop the reading
+                        logging.getLogger(__name__).exception("a learner message was not handled")
+                else:
+                    self._received.put(message)
 
     def _write(self) -> None:
         stream = self.process.stdin

@@ -18,30 +18,12 @@ from typing import BinaryIO
 from charcomplete.core.errors import CharcompleteError
 from charcomplete.core.exits import reader_gone
 from charcomplete.model.engine import PRIME_WINDOW
+from charcomplete.suggest.protocol import MAX_ALTERNATIVES
 
 READ_CHUNK = 64 * 1024
-MAX_REQUEST_BYTES = 16 * 1024 * 1024  # one --lines request; longer lines are refused, not buffered
-MAX_ALTERNATIVES = 20
 MAX_SEED = 2**32 - 1  # what every random generator accepts
 SAMPLE_CHARS = 200  # --sample without --max-chars
-REQUEST_OPTIONS = {"text", "id", "max_chars", "alternatives"}
 DESCRIPTION = "Print the most likely continuation of the text on stdin (the text before the cursor)."
-
-
-class BadRequest(ValueError):
-    """A --lines request that cannot be answered; the answer is an error object, which
-    carries the request's id when the request was a JSON object with one."""
-
-    def __init__(self, message: str, request: object = None):
-        super().__init__(message)
-        self.request = request  # the parsed request, when it parsed
-
-
-def _error_answer(error: BadRequest) -> dict:
-    request = error.request
-    if isinstance(request, dict) and "id" in request:
-        return {"id": request["id"], "error": str(error)}  # so that a client can match it to its request
-    return {"error": str(error)}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -199,24 +181,16 @@ def _suggest_options(max_chars: int | None) -> dict:
 
 
 def _answer(engine, state, max_chars: int | None, alternatives: int) -> dict:
-    """The JSON answer. "probability" (of the completion: the product of its characters'
-    probabilities) is there only when the completion is not empty: an empty one is the
-    model having nothing worth suggesting, not a prediction. Alternatives: the completion
-    first, then the likeliest others, best first. `state` None: there was no text."""
+    """The JSON answer (the protocol's); `state` None: there was no text."""
     from charcomplete.suggest import decoder
+    from charcomplete.suggest.protocol import completion_answer
 
     options = _suggest_options(max_chars)
     if state is None:
-        best, others = decoder.Suggestion("", 1.0), []
-    else:
-        best = decoder.suggest(state, **options)
-        others = decoder.alternatives(state, alternatives, **options) if alternatives else []
-    answer: dict = {"completion": best.text}
-    if best.text:
-        answer["probability"] = round(best.probability, 6)
-    answer["alternatives"] = [{"completion": s.text, "probability": round(s.probability, 6)} for s in others]
-    answer["model"] = engine.name
-    return answer
+        return completion_answer(decoder.Suggestion("", 1.0), [], engine.name)
+    best = decoder.suggest(state, **options)
+    others = decoder.alternatives(state, alternatives, **options) if alternatives else []
+    return completion_answer(best, others, engine.name)
 
 
 def _print_completion(engine, state, max_chars: int | None, alternatives: int, as_json: bool) -> None:
@@ -255,80 +229,17 @@ def _print_sample(engine, state, max_chars, temperature, top_k, seed, as_json: b
 
 def _serve_lines(engine, max_chars: int | None, alternatives: int) -> None:
     """Answer one JSON request per line until EOF; a bad request gets an error answer."""
-    from charcomplete.suggest.decoder import Completer
+    from charcomplete.suggest import protocol
+    from charcomplete.suggest.session import Session, SessionOptions
 
-    completer = Completer(engine)
-    for raw in _request_lines(sys.stdin.buffer):
+    session = Session(engine, options=SessionOptions(cache=False))  # the model alone, as one-shot `complete`
+    for raw in protocol.request_lines(sys.stdin.buffer):
         try:
-            answer = _answer_request(completer, raw, max_chars, alternatives)
-        except BadRequest as error:
-            answer = _error_answer(error)
+            request = protocol.parse(raw, max_chars=max_chars, alternatives=alternatives)
+            answer = protocol.answer_complete(session, request)
+        except protocol.BadRequest as error:
+            answer = protocol.error_answer(error)
         _write(json.dumps(answer) + "\n")
-
-
-def answer_line(completer, raw: bytes | None, max_chars: int | None = None, alternatives: int = 0) -> dict:
-    """One --lines request (a line's bytes; None for an over-long one) to its answer, an
-    {"error": ...} for a bad one: the protocol, for servers that speak it (`serve`)."""
-    try:
-        return _answer_request(completer, raw, max_chars, alternatives)
-    except BadRequest as error:
-        return {"error": str(error)}
-
-
-def _request_lines(stream: BinaryIO):
-    """Yield each line (bytes, newline stripped); an over-long line yields None, unbuffered."""
-    while True:
-        line = stream.readline(MAX_REQUEST_BYTES + 1)
-        if not line:
-            return
-        if len(line) > MAX_REQUEST_BYTES and not line.endswith(b"\n"):
-            while line and not line.endswith(b"\n"):  # skip the rest of it
-                line = stream.readline(READ_CHUNK)
-            yield None
-            continue
-        yield line.rstrip(b"\r\n")
-
-
-def _answer_request(completer, raw: bytes | None, max_chars: int | None, alternatives: int) -> dict:
-    request = _parse_request(raw)
-    max_chars = _int_option(request, "max_chars", max_chars, 0, 10_000)
-    alternatives = _int_option(request, "alternatives", alternatives, 0, MAX_ALTERNATIVES)
-    # Reads only what changed since the last request; an empty text has nothing to complete.
-    state = completer.state_for(request["text"]) if request["text"] else None
-    answer = _answer(completer.engine, state, max_chars, alternatives)
-    if "id" in request:
-        answer = {"id": request["id"], **answer}  # lets a client match answers to requests
-    return answer
-
-
-def _parse_request(raw: bytes | None) -> dict:
-    if raw is None:
-        raise BadRequest(f"the request is longer than {MAX_REQUEST_BYTES} bytes")
-    if not raw.strip():
-        raise BadRequest('empty request; send {"text": "..."}')
-    from charcomplete.storage import jsonsafe
-
-    try:
-        request = jsonsafe.loads(raw)
-    except jsonsafe.JSONRefused as error:  # bad JSON, deep nesting, huge integers, NaN and 1e400
-        raise BadRequest(f"the request is refused: {error}") from None
-    if not isinstance(request, dict) or not isinstance(request.get("text"), str):
-        raise BadRequest('a request is a JSON object with a "text" string, e.g. {"text": "The quick bro"}', request)
-    if not isinstance(request.get("id"), (str, int, float, type(None))) or isinstance(request.get("id"), bool):
-        raise BadRequest("id must be a string or a number, as in JSON-RPC", request)  # echoed, so it can be matched
-    unknown = sorted(set(request) - REQUEST_OPTIONS)
-    if unknown:
-        raise BadRequest(f"unknown request field {unknown[0]!r}; known: {', '.join(sorted(REQUEST_OPTIONS))}", request)
-    return request
-
-
-def _int_option(request: dict, key: str, default: int | None, low: int, high: int) -> int | None:
-    value = request.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BadRequest(f"{key} must be a whole number from {low} to {high}", request)
-    return value
 
 
 # ------------------------------------------------------------ output

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from charcomplete.core.errors import CharcompleteError
 from charcomplete.core.paths import HOME_ENV, locations, private_dir
+from charcomplete.storage import jsonsafe
 
 SOCKET_NAME = "serve.sock"
 LOCK_NAME = "serve.lock"
@@ -107,8 +108,8 @@ def request(message: dict, timeout: float = 2.0, path: Path | None = None) -> di
     except OSError:
         return None
     try:
-        return json.loads(line) if line else None
-    except ValueError:
+        return jsonsafe.loads(line) if line else None
+    except jsonsafe.JSONRefused:
         return None
 
 
@@ -153,31 +154,26 @@ class AlreadyRunning(CharcompleteError):
 
 
 class Suggestions:
-    """The model, the history cache and one Completer, used under one lock (requests come
-    from several connections; the model serves one at a time)."""
+    """The shell's suggestion session (`suggest.session`) and its history, used under one lock
+    (requests come from several connections; the model serves one at a time)."""
 
     def __init__(self, settings: ServeSettings):
         from charcomplete.core.exclusions import Exclusions
-        from charcomplete.model.cache import typing_cache
-        from charcomplete.model.engine import Engine
         from charcomplete.storage import store
-        from charcomplete.suggest.decoder import Completer
+        from charcomplete.suggest.session import Session
 
         self.settings = settings
         self.exclusions = Exclusions.of(store.exclude_patterns())
         if settings.model == SHELL_MODEL:
             _make_shell_model()
-        self.engine = Engine.load(settings.model)
         self.history_path = private_dir(locations().cache) / HISTORY_NAME
         history = _read_history(self.history_path) if settings.learn else []
-        self._completer_class = Completer
         # Older history is counted as one stream, each command after a document start as a
         # request sees it; the latest commands go through the mixer, which learns from them.
         older, newer = _split_recent(history, HISTORY_MIXER_BYTES)
-        self.cache = typing_cache(self.engine, "".join(f"\0{line}\n" for line in older))
+        self.session = Session.open(settings.model, "".join(f"\0{line}\n" for line in older))
         for line in newer:
-            self._count(line)
-        self.completer = Completer(self.cache)
+            self.session.learn_line(line)
         self.lock = threading.Lock()
         self.requests = 0
         self.learned = 0
@@ -185,17 +181,26 @@ class Suggestions:
         if settings.learn and settings.learner:
             self._start_learner()
 
-    def answer(self, raw: bytes) -> dict:
-        from charcomplete.pipe.command import answer_line
+    @property
+    def engine(self):
+        return self.session.engine
+
+    def answer(self, raw: bytes | None) -> dict:
+        from charcomplete.suggest import protocol
 
         with self.lock:
             self.requests += 1
-            special = _special(raw)
-            if special is None:
-                return answer_line(self.completer, raw)
-            if "learn" in special:
-                return self.learn(special["learn"])
-            return self.status()
+            if self.session.forgotten():
+                self._forget()  # `forget --all` ran: nothing learned before it may answer
+            try:
+                request = protocol.parse(raw, server_requests=True)
+            except protocol.BadRequest as error:
+                return protocol.error_answer(error)
+            if request.kind == "learn":
+                return protocol.with_id(request, self.learn(request.text))
+            if request.kind == "status":
+                return protocol.with_id(request, self.status())
+            return protocol.answer_complete(self.session, request)
 
     def learn(self, line) -> dict:
         if not isinstance(line, str):
@@ -207,7 +212,7 @@ class Suggestions:
             return {"learned": False, "reason": "empty, or starts with a space"}
         if self.exclusions.line(line):
             return {"learned": False, "reason": "excluded"}
-        self._count(line)
+        self.session.learn_line(line)
         self.learned += 1
         _append_history(self.history_path, line)
         if self.learner is not None:
@@ -218,9 +223,20 @@ class Suggestions:
         return {"pid": os.getpid(), "model": self.engine.name, "requests": self.requests, "learned": self.learned,
                 "learner": None if self.learner is None else ("ready" if self.learner.ready else "starting")}
 
-    def _count(self, line: str) -> None:
-        state = self.cache.start()
-        self.cache.read(state, line.encode("utf-8", "replace") + b"\n")
+    def _forget(self) -> None:
+        """Drop the history's counts and the memory, and serve the model in use now (the shell
+        model may be gone); a learner still running heard of the forget itself and stops."""
+        from charcomplete.suggest.session import load_engine
+
+        name = self.settings.model
+        if name == SHELL_MODEL:
+            _make_shell_model()
+        try:
+            engine = load_engine(name)
+        except CharcompleteError:
+            engine = self.session.engine  # (the weights only: what was learned from the user goes below)
+        self.session.forget(engine)
+        self.learned = 0
 
     # ------------------------------------------------------------ the learner
 
@@ -228,47 +244,27 @@ class Suggestions:
         from charcomplete.learn.learner import Learner
 
         try:
-            self.learner = Learner(self.engine.name).start()
+            self.learner = Learner(self.engine.name, on_message=self._on_learner_message).start()
         except (OSError, ValueError):
             self.learner = None
 
-    def poll_learner(self) -> None:
-        if self.learner is None:
-            return
+    def _on_learner_message(self, message) -> None:
+        """From the learner's reader thread: new weights are loaded there, then swapped in under the lock."""
         from charcomplete.learn.learner import Published, Rebased
+        from charcomplete.suggest.session import load_engine
 
-        for message in self.learner.poll():
-            if isinstance(message, (Published, Rebased)):
-                self._swap(message.name)
-
-    def _swap(self, name: str) -> None:
-        from charcomplete.model.engine import Engine
-
+        if not isinstance(message, (Published, Rebased)):
+            return
         try:
-            engine = Engine.load(name)
+            engine = load_engine(message.name)
         except CharcompleteError:
             return
         with self.lock:
-            self.engine = engine
-            self.cache = self.cache.rebased(engine)
-            self.completer = self._completer_class(self.cache)
+            self.session.swap(engine)
 
     def close(self) -> None:
         if self.learner is not None:
             self.learner.hand_over()  # it publishes what it learned in the background, then exits
-
-
-def _special(raw: bytes) -> dict | None:
-    """A serve-only request ({"learn": ...} or {"status": ...}), or None for a --lines one."""
-    if not raw or (b'"learn"' not in raw and b'"status"' not in raw):
-        return None
-    try:
-        message = json.loads(raw)
-    except ValueError:
-        return None
-    if isinstance(message, dict) and ("learn" in message or "status" in message) and "text" not in message:
-        return message
-    return None
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -387,7 +383,6 @@ def serve(settings: ServeSettings, ready=None) -> None:
 def _watch(server: _Server, idle_exit_s: float) -> None:
     while True:
         time.sleep(POLL_S)
-        server.suggestions.poll_learner()
         if server.active == 0 and time.monotonic() - server.last_activity > idle_exit_s:
             server.shutdown()
             return

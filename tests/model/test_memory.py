@@ -15,8 +15,8 @@ from charcomplete.model.cache import typing_cache
 from charcomplete.model.engine import Engine
 from charcomplete.storage import store
 from charcomplete.suggest.decoder import suggest
-from tests.helpers import assert_one_clear_error, make_notes, run
 from tests.editor.test_editor import SIZE, make_app, type_and_wait
+from tests.helpers import assert_one_clear_error, make_notes, run
 
 SMALL = ["--batch-size", "8", "--seq-len", "32"]
 NAME_LINE = "Deploy with `zorbctl rollout --canary=7 blue-heron` before lunch.\n"
