@@ -415,7 +415,8 @@ def _split_recent(lines: list[str], recent_bytes: int) -> tuple[list[str], list[
 
 
 def _append_history(path: Path, line: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    private_dir(path.parent)  # `forget --all` removes the cache folder under a running server
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:
         os.write(fd, line.encode("utf-8", "replace") + b"\n")
         size = os.fstat(fd).st_size
