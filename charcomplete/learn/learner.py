@@ -256,6 +256,13 @@ def log_path() -> Path:
     return locations().state / LOG_NAME
 
 
+@dataclass(frozen=True)
+class Exited:
+    """handle -> surface (never on the wire): the learner process is gone; `how` says how."""
+
+    how: str
+
+
 # ---------------------------------------------------------------- editor side
 
 
@@ -341,6 +348,15 @@ class Learner:
                         logging.getLogger(__name__).exception("a learner message was not handled")
                 else:
                     self._received.put(message)
+        if self.on_message is not None:  # the end of its output: the process is gone, or going
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                self.on_message(Exited(self.exit_description()))
+            except Exception:  # noqa: BLE001
+                logging.getLogger(__name__).exception("a learner message was not handled")
 
     def _write(self) -> None:
         stream = self.process.stdin

@@ -46,7 +46,6 @@ MAX_DOCUMENT_CHARS = 32 * 1024 * 1024  # the editor's limit: a bigger file is no
 SPAN = 16 * 1024  # characters of text before the cursor handed to the Completer, at most...
 MIN_SPAN = 2 * PRIME_WINDOW  # ...and at least, unless it starts at the document start
 MAX_ALTERNATIVES = 4
-POLL_LEARNER_S = 0.5
 
 logger = logging.getLogger("charcomplete.lsp")
 
@@ -149,7 +148,6 @@ class CharcompleteLanguageServer(LanguageServer):
     def _initialized(self, params: types.InitializedParams) -> None:
         if self.settings.learn:
             self._start_learner()
-        self._poller = asyncio.get_running_loop().create_task(self._poll_learner())
 
     def _encoding(self) -> str:
         capabilities = self.protocol.server_capabilities if hasattr(self.protocol, "server_capabilities") else None
@@ -272,7 +270,23 @@ class CharcompleteLanguageServer(LanguageServer):
     def _answer(self, snapshot: Snapshot) -> list:
         if self._stale(snapshot):
             return []  # runs on the model thread: skip work the answer would discard
+        if self.models.forgotten():
+            self._forget_all()  # `forget --all` ran: nothing learned before it may answer
+            return []
         return self.models.suggest(snapshot)
+
+    def _forget_all(self) -> None:
+        """On the model thread: every document's session drops what it learned, and the model in
+        use now serves (the one before may have been deleted)."""
+        from charcomplete.core.errors import CharcompleteError
+        from charcomplete.suggest.session import load_engine, model_in_use
+
+        try:
+            engine = load_engine(model_in_use())
+        except CharcompleteError as error:
+            logger.error("after a forget, the model in use could not be loaded: %s", error)
+            engine = self.models.engine
+        self.models.forget(engine)
 
     def _advance(self, snapshot: Snapshot) -> None:
         if not self._stale(snapshot):  # a later edit will read further anyway
@@ -360,7 +374,10 @@ class CharcompleteLanguageServer(LanguageServer):
         from charcomplete.learn.learner import Learner, LearnerSettings
 
         try:
-            self.learner = Learner(self.models.engine.name, self.settings.learner_settings or LearnerSettings()).start()
+            loop = asyncio.get_running_loop()
+            self.learner = Learner(self.models.engine.name, self.settings.learner_settings or LearnerSettings(),
+                                   on_message=lambda message: loop.call_soon_threadsafe(self._on_learner, message),
+                                   ).start()
         except (OSError, ValueError) as error:
             self.learning = "error"
             logger.error("the background learner could not start: %s", error)
@@ -369,24 +386,20 @@ class CharcompleteLanguageServer(LanguageServer):
         if self.learner is not None and self.learning == "on":
             self.learner.send_text(text)
 
-    async def _poll_learner(self) -> None:
-        while True:
-            await asyncio.sleep(POLL_LEARNER_S)
-            learner = self.learner
-            if learner is None:
-                continue
-            from charcomplete.learn.learner import Failed, Published, Rebased
+    def _on_learner(self, message) -> None:
+        """A message from the learner, on the event loop (its handle calls back as each arrives)."""
+        from charcomplete.learn.learner import Exited, Failed, Published, Rebased
 
-            for message in learner.poll():
-                self.learner_steps = int(getattr(message, "steps", self.learner_steps) or 0)
-                if isinstance(message, (Published, Rebased)):
-                    self._on_model_thread(self._load_weights, message.name)
-                elif isinstance(message, Failed):
-                    self.learning = "error"
-                    logger.error("the background learner failed: %s", message.message)
-            if not learner.is_alive() and not learner.stopped and self.learning != "error":
-                self.learning = "error"
-                logger.error("the background learner stopped (%s)", learner.exit_description())
+        self.learner_steps = int(getattr(message, "steps", self.learner_steps) or 0)
+        if isinstance(message, (Published, Rebased)):
+            self._on_model_thread(self._load_weights, message.name)
+        elif isinstance(message, Failed):
+            self.learning = "error"
+            logger.error("the background learner failed: %s", message.message)
+        elif isinstance(message, Exited) and self.learner is not None and not self.learner.stopped \
+                and self.learning != "error":
+            self.learning = "error"
+            logger.error("the background learner stopped (%s)", message.how)
 
     def _load_weights(self, name: str) -> None:
         from charcomplete.core.errors import CharcompleteError
