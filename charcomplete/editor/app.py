@@ -49,9 +49,9 @@ from charcomplete.learn.learner import (
     Published,
     Rebased,
 )
-from charcomplete.model.cache import typing_cache
 from charcomplete.storage import store
 from charcomplete.storage.documents import ReadOnlyDocumentError, interrupted_save_backup, write_document
+from charcomplete.suggest.session import Session, SessionOptions, load_engine, load_memory
 
 # A bigger file is not notes. At the old 32 MiB limit a file took 22 s to open and 2.5 s per
 # keystroke (issue 14). Measured under load with the Pilot: 4 MiB opens in about 5 s and a
@@ -207,7 +207,6 @@ class EditorApp(App):
     ):
         super().__init__()
         self.path = None if path is None else Path(os.path.abspath(Path(path).expanduser()))
-        self.engine = engine
         # Taken before reading: a change in between makes a save ask, rather than go unnoticed.
         self._disk_stamp = disk_stamp(self.path)  # a save first checks that nobody else changed the file
         initial = text if text is not None else (read_document(self.path) if self.path is not None else "")
@@ -226,10 +225,11 @@ class EditorApp(App):
         self.send_every_s = send_every_s
         self.poll_every_s = poll_every_s
         self.suggest_options = dict(suggest_options or {})  # suggest() settings; the defaults were tuned for savings
-        # Suggestions mix the model with a cache of this document and what is typed into it
-        # (as `eval --adapt` measures); None: the model alone (`edit --no-learn`). The cache
+        # Suggestions come from the session every surface uses: the model mixed with a cache of
+        # this document and what is typed into it, and with the model's memory (added once it is
+        # built, off the event loop); `cache` False: the model alone (`edit --no-learn`). The cache
         # lives in memory only and stops counting while learning is paused.
-        self.cache = typing_cache(engine, initial) if cache else None
+        self.session = Session(engine, initial, SessionOptions(cache=cache, memory=cache, suggest=self.suggest_options))
         self.redactions = Redactions()
         self._pause_snapshot: str | None = None
         self._sent_version = -1
@@ -246,7 +246,7 @@ class EditorApp(App):
         # Kept as attributes: background results may still arrive while the app tears its screen down.
         self.editor = SuggestingTextArea(
             self.initial_text,
-            completer=self._completer(self.engine),
+            completer=self.session.completer,
             language=_markdown_language(),
             soft_wrap=True,
             tab_behavior="indent",
@@ -257,14 +257,14 @@ class EditorApp(App):
         yield self.status
         yield Footer()
 
-    def _completer(self, engine):
-        """A Completer over `engine`, with this document's cache (its counts and mixer carry over new weights)."""
-        from charcomplete.suggest.decoder import Completer
+    @property
+    def engine(self):
+        return self.session.engine
 
-        if self.cache is None:
-            return Completer(engine, **self.suggest_options)
-        self.cache = self.cache.rebased(engine)
-        return Completer(self.cache, learn=self.learner_state is not LearnerState.PAUSED, **self.suggest_options)
+    @property
+    def cache(self):
+        """The typing cache of this document (None: the model alone)."""
+        return self.session.cache
 
     @property
     def document_name(self) -> str:
@@ -286,6 +286,7 @@ class EditorApp(App):
             self._start_learner()
         if self.cache is not None:
             self._build_memory(self.engine)
+        self._prime(self.editor, self.editor.hold_context())
 
     def _recover(self, entry: JournalEntry, recover: bool | None) -> None:
         if recover:
@@ -485,6 +486,8 @@ class EditorApp(App):
         self._send_tick()
 
     def _send_tick(self) -> None:
+        if self.session.forgotten() and not self._quitting:  # `forget` ran, the learner on or not
+            self._load_engine(store.current_model_name(), "forgotten")
         learner = self.learner
         if learner is None or self.learner_state in (LearnerState.PAUSED, LearnerState.ERROR, LearnerState.OFF):
             return
@@ -539,7 +542,8 @@ class EditorApp(App):
                 self.redactions.add_changes(self._pause_snapshot, self.editor.text)
                 self._pause_snapshot = None
             self.learner_state = LearnerState.LEARNING
-            self.editor.completer.learn = self.cache is not None
+            self.session.set_learning(True)
+            self.editor.completer.learn = self.session.learning
             if self.learner is not None:
                 self.learner.resume()
             self._sent_version = -1
@@ -547,7 +551,8 @@ class EditorApp(App):
         elif self.learner_state in (LearnerState.LEARNING, LearnerState.STARTING):
             self._pause_snapshot = self.editor.text
             self.learner_state = LearnerState.PAUSED
-            self.editor.completer.learn = False  # the suggestions' cache stops counting what is typed, too
+            self.session.set_learning(False)  # the suggestions' cache stops counting what is typed, too
+            self.editor.completer.learn = False
             if self.learner is not None:
                 self.learner.pause()
             self.notify("Learning paused: nothing you type now is learned or journaled.")
@@ -573,24 +578,22 @@ class EditorApp(App):
         A fresh Completer reads the current context with the new weights before the swap
         (rather than Completer.set_engine on the one in use, which would make the next
         keystroke re-read it): suggestions go on with the old weights meanwhile."""
-        from charcomplete.model.engine import Engine
-
         try:
-            engine = Engine.load(name)
+            engine = load_engine(name)
         except CharcompleteError as error:
             self.post_message(EngineLoadFailed(name, str(error)))
             return
         else:
-            self._install(editor, engine, context)
-            self.engine = engine
+            if reason == "forgotten":
+                self.session.forget(engine)  # what the cache counted goes with everything else
+            self._install(editor, self.session.swap(engine, install=False), context)
             self.post_message(EngineSwapped(name, reason))
         finally:
             editor.release_context(context)
 
-    def _install(self, editor: SuggestingTextArea, engine, context: Context) -> None:
-        """A fresh Completer over `engine` and the cache as it is now reads `context` (from
-        hold_context), then is swapped in between two suggestions."""
-        completer = self._completer(engine)
+    def _install(self, editor: SuggestingTextArea, completer, context: Context) -> None:
+        """A fresh Completer (from the session: its engine and cache as they are now) reads
+        `context` (from hold_context), then is swapped in between two suggestions."""
         # Reads only: the cache is not touched outside the editor's lock.
         completer.state_at(context.tail, context.offset)
         editor.install_completer(completer, context)
@@ -600,15 +603,10 @@ class EditorApp(App):
         """Build the n-gram of `engine`'s model's memory (memory.py: the text it was trained on;
         a few seconds for the largest) off the event loop, then add it to this document's cache.
         Suggestions go on from the model and the document meanwhile."""
-        from charcomplete.model import memory
-
         switches = self.switches
-        folder = getattr(engine, "folder", None)
-        try:
-            remembered = memory.ngram(folder) if folder is not None else None
-        except CharcompleteError as error:
-            self.call_from_thread(self.notify, f"Suggesting without the model's memory: {error}", severity="warning")
-            remembered = None
+        remembered, warning = load_memory(engine)
+        if warning:
+            self.call_from_thread(self.notify, warning[0].upper() + warning[1:], severity="warning")
         if remembered is None and (self.cache is None or len(self.cache.caches) == 1):
             return  # nothing to add, nothing to take away
         self.call_from_thread(self._remember, switches, remembered)
@@ -616,15 +614,24 @@ class EditorApp(App):
     def _remember(self, switches: int, remembered) -> None:
         if self.cache is None or switches != self.switches:
             return  # another model was chosen meanwhile: its own memory is on its way
-        self.cache = self.cache.remembering(remembered)
+        completer = self.session.remember(remembered, install=False)
         editor = self.editor
-        self._swap_completer(editor, editor.hold_context())
+        self._swap_completer(editor, completer, editor.hold_context())
 
     @work(thread=True, exit_on_error=False, group="engine")
-    def _swap_completer(self, editor: SuggestingTextArea, context: Context) -> None:
+    def _swap_completer(self, editor: SuggestingTextArea, completer, context: Context) -> None:
         """The same weights with the cache as it is now (its memory added or changed), off the event loop."""
         try:
-            self._install(editor, self.engine, context)
+            self._install(editor, completer, context)
+        finally:
+            editor.release_context(context)
+
+    @work(thread=True, exit_on_error=False, group="prime")
+    def _prime(self, editor: SuggestingTextArea, context: Context) -> None:
+        """Read the document up to the cursor as it opens, off the event loop, so that the first
+        keystroke reads only what it adds and is computed inline."""
+        try:
+            editor.prime(context)
         finally:
             editor.release_context(context)
 

@@ -271,6 +271,21 @@ class SuggestingTextArea(TextArea):
             with self._readers_lock:
                 self._last_read = primed_on
 
+    def prime(self, context: Context) -> None:
+        """Read `context` (from hold_context) and time one suggestion there, from a worker: the
+        document just opened is read before the first keystroke, which then reads only what it
+        adds and, on a model measured fast, is computed inline."""
+        with self.completer_lock:
+            if self._last_read is not None:
+                return  # a keystroke came first and read the document itself
+            self.completer.state_at(context.tail, context.offset)
+            with self._readers_lock:
+                self._last_read = context
+            if self._compute_ms is None:
+                started = time.thread_time()
+                self.completer.complete_at(context.tail, context.offset)
+                self._compute_ms = (time.thread_time() - started) * 1000.0
+
     def _show(self, request: int, version: int, location: Location, text: str, started: float) -> None:
         if request != self._request or version != self.version or location != self.cursor_location:
             return  # the text or cursor changed while it was computed: it would be stale

@@ -81,7 +81,12 @@ async def type_and_wait(pilot, text: str) -> str:
 async def test_typing_shows_the_models_suggestion(engine, tmp_path):
     app = make_app(engine, tmp_path / "a.md", suggest_options={})
     async with app.run_test(size=SIZE) as pilot:
-        suggestion = await type_and_wait(pilot, "the quick b")
+        # Typed over, a suggestion keeps its rest ("uick brown" after "q" becomes "rown"): a fresh
+        # one is computed after an edit that leaves the suggestion, here a typo and its correction.
+        await type_and_wait(pilot, "the quick bx")
+        await pilot.press("backspace")
+        await wait_for(pilot, lambda: app.editor.suggestion.startswith("rown"), what="the suggestion after the edit")
+        suggestion = app.editor.suggestion
         # The rest of the word with the space after it, and on through the words the model is
         # sure of (the space after the last one only when it is sure of that too).
         assert suggestion.startswith("rown fox")
