@@ -79,7 +79,7 @@ def unrepresentable(text: str) -> str | None:
                                        ("CR", text.count("\r") - crlf)) if count]
     if len(styles) > 1:
         return f"mixed line endings ({' and '.join(styles)})"
-    from textual.document._document import Document  # the text area's own model: the final word
+    from textual.widgets.text_area import Document  # the text area's own model: the final word
 
     if Document(text).text != text:
         return "characters"
@@ -142,11 +142,10 @@ def disk_stamp(path: Path | None) -> tuple[int, int, int] | None:
 
 def _markdown_language() -> str | None:
     """Highlight Markdown when tree-sitter is installed (textual[syntax]); plain text otherwise."""
-    try:
-        from textual._tree_sitter import TREE_SITTER
-    except ImportError:  # a private module of Textual: if it moves, plain text is the safe answer
-        return None
-    return "markdown" if TREE_SITTER else None
+    from importlib.util import find_spec
+
+    installed = find_spec("tree_sitter") is not None and find_spec("tree_sitter_markdown") is not None
+    return "markdown" if installed else None
 
 
 class ModelCommands(Provider):
