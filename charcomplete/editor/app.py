@@ -346,67 +346,71 @@ class EditorApp(App):
     # ------------------------------------------------------------ saving
 
     def action_save(self) -> None:
-        if self.path is None:
-            self.push_screen(SaveAsScreen(), self._save_as)
-        else:
-            self._save_checked()
+        self._save_flow(then_quit=False)
 
-    def _save_checked(self, then_quit: bool = False) -> None:
-        """Save to the document's file; when another program changed it since it was opened or
-        saved, ask first (overwrite, save as, or not save) rather than silently lose its changes."""
-        if disk_stamp(self.path) not in (self._disk_stamp, None):
-            answer = partial(self._changed_answer, then_quit=then_quit)
-            self.push_screen(ChangedOnDiskScreen(self.document_name), answer)
-        elif self.save_to(self.path, then_quit=then_quit) and then_quit:
+    @work(exclusive=True, group="save", exit_on_error=False)
+    async def _save_flow(self, then_quit: bool) -> None:
+        """Save, asking what the situation needs (a name, whether to overwrite another program's
+        changes or a read-only file), each answer awaited in turn; quit after a save when asked."""
+        if await self._save_interactively() and then_quit:
             self._quit_cleanly()
 
-    def _read_only_answer(self, path: Path, answer: str | None, then_quit: bool = False) -> None:
-        if answer == "overwrite":
-            if self.save_to(path, overwrite_read_only=True) and then_quit:
-                self._quit_cleanly()
-        elif answer == "save-as":
-            self.push_screen(SaveAsScreen(), partial(self._save_as, then_quit=then_quit))
-        else:
-            self.notify(f"Not saved: {path.name} is read-only; your text is still here.")
+    async def _save_interactively(self) -> bool:
+        if self.path is None:
+            return await self._save_as()
+        if disk_stamp(self.path) not in (self._disk_stamp, None):
+            # Another program changed the file since it was opened or saved: never lose its changes silently.
+            answer = await self.push_screen_wait(ChangedOnDiskScreen(self.document_name))
+            if answer == "save-as":
+                return await self._save_as()
+            if answer != "overwrite":
+                self.notify(f"Not saved: {self.document_name} keeps the other program's changes; "
+                            "your text is still here.")
+                return False
+        return await self._write_asking(self.path)
 
-    def _changed_answer(self, answer: str | None, then_quit: bool = False) -> None:
-        if answer == "overwrite":
-            if self.save_to(self.path, then_quit=then_quit) and then_quit:
-                self._quit_cleanly()
-        elif answer == "save-as":
-            self.push_screen(SaveAsScreen(), partial(self._save_as, then_quit=then_quit))
-        else:
-            self.notify(f"Not saved: {self.document_name} keeps the other program's changes; your text is still here.")
-
-    def _save_as(self, path: Path | None, then_quit: bool = False) -> None:
+    async def _save_as(self) -> bool:
+        """Ask for a new file's name and save there; the document is that file from then on."""
+        path = await self.push_screen_wait(SaveAsScreen())
         if path is None:
-            return
+            return False
         path = Path(os.path.abspath(path))
         if path.is_dir():
             self.notify(f"{path} is a folder; give a file name.", severity="error")
-            return
+            return False
         if path.exists():
             self.notify(f"{path.name} already exists; choose another name.", severity="error")
-            return
-        if self.save_to(path):
-            self.journal.remove()  # the scratch journal: the text now lives in its own file
-            self.path = path
-            self.journal = Journal(path)
-            self.sub_title = str(path)
-            self._refresh_status(force=True)
-            if then_quit:
-                self._quit_cleanly()
+            return False
+        if not await self._write_asking(path):
+            return False
+        self.journal.remove()  # the scratch journal (or the old file's): the text now lives in its own file
+        self.path = path
+        self.journal = Journal(path)
+        self.sub_title = str(path)
+        self._refresh_status(force=True)
+        return True
 
-    def save_to(self, path: Path, overwrite_read_only: bool = False, then_quit: bool = False) -> bool:
+    async def _write_asking(self, path: Path) -> bool:
+        """save_to, asking before overwriting a read-only file."""
+        try:
+            return self.save_to(path)
+        except ReadOnlyDocumentError:
+            answer = await self.push_screen_wait(ReadOnlyScreen(path.name))
+        if answer == "overwrite":
+            return self.save_to(path, overwrite_read_only=True)
+        if answer == "save-as":
+            return await self._save_as()
+        self.notify(f"Not saved: {path.name} is read-only; your text is still here.")
+        return False
+
+    def save_to(self, path: Path, overwrite_read_only: bool = False) -> bool:
         """Write the buffer to `path` atomically; on failure say why and keep the buffer.
-        A read-only file is only overwritten once the user confirms (then the save happens
-        after the answer, and this returns False)."""
+        ReadOnlyDocumentError for a read-only file unless `overwrite_read_only` (the caller asks)."""
         text = self.editor.text
         try:
             write_document(path, text, overwrite_read_only=overwrite_read_only)
         except ReadOnlyDocumentError:
-            self.push_screen(ReadOnlyScreen(path.name), partial(self._read_only_answer, path, then_quit=then_quit))
-            return False
+            raise  # (an OSError too) not a failure to report: the caller asks whether to overwrite
         except OSError as error:
             reason = error.strerror or str(error)
             self.notify(f"Could not save {path.name}: {reason.lower()}; your text is still here.", severity="error")
@@ -672,20 +676,19 @@ class EditorApp(App):
 
     # ------------------------------------------------------------ quitting
 
-    async def action_quit(self) -> None:
+    def action_quit(self) -> None:
         if self.editor.text == self.saved_text:
             self._quit_cleanly()
             return
-        self.push_screen(QuitScreen(self.document_name), self._quit_answer)
+        self._quit_flow()
 
-    def _quit_answer(self, answer: str | None) -> None:
+    @work(exclusive=True, group="save", exit_on_error=False)
+    async def _quit_flow(self) -> None:
+        answer = await self.push_screen_wait(QuitScreen(self.document_name))
         if answer == "discard":
             self._quit_cleanly()
-        elif answer == "save":
-            if self.path is None:
-                self.push_screen(SaveAsScreen(), partial(self._save_as, then_quit=True))
-            else:
-                self._save_checked(then_quit=True)
+        elif answer == "save" and await self._save_interactively():
+            self._quit_cleanly()
 
     def _quit_cleanly(self) -> None:
         """Quit at once: no journal left behind; the learner is handed what is left to do

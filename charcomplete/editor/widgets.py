@@ -9,6 +9,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -22,6 +23,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from charcomplete.editor.context import DOCUMENT_START, Context, CursorContext
 from charcomplete.suggest.decoder import MIN_CHARS, next_word
+
+AnswerT = TypeVar("AnswerT")  # what a dialog answers
 
 # A suggestion computed faster than this (a moving average of its CPU time) is computed inline
 # (see _ask): half a frame. At 5 ms, a few of issue 11's deeper searches in a row (up to 6 ms
@@ -461,9 +464,10 @@ class StatusBar(Horizontal):
 # ---------------------------------------------------------------- dialogs
 
 
-class Dialog(ModalScreen):
-    """Every dialog of the editor: Esc cancels, and editor.tcss centres it (one rule, `Dialog`,
-    for all of them: a dialog that is not a Dialog would be drawn at the top-left corner)."""
+class Dialog(ModalScreen[AnswerT]):
+    """Every dialog of the editor, typed by its answer: Esc cancels (None), and editor.tcss
+    centres it (one rule, `Dialog`, for all of them: a dialog that is not a Dialog would be
+    drawn at the top-left corner). The app awaits the answer with push_screen_wait in a worker."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -471,7 +475,7 @@ class Dialog(ModalScreen):
         self.dismiss(None)
 
 
-class RecoverScreen(Dialog):
+class RecoverScreen(Dialog[bool | None]):
     """Offer the journaled text of a document the editor lost: dismissed with True (recover),
     False (discard) or None (Esc: keep it, to be offered again next time)."""
 
@@ -497,7 +501,7 @@ class RecoverScreen(Dialog):
         self.dismiss(event.button.id == "recover")
 
 
-class SaveAsScreen(Dialog):
+class SaveAsScreen(Dialog[Path | None]):
     """Ask for a file name; dismissed with the Path, or None."""
 
     def compose(self) -> ComposeResult:
@@ -511,7 +515,7 @@ class SaveAsScreen(Dialog):
         self.dismiss(Path(name).expanduser() if name else None)
 
 
-class _Choice(Dialog):
+class _Choice(Dialog[str | None]):
     """A question with buttons, each also a key; dismissed with the chosen button's id, or
     None for Cancel and Esc. Subclasses set CHOICES: (id, label, variant, key) per button."""
 
