@@ -42,7 +42,11 @@ from notes_benchmark import NOTES, notes_split  # noqa: E402
 
 def policies(grid: bool) -> dict[str, object]:
     """label -> decoder.Policy: the old and the new one, and with --grid one change at a time around the new."""
-    from charcomplete.suggest.decoder import DEFAULT_POLICY, ISSUE3_POLICY, Policy
+    from charcomplete.suggest.decoder import DEFAULT_POLICY, Policy
+
+    # The policy before issue 15 (one word, cut after its space or punctuation, any length shown).
+    ISSUE3_POLICY = Policy(min_prob=0.25, min_total=0.2, more=1.0, min_chars=0, blank_ok=True,
+                           finish_typed_word=True, cut_by_savings=False, min_value=0.0)
 
     # Issue 15's policy (the default until issue 11): the continuation cut at its last whole
     # word (with the space or punctuation after it) and shown whatever it was worth.

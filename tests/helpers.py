@@ -17,6 +17,7 @@ import numpy as np
 from charcomplete.core.config import ModelConfig
 from charcomplete.shell import server as serve
 from charcomplete.storage import store
+from charcomplete.suggest.decoder import Policy
 
 TINY = ModelConfig(cell="gru", embed=8, hidden=16, layers=1)
 SENTENCE = "the quick brown fox jumps over the lazy dog.\n"  # what the `sentence_model` fixture knows by heart
@@ -130,6 +131,15 @@ def unigram_bpc(data: np.ndarray) -> float:
     counts = Counter(data.tolist())
     total = sum(counts.values())
     return -sum(c / total * math.log2(c / total) for c in counts.values())
+
+
+# ------------------------------------------------------------ suggestion policies
+
+# The policy before issue 15: its thresholds, one word (the word being typed counts, so right
+# after a word the suggestion was a lone space), never more, cut after the word's space or
+# punctuation, and any length shown. Tests pin the decoder's mechanics with it.
+ISSUE3_POLICY = Policy(min_prob=0.25, min_total=0.2, more=1.0, min_chars=0, blank_ok=True, finish_typed_word=True,
+                       cut_by_savings=False, min_value=0.0)
 
 
 # ------------------------------------------------------------ the command line

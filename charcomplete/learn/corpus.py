@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import logging
 import os
 import stat
 from collections import Counter
@@ -33,8 +32,6 @@ import numpy as np
 from charcomplete.core.config import DOC_START
 from charcomplete.core.errors import CorpusError
 from charcomplete.core.exclusions import Exclusions
-
-log = logging.getLogger(__name__)
 
 DEFAULT_MAX_FILE_BYTES = 8 * 1024 * 1024
 SNIFF_BYTES = 8192  # how much of a file is checked for NUL before the rest is read (git's own heuristic)

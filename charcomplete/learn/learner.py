@@ -96,11 +96,6 @@ class Resume:
 
 
 @dataclass(frozen=True)
-class PublishNow:
-    """editor -> learner: publish at the next chance rather than at the next interval."""
-
-
-@dataclass(frozen=True)
 class Stop:
     """editor -> learner: publish what is worth keeping, then exit."""
 
@@ -184,7 +179,7 @@ class Failed:
     message: str
 
 
-Message = (Text | Pause | Resume | PublishNow | Stop | Ready | SourcesRead | Progress | Published | Refused | Busy
+Message = (Text | Pause | Resume | Stop | Ready | SourcesRead | Progress | Published | Refused | Busy
            | Rebased | Forgotten | Stopped | Failed)
 _MESSAGE_TYPES = {cls.__name__: cls for cls in Message.__args__}
 
@@ -392,9 +387,6 @@ class Learner:
 
     def resume(self) -> None:
         self._send(Resume())
-
-    def publish_now(self) -> None:
-        self._send(PublishNow())
 
     def poll(self) -> list[Message]:
         """Every message the learner has sent since the last poll."""

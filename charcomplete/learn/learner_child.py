@@ -58,7 +58,6 @@ from charcomplete.learn.learner import (
     Pause,
     Progress,
     Published,
-    PublishNow,
     Ready,
     Rebased,
     Refused,
@@ -275,7 +274,6 @@ class Session:
         self.paused = False
         self.stopping = False
         self.editor_gone = False
-        self.force_publish = False
         self.postponed_at: int | None = None  # held-out bytes at the last postponed publish (logged once)
         self.last_attempt = time.monotonic()
         self.last_progress = self.last_log = 0.0
@@ -333,8 +331,6 @@ class Session:
             self.paused = True
         elif isinstance(message, Resume):
             self.paused = False
-        elif isinstance(message, PublishNow):
-            self.force_publish = True
         elif isinstance(message, Stop):
             self.stopping = True
         elif message is EDITOR_GONE and not self.stopping:
@@ -382,11 +378,10 @@ class Session:
             since = self.stats.steps - self.stats.attempted_steps
             due = time.monotonic() - self.last_attempt >= settings.publish_every_s or (
                 settings.publish_every_steps and since >= settings.publish_every_steps)
-            if (due or self.force_publish) and self.stats.steps > self.stats.published_steps and since > 0:
+            if due and self.stats.steps > self.stats.published_steps and since > 0:
                 self._publish()
             elif due:
                 self.last_attempt = time.monotonic()
-            self.force_publish = False
             self._report()
         if self.editor_gone:
             log("the editor is gone without asking for a publish: nothing published")

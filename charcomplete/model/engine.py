@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 from charcomplete.core.config import DOC_START, GATES, VOCAB_SIZE, ModelConfig
-from charcomplete.core.errors import ModelError
 from charcomplete.core.predictor import PRIME_WINDOW, TAIL_BYTES
 from charcomplete.storage import store
 from charcomplete.storage.store import LoadedModel
@@ -125,10 +124,7 @@ class Engine:
 
     @classmethod
     def from_model(cls, loaded: LoadedModel) -> Engine:
-        expected = loaded.config.weight_shapes()
-        for key, shape in expected.items():
-            if key not in loaded.weights or tuple(loaded.weights[key].shape) != shape:
-                raise ModelError(f"model {loaded.name!r} does not have the weights its configuration describes ({key})")
+        # (store.load_model, the only maker of a LoadedModel, has checked every tensor's shape)
         engine = cls(loaded.name, loaded.config, loaded.weights)
         engine.folder = loaded.folder
         return engine

@@ -25,7 +25,6 @@ never bend the model the editor uses for prose."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
@@ -326,13 +325,14 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 
 def _take_lock(folder: Path):
-    handle = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    """One server per user: the lock (flock, gone with the process) or AlreadyRunning."""
+    from charcomplete.core.errors import LockBusyError
+    from charcomplete.storage.atomic import FileLock
+
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(handle)
+        return FileLock(folder / LOCK_NAME, "the shell server's lock").acquire()
+    except LockBusyError:
         raise AlreadyRunning(f"a server is already running for this user ({folder / SOCKET_NAME})") from None
-    return handle
 
 
 def _clear_stale(path: Path) -> None:
@@ -377,7 +377,7 @@ def serve(settings: ServeSettings, ready=None) -> None:
                 pass
         if suggestions is not None:
             suggestions.close()
-        os.close(lock)
+        lock.release()
 
 
 def _watch(server: _Server, idle_exit_s: float) -> None:

@@ -97,13 +97,6 @@ class Policy:
 
 
 DEFAULT_POLICY = Policy()
-# The policy before issue 15, kept so that benchmarks/suggestion_policy.py can measure
-# both on the same text: its thresholds, one word (the word being typed counts, so right
-# after a word the suggestion was a lone space), never more, cut after the word's space or
-# punctuation, and any length shown.
-ISSUE3_POLICY = Policy(min_prob=0.25, min_total=0.2, more=1.0, min_chars=0, blank_ok=True, finish_typed_word=True,
-                       cut_by_savings=False, min_value=0.0)
-
 _NEWLINES = frozenset(b"\r\n")
 # Ctrl+Right accepts a suggestion's next word, with the space before it (or a run of
 # punctuation, or of spaces): the editor's rule, which evaluate's simulated typist follows.

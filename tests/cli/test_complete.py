@@ -16,8 +16,8 @@ from charcomplete.model.cache import typing_cache
 from charcomplete.model.engine import Engine
 from charcomplete.storage import store
 from charcomplete.suggest import decoder
-from charcomplete.suggest.decoder import ISSUE3_POLICY, Completer, alternatives, sample, suggest, unfinished_tail
-from tests.helpers import CHAIN, chain_weights, random_weights, save_weights
+from charcomplete.suggest.decoder import Completer, alternatives, sample, suggest, unfinished_tail
+from tests.helpers import CHAIN, ISSUE3_POLICY, chain_weights, random_weights, save_weights
 
 CLI = [sys.executable, "-m", "charcomplete", "complete"]
 

@@ -16,9 +16,9 @@ from charcomplete.core.config import DOC_START, ModelConfig
 from charcomplete.evaluate.evaluation import AdaptSettings, char_starts, evaluate, truncate
 from charcomplete.model.engine import Engine
 from charcomplete.model.ngram import NGram
-from charcomplete.suggest.decoder import ISSUE3_POLICY
 from tests.helpers import (
     CLI,
+    ISSUE3_POLICY,
     assert_cli_error,
     assert_one_clear_error,
     chain_weights,
