@@ -140,6 +140,16 @@ def disk_stamp(path: Path | None) -> tuple[int, int, int] | None:
     return info.st_ino, info.st_size, info.st_mtime_ns
 
 
+def _excluded(path: Path) -> bool:
+    """Whether the settings' "exclude" patterns keep `path` out; a damaged list keeps it out too."""
+    from charcomplete.core.exclusions import Exclusions
+
+    try:
+        return Exclusions.of(store.exclude_patterns()).path(path)
+    except CharcompleteError:
+        return True
+
+
 def _markdown_language() -> str | None:
     """Highlight Markdown when tree-sitter is installed (textual[syntax]); plain text otherwise."""
     from importlib.util import find_spec
@@ -212,6 +222,10 @@ class EditorApp(App):
         self.saved_text = initial
         self.initial_text = initial
         self.journal = Journal(self.path)
+        # A document the settings' "exclude" patterns keep out is never learned from: no learner,
+        # and the suggestions' cache does not count what is typed (the one matcher `train` uses).
+        self.excluded = self.path is not None and _excluded(self.path)
+        learn = learn and not self.excluded
         self.learn = learn
         self.learner_settings = learner_settings or LearnerSettings()
         self.learner: Learner | None = None
@@ -228,7 +242,8 @@ class EditorApp(App):
         # this document and what is typed into it, and with the model's memory (added once it is
         # built, off the event loop); `cache` False: the model alone (`edit --no-learn`). The cache
         # lives in memory only and stops counting while learning is paused.
-        self.session = Session(engine, initial, SessionOptions(cache=cache, memory=cache, suggest=self.suggest_options))
+        self.session = Session(engine, initial, SessionOptions(cache=cache, memory=cache, learn=not self.excluded,
+                                                              suggest=self.suggest_options))
         self.redactions = Redactions()
         self._pause_snapshot: str | None = None
         self._sent_version = -1
@@ -283,6 +298,9 @@ class EditorApp(App):
             self.push_screen(RecoverScreen(self.document_name, entry.saved_at), partial(self._recover, entry))
         if self.learn:
             self._start_learner()
+        elif self.excluded:
+            self.notify(f"{self.document_name} is excluded from learning (the settings' \"exclude\"): "
+                        "suggestions only, nothing is learned from it.")
         if self.cache is not None:
             self._build_memory(self.engine)
         self._prime(self.editor, self.editor.hold_context())
@@ -536,6 +554,9 @@ class EditorApp(App):
         self.notify(f"{reason[0].upper()}{reason[1:]}; editing goes on without learning.", severity="error", timeout=8)
 
     def action_toggle_learning(self) -> None:
+        if self.excluded:
+            self.notify(f"{self.document_name} is excluded from learning; nothing is learned from it.")
+            return
         if self.learner_state in (LearnerState.OFF, LearnerState.ERROR):
             self.learn = True
             self._start_learner()

@@ -54,3 +54,37 @@ def test_negation_and_anchoring_follow_gitignore(notes):
     assert kept([notes], ["*.md", "!public.md"]) == ["public.md"]
     anchored = Exclusions.of([f"{notes}/public.md"])
     assert anchored.path(notes / "public.md") and not anchored.path(notes / "private" / "public.md")
+
+
+async def test_the_editor_does_not_learn_from_an_excluded_document(notes, sentence_model):
+    from charcomplete.editor import EditorApp
+    from charcomplete.model.engine import Engine
+    from charcomplete.storage import store
+
+    store.update_settings(exclude=["private/"])
+    for path in (notes / "private" / "plan.md", notes / "today.md"):  # the file, and a link to it
+        app = EditorApp(path, Engine.load(sentence_model), learn=True, send_every_s=0.05)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.3)
+            counted = app.cache.caches[0].observed_bytes
+            await pilot.press(*"the secret plan", "enter")
+            await pilot.press("f3")  # asking to learn changes nothing
+            await pilot.pause(0.3)
+            assert app.excluded and app.learner is None and app.learner_state == "off"
+            assert app.cache.caches[0].observed_bytes == counted
+            await pilot.press("ctrl+q", "d")
+
+
+async def test_the_editor_learns_from_a_document_that_is_not_excluded(notes, sentence_model):
+    from charcomplete.editor import EditorApp
+    from charcomplete.model.engine import Engine
+    from charcomplete.storage import store
+
+    store.update_settings(exclude=["private/"])
+    app = EditorApp(notes / "public.md", Engine.load(sentence_model), learn=False, send_every_s=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        counted = app.cache.caches[0].observed_bytes
+        await pilot.press("ctrl+end", *"the quick brown fox")
+        await pilot.pause(0.3)
+        assert not app.excluded and app.cache.caches[0].observed_bytes > counted
+        await pilot.press("ctrl+q", "d")
