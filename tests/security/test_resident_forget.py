@@ -49,3 +49,21 @@ def test_a_hostile_learn_or_status_request_gets_an_error_answer(server, line):
         first, second = reader.readline(), reader.readline()
     assert b'"error"' in first, first
     assert b'"id": 9' in second and b'"pid"' in second  # still serving, on the same connection
+
+
+async def test_forget_all_reaches_a_running_language_server(sentence_model):
+    from tests.lsp.test_lsp import inline, open_doc, start_client
+
+    client, _ = await start_client()
+    try:
+        uri = "file:///notes/vault.md"
+        line = "vault code: qwzebrakite\n"
+        open_doc(client, uri, line * 3 + "vault code: qwz")
+        before = await inline(client, uri, 3, 15)
+        assert before and before[0].startswith("ebrak"), before  # learned from the document
+        assert run("forget", "--all", "--yes").returncode == 0
+        after = await inline(client, uri, 3, 15)
+        assert not after or not after[0].startswith("ebrak"), after
+    finally:
+        await client.shutdown_session()
+        await client.stop()
