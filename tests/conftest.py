@@ -20,6 +20,19 @@ def pytest_configure(config) -> None:
     os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
+_FAULT_SUITES = {"test_faults.py", "test_document_crash.py"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    # The suites are marked by where they live, so `-m security` or `-m faults` runs one alone.
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.parent.name == "security":
+            item.add_marker(pytest.mark.security)
+        if path.name in _FAULT_SUITES:
+            item.add_marker(pytest.mark.faults)
+
+
 @pytest.fixture(autouse=True)
 def charcomplete_home(tmp_path_factory, monkeypatch) -> Path:
     home = tmp_path_factory.mktemp("home")
