@@ -137,16 +137,16 @@ class Session:
         self.engine = engine
         if self.cache is not None:
             self.cache = self.cache.rebased(engine)
-        completer = self.new_completer()
-        if install:
-            self.completer = completer
-        return completer
+        return self._replace_completer(install)
 
     def remember(self, remembered: NGram | None, *, install: bool = True) -> Completer:
         """Mix in `remembered` (the model's memory, from `load_memory`) in place of the one the
         cache had; the document's own cache carries over."""
         if self.cache is not None:
             self.cache = self.cache.remembering(remembered)
+        return self._replace_completer(install)
+
+    def _replace_completer(self, install: bool) -> Completer:
         completer = self.new_completer()
         if install:
             self.completer = completer
