@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from charcomplete.core.errors import CharcompleteError
 from charcomplete.editor.context import Context
 from charcomplete.editor.journal import Journal, JournalEntry, Redactions
-from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped
+from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped, LearnerSaid
 from charcomplete.editor.widgets import (
     ChangedOnDiskScreen,
     LearnerState,
@@ -41,6 +41,7 @@ from charcomplete.editor.widgets import (
 from charcomplete.learn.corpus import SNIFF_BYTES
 from charcomplete.learn.learner import (
     Busy,
+    Exited,
     Failed,
     Forgotten,
     Learner,
@@ -210,7 +211,6 @@ class EditorApp(App):
         learner_settings: LearnerSettings | None = None,
         journal_every_s: float = 3.0,
         send_every_s: float = 1.5,
-        poll_every_s: float = 0.2,
         suggest_options: dict | None = None,
         cache: bool = True,
     ):
@@ -236,7 +236,7 @@ class EditorApp(App):
         self.switches = 0  # of those, how many were another model chosen (each brings its own memory)
         self.journal_every_s = journal_every_s
         self.send_every_s = send_every_s
-        self.poll_every_s = poll_every_s
+        self._early: list[LearnerSaid] = []  # from a learner whose start the app has not heard of yet
         self.suggest_options = dict(suggest_options or {})  # suggest() settings; the defaults were tuned for savings
         # Suggestions come from the session every surface uses: the model mixed with a cache of
         # this document and what is typed into it, and with the model's memory (added once it is
@@ -289,7 +289,6 @@ class EditorApp(App):
         self.sub_title = str(self.path) if self.path is not None else "new document"
         self._show_model()
         self._refresh_status(force=True)
-        self.set_interval(self.poll_every_s, self._poll_learner)
         self.set_interval(self.journal_every_s, self._journal_tick)
         self.set_interval(self.send_every_s, self._send_tick)
         self.set_interval(0.5, self._refresh_status)
@@ -488,7 +487,10 @@ class EditorApp(App):
         # publishes what it learned and exits in the background.
         if old is not None:
             old.hand_over()
-        learner = Learner(name, self.learner_settings).start()
+        learner = Learner(name, self.learner_settings)
+        # Its messages come as they arrive, posted from the handle's reader thread (no polling).
+        learner.on_message = lambda said: self.post_message(LearnerSaid(learner, said))
+        learner.start()
         if get_current_worker().is_cancelled:  # a newer start (another model) replaced this one
             learner.hand_over()
             return
@@ -500,6 +502,9 @@ class EditorApp(App):
             learner.hand_over()
             return
         self.learner = learner
+        early, self._early = [event for event in self._early if event.learner is learner], []
+        for event in early:
+            self._hear(event.said)
         if self.learner_state is LearnerState.PAUSED:
             learner.pause()  # paused while it was starting
         else:
@@ -517,14 +522,21 @@ class EditorApp(App):
             self._sent_version = version
             learner.send_text(self.redactions.apply(self.editor.text))
 
-    def _poll_learner(self) -> None:
+    @on(LearnerSaid)
+    def _learner_said(self, event: LearnerSaid) -> None:
+        if event.learner is not self.learner:
+            if self.learner is None and not event.learner.stopped:
+                self._early.append(event)  # it spoke before the app heard that it started
+            return  # a learner handed over: what it does now is its own business
+        self._hear(event.said)
+
+    def _hear(self, said) -> None:
         learner = self.learner
-        if learner is None:
+        if isinstance(said, Exited):
+            if learner is not None and not learner.stopped and self.learner_state is not LearnerState.ERROR:
+                self._learner_failed(f"the background learner stopped unexpectedly ({said.how})")
             return
-        for message in learner.poll():
-            self._on_learner_message(message)
-        if not learner.is_alive() and not learner.stopped and self.learner_state is not LearnerState.ERROR:
-            self._learner_failed(f"the background learner stopped unexpectedly ({learner.exit_description()})")
+        self._on_learner_message(said)
 
     def _on_learner_message(self, message) -> None:
         if hasattr(message, "steps"):

@@ -24,3 +24,11 @@ class EngineLoadFailed(Message):
 
     name: str
     error: str
+
+
+@dataclass
+class LearnerSaid(Message):
+    """A message from a background learner (`learn.learner`), posted by its handle's reader thread."""
+
+    learner: object  # the Learner handle that heard it: messages of one handed over are not the app's
+    said: object  # a learn.learner message, or Exited when its process is gone

@@ -611,7 +611,7 @@ _EDITOR_WITH_LEARNER = textwrap.dedent("""
         settings = LearnerSettings(publish_every_s=0.5, batch=4, seq_len=32, lr=2e-3, idle_steps=100_000,
                                    general_tolerance_bpc=100.0)
         app = EditorApp(Path(sys.argv[1]), Engine.load("tiny"), learn=True, learner_settings=settings,
-                        send_every_s=0.2, poll_every_s=0.05)
+                        send_every_s=0.2)
         async with app.run_test(size=(100, 30)) as pilot:
             for n in range(16):  # complete lines: some are learned, some held out to judge a publish
                 await pilot.press(*f"zebras cross road {n} at noon.", "enter")
@@ -651,7 +651,7 @@ def test_learner_publishes_the_editor_swaps_and_torch_stays_out(tiny_model, tmp_
 
 @pytest.mark.slow
 async def test_a_crashed_learner_leaves_the_editor_working(engine, tmp_path):
-    app = make_app(engine, tmp_path / "a.md", learn=True, learner_settings=FAST_LEARNER, poll_every_s=0.05)
+    app = make_app(engine, tmp_path / "a.md", learn=True, learner_settings=FAST_LEARNER)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.learner is not None and app.learner.is_alive(), timeout=30,
                        what="the learner to start")

@@ -420,7 +420,7 @@ async def test_an_editor_session_never_changes_the_builtin_model(tmp_path):
     path.write_text(notes_text(FAST, learned=12, held=4), encoding="utf-8")
     # The default learning rate: the shipped model (and its heldout.txt, when it has one) is what is judged.
     settings = LearnerSettings(publish_every_s=0.5, batch=4, seq_len=32)
-    app = EditorApp(path, Engine.load("default"), learn=True, send_every_s=0.2, poll_every_s=0.05,
+    app = EditorApp(path, Engine.load("default"), learn=True, send_every_s=0.2,
                     learner_settings=settings)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(*"one more line", "enter")
@@ -441,7 +441,7 @@ async def test_an_editor_session_never_changes_the_builtin_model(tmp_path):
 async def test_forget_all_reaches_a_running_learner(tiny_model, tmp_path):
     path = tmp_path / "a.md"
     path.write_text(notes_text(FAST, learned=12, held=4), encoding="utf-8")
-    app = EditorApp(path, Engine.load(tiny_model), learn=True, send_every_s=0.1, poll_every_s=0.05,
+    app = EditorApp(path, Engine.load(tiny_model), learn=True, send_every_s=0.1,
                     learner_settings=LearnerSettings(**{**FAST.__dict__, "general_tolerance_bpc": 100.0}))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(*"typed text", "enter")
@@ -505,7 +505,7 @@ async def test_quitting_does_not_wait_for_the_learners_final_publish(tiny_model,
     path = tmp_path / "a.md"
     path.write_text(notes_text(settings, learned=12, held=4), encoding="utf-8")
     history = len(store.load_meta(tiny_model)[0]["history"])
-    app = EditorApp(path, Engine.load(tiny_model), learn=True, send_every_s=0.1, poll_every_s=0.05,
+    app = EditorApp(path, Engine.load(tiny_model), learn=True, send_every_s=0.1,
                     learner_settings=settings)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.learner_steps >= 5 or app.learner_state == "error", what="learning")
