@@ -14,11 +14,11 @@ import torch
 
 from charcomplete.core.config import ModelConfig
 from charcomplete.learn import corpus
+from charcomplete.learn.hardware import _busy_cores
 from charcomplete.learn.plan import Budget, TrainPlan
 from charcomplete.learn.training import (
     ChunkStream,
     Trainer,
-    _busy_cores,
     free_cores,
     lr_at,
     train_model,
