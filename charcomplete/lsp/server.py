@@ -27,8 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest
 from pygls.lsp.server import LanguageServer
+from pygls.protocol.json_rpc import RPCRequest
 from pygls.protocol.language_server import LanguageServerProtocol, lsp_method
 from pygls.uris import to_fs_path
 
@@ -80,7 +81,7 @@ class LspSettings:
 class _Protocol(LanguageServerProtocol):
     """pygls' protocol, with open documents kept by charcomplete (documents.py) rather than
     in pygls' workspace (which re-splits a whole document into lines for every edit), and
-    a malformed request answered with an error instead of left unanswered."""
+    a malformed request, or one after `shutdown`, answered with an error instead of left unanswered."""
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params):
@@ -96,6 +97,15 @@ class _Protocol(LanguageServerProtocol):
     def lsp_text_document__did_close(self, params):
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
             yield handler, (params,), None
+
+    def handle_message(self, message):
+        # After `shutdown` pygls drops every message but `exit`, so a client that asks again waits
+        # forever; the spec says a request then gets InvalidRequest (notifications are dropped).
+        if self._shutdown and isinstance(message, RPCRequest) and message.method != types.EXIT:
+            error = JsonRpcInvalidRequest(f"{message.method} after shutdown: the server is shutting down")
+            self._send_response(message.id, error=error.to_response_error())
+            return
+        super().handle_message(message)
 
     def structure_message(self, data):
         try:
