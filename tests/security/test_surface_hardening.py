@@ -7,13 +7,21 @@ tests/security/test_hostile_models.py."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from charcomplete.editor import read_document
 from charcomplete.shell import server as serve
-from tests.helpers import start_server, stop
+from charcomplete.storage.documents import backup_path, write_document
+from tests.helpers import cli_env, start_server, stop
 from tests.lsp.test_lsp import inline_params, open_doc, start_client
 
 # --- item 7: requests after `shutdown` --------------------------------------------------------
@@ -73,3 +81,133 @@ def test_the_cut_keeps_printable_latin1_and_tabs():
     for text in ("© 2026\u00a0€\tx", "naïve ß", ""):
         assert printable_length(text.encode()) == len(text.encode())
     assert printable_length("ab\u009bc".encode()) == 2 and printable_length(b"ab\x1bc") == 2
+
+
+# --- item 2: the save backup --------------------------------------------------------------------
+
+OTHER_USER = "ccattacker25"
+
+
+def beside(path: Path) -> Path:
+    """Where the in-place save used to put its backup, in the document's own folder."""
+    return path.with_name(f".{path.name}.charcomplete-backup")
+
+
+def in_place_document(folder: Path, text: str) -> Path:
+    """A 0600 document with a second hard link: a save keeps its inode and writes it in place."""
+    path = folder / "doc.txt"
+    path.write_text(text)
+    path.chmod(0o600)
+    os.link(path, folder / "other-name.txt")
+    return path
+
+
+def other_user() -> str:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create a second user (useradd) who plants files in a shared folder")
+    if shutil.which("useradd") is None:
+        pytest.skip("useradd is not installed: no second user to plant files")
+    if subprocess.run(["id", "-u", OTHER_USER], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", OTHER_USER], check=True,
+                       timeout=30)
+    return OTHER_USER
+
+
+@pytest.fixture
+def shared_folder():
+    """A folder everyone may write (not sticky), outside the test's own 0700 tmp_path."""
+    folder = Path(tempfile.mkdtemp(prefix="cc-shared-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# The other user's side, in sh (the test's Python may live where that user cannot run it): create
+# the backup's name 0666, keep it open, and after the owner's save read what is in it.
+PLANTER = 'umask 0; exec 3<>"$1"; echo planted; read go; cat <&3; echo; echo end'
+
+
+def test_another_user_cannot_read_a_private_document_through_the_backup(charcomplete_home, shared_folder):
+    """The issue's run: another user pre-creates the backup's name (0666) in a shared folder and
+    keeps it open; the owner saves a 0600 document in place; the planted file must not receive
+    the old text (it did: the backup was opened with O_CREAT|O_TRUNC, never checked)."""
+    user = other_user()
+    path = in_place_document(shared_folder, "the private plan\n")
+    planter = subprocess.Popen(["sh", "-c", PLANTER, "sh", str(beside(path))], user=user, cwd="/",
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert planter.stdout.readline().strip() == "planted"
+        write_document(path, "the new plan\n")
+        planter.stdin.write("go\n")
+        planter.stdin.flush()
+        seen = planter.communicate(timeout=20)[0]
+    finally:
+        planter.kill()
+        planter.wait()
+    assert "private plan" not in seen, seen
+    assert path.read_text() == "the new plan\n" and (shared_folder / "other-name.txt").read_text() == "the new plan\n"
+    assert not backup_path(path).exists()
+
+
+def test_a_backup_another_user_plants_is_never_offered(charcomplete_home, shared_folder):
+    """Beside the document or (were it reachable) in the state folder, a file of another user is not an
+    interrupted save's backup: `edit` opens the document as it is."""
+    user = other_user()
+    path = in_place_document(shared_folder, "the real text\n")
+    for planted in (beside(path), backup_path(path)):
+        planted.parent.mkdir(parents=True, exist_ok=True)
+        planted.write_text("the attacker's text\n")
+        os.chown(planted, int(subprocess.run(["id", "-u", user], capture_output=True, text=True).stdout), -1)
+        assert read_document(path) == "the real text\n"
+        planted.unlink()
+
+
+def test_a_planted_backup_beside_the_document_is_not_offered_as_its_previous_contents(tmp_path):
+    path = in_place_document(tmp_path, "the real text\n")
+    beside(path).write_text("the attacker's text, offered as the file's previous contents\n")
+    assert read_document(path) == "the real text\n"  # it used to refuse to open, pointing at that file
+    write_document(path, "saved\n")
+    assert path.read_text() == "saved\n"
+    assert beside(path).read_text().startswith("the attacker's text")  # left as it was: not ours
+
+
+def test_a_fifo_where_the_backup_used_to_go_never_blocks_a_save(tmp_path):
+    """A FIFO planted at the backup's old name froze Ctrl+S until someone read from it. The save
+    runs in a child process so that a hang fails the test instead of freezing it."""
+    path = in_place_document(tmp_path, "old text\n")
+    os.mkfifo(beside(path), 0o666)
+    code = ("import sys; from charcomplete.storage.documents import write_document; "
+            "write_document(sys.argv[1], 'new\\n')")
+    try:
+        result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=20,
+                                env=cli_env())
+    except subprocess.TimeoutExpired:
+        pytest.fail("the save blocked on the FIFO")
+    assert result.returncode == 0, result.stderr
+    assert path.read_text() == "new\n"
+
+
+def test_the_backup_is_private_and_made_exclusively(tmp_path, monkeypatch):
+    """While the document is written in place, its old text is in a 0600 file of ours in a 0700
+    folder; one left there by an interrupted save is never overwritten: the save is refused."""
+    import stat
+
+    import charcomplete.storage.documents as documents
+
+    path = in_place_document(tmp_path, "old text\n")
+    seen = []
+    real_overwrite = documents._overwrite
+
+    def watch(target, data):
+        backup = backup_path(target)
+        seen.append((stat.S_IMODE(os.lstat(backup).st_mode), stat.S_IMODE(os.lstat(backup.parent).st_mode),
+                     backup.read_bytes(), tmp_path in backup.parents))
+        real_overwrite(target, data)
+
+    monkeypatch.setattr(documents, "_overwrite", watch)
+    write_document(path, "new\n")
+    assert seen == [(0o600, 0o700, b"old text\n", False)]
+    backup_path(path).write_text("an interrupted save's old text\n")
+    with pytest.raises(FileExistsError, match="interrupted save"):
+        write_document(path, "newer\n")
+    assert path.read_text() == "new\n" and backup_path(path).read_text() == "an interrupted save's old text\n"
