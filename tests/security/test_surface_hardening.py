@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -211,3 +213,64 @@ def test_the_backup_is_private_and_made_exclusively(tmp_path, monkeypatch):
     with pytest.raises(FileExistsError, match="interrupted save"):
         write_document(path, "newer\n")
     assert path.read_text() == "new\n" and backup_path(path).read_text() == "an interrupted save's old text\n"
+
+
+# --- item 10: a bounded `serve` -----------------------------------------------------------------
+
+MAX_CONNECTIONS = 32  # serve's _Server.max_connections
+IDLE_CONNECTION_S = 10.0  # serve's _Handler.timeout
+
+
+def threads_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
+
+
+def connect() -> socket.socket:
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.connect(str(serve.socket_path()))  # blocking: a full listen backlog is waited out
+    connection.settimeout(IDLE_CONNECTION_S + 10)
+    return connection
+
+
+@pytest.fixture
+def chain_server():
+    from tests.helpers import CHAIN, chain_weights, save_weights
+
+    save_weights("chain", *chain_weights(CHAIN))
+    process = start_server()
+    yield process
+    stop(process)
+
+
+def test_serve_caps_its_connections(chain_server):
+    """Idle connections past the cap are told the server is busy and closed; their threads are
+    never made; once they go, the server answers again."""
+    before = threads_of(chain_server.pid)
+    idle = [connect() for _ in range(MAX_CONNECTIONS + 20)]
+    try:
+        time.sleep(1.0)
+        assert threads_of(chain_server.pid) <= before + MAX_CONNECTIONS, "a thread per connection, uncapped"
+        extra = connect()
+        extra.sendall(b'{"status": true}\n')
+        answer = extra.makefile("rb").readline()
+        extra.close()
+        assert b"busy" in answer and b"pid" not in answer, answer
+    finally:
+        for connection in idle:
+            connection.close()
+    time.sleep(0.5)
+    assert serve.request({"text": "the qu"})["completion"] == "ick "
+    assert serve._Server.max_connections == MAX_CONNECTIONS and serve._Handler.timeout == IDLE_CONNECTION_S
+
+
+def test_serve_closes_an_idle_connection(chain_server):
+    connection = connect()
+    started = time.monotonic()
+    try:
+        assert connection.recv(1) == b""  # closed by the server: it used to wait forever
+    except TimeoutError:
+        pytest.fail(f"an idle connection was still open after {IDLE_CONNECTION_S + 10:.0f} s")
+    finally:
+        connection.close()
+    assert time.monotonic() - started >= IDLE_CONNECTION_S - 1
