@@ -347,6 +347,14 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         finally:
             self.slots.release()
 
+    def handle_error(self, request, client_address) -> None:
+        """socketserver prints the traceback, message and all; the message may quote the request."""
+        import sys
+
+        from charcomplete.core.logs import without_text
+
+        sys.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} a request failed:\n{without_text(sys.exc_info()[1])}")
+
     def same_user(self, connection: socket.socket) -> bool:
         """The folder already keeps others out; the peer's credentials say so once more."""
         if not hasattr(socket, "SO_PEERCRED"):

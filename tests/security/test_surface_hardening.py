@@ -23,8 +23,8 @@ from pygls.exceptions import JsonRpcException
 from charcomplete.editor import read_document
 from charcomplete.shell import server as serve
 from charcomplete.storage.documents import backup_path, write_document
-from tests.helpers import cli_env, start_server, stop
-from tests.lsp.test_lsp import inline_params, open_doc, start_client
+from tests.helpers import CLI, cli_env, start_server, stop
+from tests.lsp.test_lsp import LSP, _answer_to, _frame, inline_params, open_doc, start_client
 
 # --- item 7: requests after `shutdown` --------------------------------------------------------
 
@@ -274,3 +274,85 @@ def test_serve_closes_an_idle_connection(chain_server):
     finally:
         connection.close()
     assert time.monotonic() - started >= IDLE_CONNECTION_S - 1
+
+
+# --- item 8: logs without text, capped, forgotten ---------------------------------------------
+
+LOG_CAP = 256 * 1024  # core.logs.LOG_MAX_BYTES
+
+
+def test_lsp_log_holds_no_document_text_and_stays_capped(sentence_model, charcomplete_home):
+    """Malformed messages whose values are the user's text: pygls logged each (params, and an
+    exception message quoting the value) into lsp.log, 3-8 kB a message, without end."""
+    process = subprocess.Popen(LSP, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               env=cli_env())
+    send = lambda message: process.stdin.write(_frame(message))  # noqa: E731
+    try:
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})
+        process.stdin.flush()
+        _answer_to(process, 1)
+        send({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {
+            "uri": "file:///a.md", "languageId": "markdown", "version": 1, "text": "my diary: zorbling"}}})
+        for index in range(300):
+            send({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+                "textDocument": {"uri": "file:///a.md", "version": f"diary secret {index}"},
+                "contentChanges": [{"text": "the diary text zorbling"}]}})
+            send({"jsonrpc": "2.0", "id": 1000 + index, "method": "textDocument/inlineCompletion", "params": {
+                "textDocument": {"uri": "file:///a.md"}, "position": {"line": 0, "character": "zorbling diary"}}})
+        send({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
+        process.stdin.flush()
+        _answer_to(process, 2)
+        send({"jsonrpc": "2.0", "method": "exit"})
+        process.stdin.flush()
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = (charcomplete_home / "state" / "lsp.log").read_bytes()
+    assert log, "the malformed messages were logged"
+    assert b"zorbling" not in log and b"diary" not in log
+    assert len(log) <= LOG_CAP, len(log)
+
+
+CRASHER = """
+import os, sys, threading
+from charcomplete.core.logs import open_log, stderr_to_capped_log
+os.dup2(open_log(sys.argv[1]), 2)
+stderr_to_capped_log(2)
+for index in range(20000):
+    print(f"progress line {index:06d} of the run", file=sys.stderr)
+def fail():
+    int("zorbling diary text")
+thread = threading.Thread(target=fail, name="worker")
+thread.start()
+thread.join()
+raise ValueError("zorbling diary text")
+"""
+
+
+def test_a_process_logging_to_stderr_keeps_its_log_capped_and_tracebacks_without_text(tmp_path):
+    """`serve --detach` and the learner write their log as stderr: it stays under the cap however
+    long they run, and an uncaught exception leaves its frames but not its message."""
+    log = tmp_path / "serve.log"
+    result = subprocess.run([sys.executable, "-c", CRASHER, str(log)], env=cli_env(), timeout=60)
+    assert result.returncode == 1
+    text = log.read_text()
+    assert len(text.encode()) <= LOG_CAP
+    assert "progress line 019999" in text and "progress line 000000" not in text  # the last part is kept
+    assert "earlier lines dropped" in text
+    assert "zorbling" not in text and "diary" not in text
+    assert "ValueError" in text and "in fail" in text  # where it failed is still there
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+
+
+def test_forget_all_removes_every_log(charcomplete_home):
+    state = charcomplete_home / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    logs = [state / name for name in ("lsp.log", "serve.log", "learner.log")]
+    for log in logs:
+        log.write_text("a line of the log\n")
+    result = subprocess.run([*CLI, "forget", "--all", "--yes"], capture_output=True, text=True, env=cli_env(),
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [log.name for log in logs if log.exists()] == []
