@@ -102,8 +102,7 @@ class _Protocol(LanguageServerProtocol):
         # After `shutdown` pygls drops every message but `exit`, so a client that asks again waits
         # forever; the spec says a request then gets InvalidRequest (notifications are dropped).
         if self._shutdown and isinstance(message, RPCRequest) and message.method != types.EXIT:
-            error = JsonRpcInvalidRequest(f"{message.method} after shutdown: the server is shutting down")
-            self._send_response(message.id, error=error.to_response_error())
+            self._send_response(message.id, error=_after_shutdown(message.method).to_response_error())
             return
         super().handle_message(message)
 
@@ -112,8 +111,14 @@ class _Protocol(LanguageServerProtocol):
             return super().structure_message(data)
         except JsonRpcException as error:
             if isinstance(data, dict) and "id" in data and "method" in data:
-                self._send_response(data["id"], error=error.to_response_error())
+                after_shutdown = self._shutdown and data["method"] != types.EXIT  # whatever else is wrong with it
+                answer = _after_shutdown(data["method"]) if after_shutdown else error
+                self._send_response(data["id"], error=answer.to_response_error())
             return _Ignored()
+
+
+def _after_shutdown(method) -> JsonRpcInvalidRequest:
+    return JsonRpcInvalidRequest(f"{method} after shutdown: the server is shutting down")
 
 
 class _Ignored:

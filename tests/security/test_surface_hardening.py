@@ -49,6 +49,26 @@ async def test_requests_after_shutdown_are_answered_invalid_request(sentence_mod
         await client.stop()
 
 
+def test_a_malformed_request_after_shutdown_is_invalid_request_too(sentence_model):
+    process = subprocess.Popen(LSP, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               env=cli_env())
+    send = lambda message: (process.stdin.write(_frame(message)), process.stdin.flush())  # noqa: E731
+    try:
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})
+        _answer_to(process, 1)
+        send({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
+        assert _answer_to(process, 2)["result"] is None
+        send({"jsonrpc": "2.0", "id": 3, "method": "textDocument/inlineCompletion",
+              "params": {"textDocument": {"uri": "file:///a.md"}, "position": {"line": 0, "character": "x"}}})
+        assert _answer_to(process, 3)["error"]["code"] == -32600
+        send({"jsonrpc": "2.0", "method": "exit"})
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 # --- item 6: no control character in a suggestion ---------------------------------------------
 
 CONTROLS = [chr(code) for code in [*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)]]
