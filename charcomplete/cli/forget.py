@@ -1,10 +1,11 @@
 """`charcomplete forget`: delete what charcomplete learned from you.
 
 `--model NAME` deletes chosen models; `--all` deletes every model you trained, the
-editor's journals (copies of unsaved edits kept for crash recovery), the learner's log,
-the cache, and the choice of model in the settings. Running editors' learners are told
-first (a new forget generation, see charcomplete.learn.learner): they drop what they hold and
-publish nothing more. Your own files and folders, the other settings (such
+editor's journals (copies of unsaved edits kept for crash recovery), the logs (the
+learner's, the language server's and the shell server's), the cache, and the choice of
+model in the settings. Running editors' learners are told first (a new forget generation,
+see charcomplete.learn.learner): they drop what they hold and publish nothing more.
+Your own files and folders, the other settings (such
 as the "exclude" list) and the built-in default model that ships with the package are
 never touched. A model another process is writing (`charcomplete train`, the editor's
 learner) is left alone and named in the closing error."""
@@ -21,6 +22,8 @@ from charcomplete.cli import app, confirm_or_stop
 from charcomplete.core.errors import CharcompleteError, LockBusyError
 from charcomplete.core.paths import locations
 from charcomplete.learn.learner import log_path, new_forget_generation
+from charcomplete.lsp import LOG_NAME as LSP_LOG
+from charcomplete.shell.server import LOG_NAME as SERVE_LOG
 from charcomplete.storage import store
 
 PUBLISH_WAIT_S = 5.0  # how long a model's lock is waited for: a learner's publish takes well under a second
@@ -71,7 +74,7 @@ def _forget_everything(yes: bool) -> None:
         print("This deletes, for good:")
         print(f"  {len(models)} trained model(s){': ' + ', '.join(models) if models else ''} in {root}")
         print(f"  {journals} editor journal(s) (unsaved edits kept for crash recovery) in {where.journals}")
-        print(f"  the cache in {where.cache}, and the editor's learner log {log_path()}")
+        print(f"  the cache in {where.cache}, and the logs in {where.state} ({', '.join(p.name for p in _logs())})")
         print("Your documents, the other settings and the built-in default model are kept.")
         confirm_or_stop("Forget everything?")
 
@@ -100,9 +103,11 @@ def _forget_everything(yes: bool) -> None:
     if where.journals.exists() or where.journals.is_symlink():
         _remove(where.journals)
         print(f"removed {journals} editor journal(s) in {where.journals}")
-    if log_path().exists() or log_path().is_symlink():
-        _remove(log_path())
-        print(f"removed the editor's learner log {log_path()}")
+    removed_logs = [log for log in _logs() if log.exists() or log.is_symlink()]
+    for log in removed_logs:
+        _remove(log)  # a running server's open log goes on in a file with no name, gone when it exits
+    if removed_logs:
+        print(f"removed the logs {', '.join(log.name for log in removed_logs)} in {where.state}")
     if where.cache.exists() or where.cache.is_symlink():
         _remove(where.cache)
         print(f"removed the cache in {where.cache}")
@@ -114,6 +119,11 @@ def _forget_everything(yes: bool) -> None:
         raise CharcompleteError(
             f"model {listed} is being written by another charcomplete process; stop it and run forget again"
         )
+
+
+def _logs() -> list[Path]:
+    """The logs the resident processes keep in the state folder: the learner's, `lsp`'s, `serve`'s."""
+    return [log_path(), locations().state / LSP_LOG, locations().state / SERVE_LOG]
 
 
 def _count_files(folder: Path) -> int:

@@ -56,19 +56,21 @@ def serve(
 def _detach() -> None:
     """Fork; the parent returns to the shell at once, the child leaves the terminal's session and
     writes what it has to say to the log in the state folder."""
+    from charcomplete.core.logs import open_log, stderr_to_capped_log
     from charcomplete.core.paths import locations, private_dir
     from charcomplete.shell.server import LOG_NAME
 
     if os.fork() > 0:
         os._exit(0)
     os.setsid()
-    log = os.open(private_dir(locations().state) / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    log = open_log(private_dir(locations().state) / LOG_NAME)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.dup2(log, 2)
     os.close(devnull)
     os.close(log)
+    stderr_to_capped_log(2)  # capped, and tracebacks without the text they were about
 
 
 @app.command("init")

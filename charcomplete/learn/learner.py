@@ -39,7 +39,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 LOG_NAME = "learner.log"  # under locations().state: what the learner did (reads, steps, publishes, refusals)
-LOG_MAX_BYTES = 1_000_000  # a longer log is started afresh by the next learner
 FORGET_GENERATION_FILE = "forget-generation"  # under locations().state; rewritten by every `forget`
 
 
@@ -281,18 +280,13 @@ class Learner:
         self._outgoing_ready = threading.Condition()
 
     def start(self) -> Learner:
+        from charcomplete.core.logs import open_log
         from charcomplete.core.paths import private_dir
         from charcomplete.core.selfrun import CHILD_CWD, python_module_command
 
         path = log_path()
         private_dir(path.parent)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
-        try:
-            if path.stat().st_size > LOG_MAX_BYTES:
-                flags |= os.O_TRUNC
-        except OSError:
-            pass
-        log = os.open(path, flags, 0o600)
+        log = open_log(path)  # capped now, and by the learner as it writes (core.logs)
         env = dict(os.environ)
         # Before torch is imported in the child, so its thread pools are sized once, small.
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(self.settings.threads)

@@ -48,6 +48,7 @@ import torch
 
 from charcomplete.core.config import LN2
 from charcomplete.core.errors import CharcompleteError, CorpusError, LockBusyError
+from charcomplete.core.logs import CappedLog, stderr_to_capped_log, without_text
 from charcomplete.learn import corpus
 from charcomplete.learn.learner import (
     Busy,
@@ -638,16 +639,15 @@ def main(argv: list[str]) -> int:
     # stdout is the channel to the editor; whatever else writes to it (torch warnings) goes to the log.
     outbox = _PipeOutbox(os.dup(1))
     os.dup2(2, 1)
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives as long as the process
+    stderr_to_capped_log(2)  # the log stays capped as it grows; tracebacks leave out their messages
+    sys.stdout = CappedLog(1)
     inbox: queue.Queue = queue.Queue()
     threading.Thread(target=_read_editor, args=(sys.stdin.buffer, inbox), daemon=True).start()
     log(f"learner started (model {model_name!r}, nice {settings.nice}, {settings.threads} thread(s))")
     try:
         learn(model_name, settings, inbox, outbox)
     except BaseException as error:  # noqa: BLE001 - the editor is told in one sentence; the log has the rest
-        import traceback
-
-        traceback.print_exc()
+        sys.stderr.write(without_text(error))
         outbox.put(Failed(message=_one_sentence(error)))
         return 1
     return 0

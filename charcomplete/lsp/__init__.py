@@ -14,7 +14,7 @@ import sys
 
 from charcomplete.core.paths import locations, private_dir
 
-LOG_NAME = "lsp.log"  # under the state folder: what the server logged in its last session
+LOG_NAME = "lsp.log"  # under the state folder: what the servers logged (capped, no text: core.logs)
 
 
 def run(settings) -> None:
@@ -107,11 +107,12 @@ class _Reader:
 
 def _log_to_file() -> None:
     """pygls logs warnings (an unknown cancel id, a dropped message) through `logging`; stderr is
-    the client's log window, so they go to a private file instead."""
+    the client's log window, so they go to a private file instead: capped, and with pygls'
+    values (a malformed message's params: the user's text) left out."""
+    from charcomplete.core.logs import CappedFileHandler
+
     path = private_dir(locations().state) / LOG_NAME
-    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler = CappedFileHandler(path)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
-    path.chmod(0o600)

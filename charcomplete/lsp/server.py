@@ -27,8 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest
 from pygls.lsp.server import LanguageServer
+from pygls.protocol.json_rpc import RPCRequest
 from pygls.protocol.language_server import LanguageServerProtocol, lsp_method
 from pygls.uris import to_fs_path
 
@@ -79,7 +80,7 @@ class LspSettings:
 class _Protocol(LanguageServerProtocol):
     """pygls' protocol, with open documents kept by charcomplete (documents.py) rather than
     in pygls' workspace (which re-splits a whole document into lines for every edit), and
-    a malformed request answered with an error instead of left unanswered."""
+    a malformed request, or one after `shutdown`, answered with an error instead of left unanswered."""
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params):
@@ -96,13 +97,27 @@ class _Protocol(LanguageServerProtocol):
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
             yield handler, (params,), None
 
+    def handle_message(self, message):
+        # After `shutdown` pygls drops every message but `exit`, so a client that asks again waits
+        # forever; the spec says a request then gets InvalidRequest (notifications are dropped).
+        if self._shutdown and isinstance(message, RPCRequest) and message.method != types.EXIT:
+            self._send_response(message.id, error=_after_shutdown(message.method).to_response_error())
+            return
+        super().handle_message(message)
+
     def structure_message(self, data):
         try:
             return super().structure_message(data)
         except JsonRpcException as error:
             if isinstance(data, dict) and "id" in data and "method" in data:
-                self._send_response(data["id"], error=error.to_response_error())
+                after_shutdown = self._shutdown and data["method"] != types.EXIT  # whatever else is wrong with it
+                answer = _after_shutdown(data["method"]) if after_shutdown else error
+                self._send_response(data["id"], error=answer.to_response_error())
             return _Ignored()
+
+
+def _after_shutdown(method) -> JsonRpcInvalidRequest:
+    return JsonRpcInvalidRequest(f"{method} after shutdown: the server is shutting down")
 
 
 class _Ignored:

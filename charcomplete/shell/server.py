@@ -267,6 +267,10 @@ class Suggestions:
 
 
 class _Handler(socketserver.StreamRequestHandler):
+    # A shell's connection carries one request and closes; one that says nothing for this long
+    # is closed (readline raises TimeoutError, an OSError), so idle connections never pile up.
+    timeout = 10.0
+
     def handle(self) -> None:
         server: _Server = self.server  # type: ignore[assignment]
         if not server.same_user(self.connection):
@@ -299,9 +303,13 @@ class _Handler(socketserver.StreamRequestHandler):
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     allow_reuse_address = False
+    # A thread per connection, at most this many at once (8,000 idle connections made 8,004
+    # threads, 264 MB); one more is told so and closed at once. Shells need one or two.
+    max_connections = 32
 
     def __init__(self, path: Path, suggestions: Suggestions):
         self.suggestions = suggestions
+        self.slots = threading.BoundedSemaphore(self.max_connections)
         self.active = 0  # connections being served (the idle exit waits for none)
         self.counting = threading.Lock()
         self.last_activity = time.monotonic()
@@ -312,6 +320,35 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             os.umask(old_umask)
         os.chmod(path, 0o600)
         self.inode = os.stat(path).st_ino
+
+    def process_request(self, request, client_address) -> None:
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.setblocking(False)  # never wait on a client from the accepting thread
+                request.send(b'{"error": "the server is busy: too many connections"}\n')
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request, client_address) -> None:
+        """socketserver prints the traceback, message and all; the message may quote the request."""
+        import sys
+
+        from charcomplete.core.logs import without_text
+
+        sys.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} a request failed:\n{without_text(sys.exc_info()[1])}")
 
     def same_user(self, connection: socket.socket) -> bool:
         """The folder already keeps others out; the peer's credentials say so once more."""

@@ -7,11 +7,17 @@ Two ways to write, chosen per save the way Vim's `backupcopy=auto` chooses:
 - **In place**, when a rename would change the file's identity: another owner or group than
   a new file of ours would get, more than one hard link (the other names would keep the old
   text), extended attributes (ACLs, SELinux labels, user tags) a new file would lack, or a
-  folder where no new file can be made (the file itself may still be writable). The
-  old contents are first copied to `.NAME.charcomplete-backup` beside the document (or in
-  charcomplete's state folder when that folder cannot be written) and fsync-ed; then the
-  document is overwritten and truncated, fsync-ed, and the backup removed. A crash during the
-  write leaves that backup holding every byte of the old file.
+  folder where no new file can be made (the file itself may still be writable). The old
+  contents are first copied to a backup in charcomplete's private state folder
+  (`state/backups/`, 0700) and fsync-ed; then the document is overwritten and truncated,
+  fsync-ed, and the backup removed. A crash during the write leaves that backup holding every
+  byte of the old file.
+
+The backup is never made beside the document: that folder may be writable by others (a
+shared project folder), who could plant a file there to read the old text through, a FIFO
+that freezes the save, or a "backup" the next open would offer as the file's previous
+contents. In the private folder it is created exclusively (O_EXCL|O_NOFOLLOW, 0600), and only
+a regular file of ours there is ever offered as an interrupted save's backup.
 
 A read-only file (no write permission bit for its owner, or for us) is never overwritten
 unless the caller says the user confirmed: `ReadOnlyDocumentError` otherwise.
@@ -29,7 +35,8 @@ from pathlib import Path
 from charcomplete.storage.atomic import TEMP_MARK, atomic_write, fsync_dir
 
 STALE_TEMP_S = 60.0  # a temp file this old belongs to no save in progress: a crash left it
-BACKUP_MARK = ".charcomplete-backup"  # ".NAME.charcomplete-backup": the old contents during an in-place save
+BACKUP_MARK = ".charcomplete-backup"  # "DIGEST-NAME.charcomplete-backup": the old contents during an in-place save
+BACKUPS_FOLDER = "backups"  # under the private state folder
 
 
 class ReadOnlyDocumentError(PermissionError):
@@ -95,23 +102,28 @@ def rename_would_change_identity(target: Path, info: os.stat_result) -> bool:
 
 
 def backup_path(target: Path) -> Path:
-    return target.with_name(f".{target.name}{BACKUP_MARK}")
-
-
-def _state_backup_path(target: Path) -> Path:
+    """Where an in-place save of `target` keeps its old contents: in the private state folder,
+    named by a digest of the document's path."""
     from charcomplete.core.paths import locations
 
     digest = hashlib.sha256(os.fsencode(target)).hexdigest()[:16]
-    return locations().state / "backups" / f"{digest}-{target.name}{BACKUP_MARK}"
+    return locations().state / BACKUPS_FOLDER / f"{digest}-{target.name}{BACKUP_MARK}"
 
 
 def interrupted_save_backup(path: Path) -> Path | None:
     """The backup an in-place save of `path` left when it was killed, if there is one: it
-    holds the file's previous contents, and the file itself may be half written."""
-    target = Path(os.path.realpath(path))
-    for backup in (backup_path(target), _state_backup_path(target)):
-        if backup.is_file() and not backup.is_symlink():
-            return backup
+    holds the file's previous contents, and the file itself may be half written. Only a
+    regular file of ours, with no other name, in our private folder counts (a file beside
+    the document is never looked at: anyone who can write that folder could have put it there)."""
+    backup = backup_path(Path(os.path.realpath(path)))
+    try:
+        folder = os.lstat(backup.parent)
+        info = os.lstat(backup)
+    except OSError:
+        return None
+    ours = folder.st_uid == info.st_uid == os.geteuid() and stat.S_ISDIR(folder.st_mode) and not folder.st_mode & 0o022
+    if ours and stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+        return backup
     return None
 
 
@@ -153,29 +165,38 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _write_backup(target: Path, old: bytes) -> Path:
-    """The old contents, durable, beside the document; in the private state folder when
-    the document's folder is not writable."""
+    """The old contents, durable, in a new file (O_EXCL: never one that was there before) that
+    only we can read, in our private state folder."""
+    backup = backup_path(target)
+    _private_backups_folder(backup.parent)
+    try:
+        fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except FileExistsError:
+        raise FileExistsError(
+            errno.EEXIST, f"the backup of an interrupted save is still in {backup}; compare it with the file, "
+            "keep what you need and remove it, then save again", str(backup)) from None
+    try:
+        _write_all(fd, old)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(backup)
+        raise
+    os.close(fd)
+    fsync_dir(backup.parent)
+    return backup
+
+
+def _private_backups_folder(folder: Path) -> None:
+    """`folder` exists, is ours, and only we can enter it; PermissionError otherwise."""
     from charcomplete.core.paths import private_dir
 
-    candidates = [backup_path(target), _state_backup_path(target)]
-    last_error: OSError | None = None
-    for backup in candidates:
-        try:
-            if backup.parent != target.parent:
-                private_dir(backup.parent)
-            fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        except OSError as error:
-            last_error = error
-            continue
-        try:
-            _write_all(fd, old)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        fsync_dir(backup.parent)
-        return backup
-    assert last_error is not None
-    raise last_error
+    private_dir(folder)
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise PermissionError(errno.EPERM, f"{folder} is not a folder of yours; no backup is made there", str(folder))
+    if info.st_mode & 0o077:
+        os.chmod(folder, 0o700)
 
 
 def remove_own_stale_temps(target: Path, older_than_s: float = STALE_TEMP_S) -> int:

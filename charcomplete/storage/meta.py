@@ -101,6 +101,36 @@ class ModelMeta:
         return dataclasses.replace(self, optimizer=None, optimizer_sha256=None)
 
 
+def check_format_version(version: object, name: str) -> None:
+    """ModelError unless meta.json's "format_version" is one this charcomplete reads: a whole
+    number from 1 to FORMAT_VERSION. A string ("1"), a fraction or a number below 1 is a damaged
+    record, said as such; only a larger whole number means a newer charcomplete wrote it."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelError(
+            f"the metadata of model {name!r} has an invalid 'format_version' field ({version!r}, "
+            f"{_json_kind(version)}; it must be a whole number such as {FORMAT_VERSION}); the model is damaged"
+        )
+    if version > FORMAT_VERSION:
+        raise ModelError(
+            f"model {name!r} was written by a newer charcomplete (format {version!r}); upgrade charcomplete to use it"
+        )
+
+
+def _json_kind(value: object) -> str:
+    """What a JSON value is, in words."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, int):
+        return "below 1"
+    if isinstance(value, (list, dict)):
+        return "a list" if isinstance(value, list) else "an object"
+    return "null" if value is None else "not a number"
+
+
 def _is_a(value: object, hint: object) -> bool:
     """Whether a JSON value fits a field's annotation (bool is never a number; an int is a float)."""
     if isinstance(value, bool):

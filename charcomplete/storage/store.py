@@ -33,7 +33,7 @@ from charcomplete.core.errors import CharcompleteError, ModelError
 from charcomplete.core.paths import locations, private_dir
 from charcomplete.storage import jsonsafe
 from charcomplete.storage.atomic import FileLock, atomic_write_bytes, remove_stale_temps
-from charcomplete.storage.meta import FORMAT_VERSION, ModelMeta, now_iso
+from charcomplete.storage.meta import FORMAT_VERSION, ModelMeta, check_format_version, now_iso
 
 DEFAULT_MODEL = "default"  # the model that ships inside the package
 OWN_MODEL = "mine"  # the user's own model, which the editor's learner creates from the built-in one
@@ -144,11 +144,7 @@ def _read_meta(folder: Path, name: str) -> ModelMeta:
         raise ModelError(f"the metadata of model {name!r} cannot be read ({error}); the model is damaged") from None
     if not isinstance(meta, dict) or "format_version" not in meta:
         raise ModelError(f"{path} is not a charcomplete model file")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelError(
-            f"model {name!r} was written by a newer charcomplete (format {version!r}); upgrade charcomplete to use it"
-        )
+    check_format_version(meta.get("format_version"), name)
     return ModelMeta.from_dict(meta, name)
 
 

@@ -117,6 +117,20 @@ def is_stop_byte(byte: int) -> bool:
     return byte in _NEWLINES or byte == DOC_START or (byte < 0x20 and byte != 0x09) or byte == 0x7F
 
 
+# Control characters: C0 but tab (line ends and the document marker included), DEL, and C1
+# (U+0080-U+009F: CSI, OSC, NEL...), which is two UTF-8 bytes, C2 80-9F. is_stop_byte keeps C0
+# and DEL out of the search; no single byte says "stop" for C1, so a suggestion is cut before it.
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]|\xc2[\x80-\x9f]")
+
+
+def printable_length(data: bytes) -> int:
+    """Length of the prefix of `data` (whole UTF-8 characters) before its first control
+    character. A shell writes a suggestion raw to the terminal, where any of them is an
+    escape: no surface ever shows one."""
+    found = _CONTROL.search(data)
+    return len(data) if found is None else found.start()
+
+
 def is_continuation(byte: int) -> bool:
     return byte & 0xC0 == 0x80
 
@@ -335,6 +349,7 @@ def _cut(path: _Path, limits: _Limits) -> int:
     elif limits.finish_words and path.in_word and not ends_a_word:
         keep = max(0, path.word_start)  # ...or inside the word being typed: drop all of it
     keep = valid_utf8_length(path.data[:keep])
+    keep = printable_length(path.data[:keep])
     return _most_saving(path, keep) if limits.cut_by_savings else keep
 
 

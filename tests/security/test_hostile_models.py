@@ -157,6 +157,12 @@ CASES: dict[str, tuple[Callable[[Path, Path], None], str]] = {
                                 "not a valid safetensors file"),
     "huge-sparse-weights": (lambda f, m: _sparse(_weights(f), 64 * 2**30), "larger than its configuration explains"),
     "future-format": (lambda f, m: _edit_meta(f, format_version=store.FORMAT_VERSION + 1), "newer charcomplete"),
+    # issue 25.9: a damaged version is said to be damaged, not "written by a newer charcomplete"
+    "string-format-version": (lambda f, m: _edit_meta(f, format_version="1"),
+                              "invalid 'format_version' field ('1', a string"),
+    "zero-format-version": (lambda f, m: _edit_meta(f, format_version=0), "invalid 'format_version' field (0, below"),
+    "true-format-version": (lambda f, m: _edit_meta(f, format_version=True),
+                            "invalid 'format_version' field (True"),
     "deeply-nested-meta": (lambda f, m: _meta_path(f).write_text("[" * 100_000 + "]" * 100_000), "cannot be read"),
     "huge-sparse-meta": (lambda f, m: _sparse(_meta_path(f), 2**40), "implausibly large"),
     "wrong-field-type": (lambda f, m: _edit_meta(f, steps="many"), "invalid 'steps' field"),
