@@ -153,6 +153,16 @@ class SuggestingTextArea(TextArea):
         if self.suggestion and (not selection.is_empty or selection.end != self._anchor):
             self.suggestion = ""
             self._request += 1
+        if self.completer is not None and selection.is_empty and self.is_mounted:
+            # After whatever moved it has finished (an undo or a paste moves the cursor mid-edit).
+            self.call_after_refresh(self._prime_if_jumped)
+
+    def _prime_if_jumped(self) -> None:
+        if self.completer is None or not self.selection.is_empty:
+            return
+        context = self._context_now(self._reader_version())
+        if not self._near(context):  # a jump (Ctrl+End, a click): read there before the next key
+            self._prime_after_jump(context)
 
     def watch_suggestions_enabled(self, enabled: bool) -> None:
         self.dismiss_suggestion()
@@ -273,6 +283,18 @@ class SuggestingTextArea(TextArea):
             self.completer = completer
             with self._readers_lock:
                 self._last_read = primed_on
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="prime")
+    def _prime_after_jump(self, context: Context) -> None:
+        """After the cursor jumped, read the text before it off the event loop, so that the next
+        keystroke there reads only what it adds (and is computed inline on a fast model)."""
+        with self.completer_lock:
+            if get_current_worker().is_cancelled or context.version != self.version \
+                    or context.cursor != self.cursor_location:
+                return  # typed or moved again meanwhile: that keystroke reads for itself
+            self.completer.state_at(context.tail, context.offset)
+            with self._readers_lock:
+                self._last_read = context
 
     def prime(self, context: Context) -> None:
         """Read `context` (from hold_context) and time one suggestion there, from a worker: the
