@@ -615,3 +615,23 @@ def test_complete_path_never_imports_torch_or_textual(chain):
     )
     assert json.loads(result.stdout)["completion"] == "ick "
     assert result.stderr.decode().strip().endswith("[]"), result.stderr
+
+
+def test_sampling_never_breaks_a_character(small):
+    # Issue 26: `complete --sample` after Chinese text printed U+FFFD, the model having drawn
+    # a character's first byte and then no continuation (or one where none was due). A model
+    # of random weights draws any byte anywhere, so every seed here tries it.
+    for prompt in ("今天我们讨论循环神经".encode(), b"x", "caf\u00e9".encode()[:-1]):
+        state = small.prime(prompt)
+        for seed in range(20):
+            text = sample(state, 12, temperature=1.5, rng=np.random.default_rng(seed))
+            assert "\ufffd" not in text, (prompt, seed, text)
+            assert len(text) == 12 or text == text.encode("utf-8").decode("utf-8")
+
+
+def test_sample_on_the_command_line_is_whole_characters():
+    # The issue's command, with the built-in model: it printed e8 af 94 ef bf bd ef bf bd.
+    result = run_cli("--sample", "--seed", "23", "--max-chars", "3", data="今天我们讨论循环神经".encode())
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode("utf-8")  # strict: a broken character fails here
+    assert "\ufffd" not in text and 1 <= len(text.rstrip("\n")) <= 3
