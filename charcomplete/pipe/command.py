@@ -102,7 +102,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-chars", metavar="N", type=_bounded_int(0),
                    help="Longest completion (or sample), in characters.")
     p.add_argument("--alternatives", "-k", metavar="K", type=_bounded_int(0, MAX_ALTERNATIVES), default=0,
-                   help="List the completion and the next likeliest, K in all, a line each.")
+                   help="List the completion and others worth showing, K at most, a line each, "
+                        "by the keys they save on average.")
     p.add_argument("--json", dest="as_json", action="store_true", help="Answer with a JSON object.")
     p.add_argument("--sample", action="store_true", help="Generate free text instead of one completion.")
     p.add_argument("--temperature", metavar="NUMBER", type=_non_negative_float, default=1.0,
@@ -200,9 +201,11 @@ def _suggest_options(max_chars: int | None) -> dict:
 
 def _answer(engine, state, max_chars: int | None, alternatives: int) -> dict:
     """The JSON answer. "probability" (of the completion: the product of its characters'
-    probabilities) is there only when the completion is not empty: an empty one is the
-    model having nothing worth suggesting, not a prediction. Alternatives: the completion
-    first, then the likeliest others, best first. `state` None: there was no text."""
+    probabilities) and "saves" (the keys it saves on average, probability * (characters - 1))
+    are there only when the completion is not empty: an empty one is the model having nothing
+    worth suggesting, not a prediction. Alternatives: the completion first, then others worth
+    showing on their own, by "saves"; none when the completion is empty. `state` None: there
+    was no text."""
     from charcomplete.suggest import decoder
 
     options = _suggest_options(max_chars)
@@ -214,7 +217,10 @@ def _answer(engine, state, max_chars: int | None, alternatives: int) -> dict:
     answer: dict = {"completion": best.text}
     if best.text:
         answer["probability"] = round(best.probability, 6)
-    answer["alternatives"] = [{"completion": s.text, "probability": round(s.probability, 6)} for s in others]
+        answer["saves"] = round(best.saves, 6)
+    answer["alternatives"] = [
+        {"completion": s.text, "probability": round(s.probability, 6), "saves": round(s.saves, 6)} for s in others
+    ]
     answer["model"] = engine.name
     return answer
 

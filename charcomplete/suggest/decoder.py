@@ -6,7 +6,8 @@
   confident, and never inside a UTF-8 character; of that, the part that saves the most
   keys on average. What saves too little (one character, a long shot) or is only spaces
   is not shown at all.
-- `alternatives`: the K best distinct continuations, the suggestion first.
+- `alternatives`: the K best distinct continuations, the suggestion first, each worth
+  showing on its own, ranked by the keys they save on average.
 - `sample`: free text generation.
 - `Completer`: keeps the state of the text typed so far, so a keystroke feeds one byte
   instead of re-reading the text.
@@ -162,6 +163,12 @@ def next_word(suggestion: str) -> str:
 class Suggestion:
     text: str
     probability: float  # product of the chosen bytes' probabilities (1.0 for the empty text: it means nothing)
+
+    @property
+    def saves(self) -> float:
+        """The keys it saves on average: P(it is what the user types) * (its characters - 1),
+        a Tab being a key too. What the suggestion is chosen by, and what ranks alternatives."""
+        return self.probability * max(0, len(self.text) - 1) if self.text else 0.0
 
 
 @dataclass
@@ -410,33 +417,39 @@ def suggest(state: PredictorState, policy: Policy | None = None, **overrides) ->
 def alternatives(
     state: PredictorState, k: int = 3, policy: Policy | None = None, min_first: float = 0.01, **overrides
 ) -> list[Suggestion]:
-    """Up to `k` distinct continuations: `suggest`'s first (when it has one), then the most
-    likely others in order of probability.
+    """Up to `k` distinct continuations: `suggest`'s first, then others ranked by the keys
+    they save on average (`Suggestion.saves`); none when `suggest` has nothing to show.
 
-    The others each start with a different one of the likeliest next bytes (none below
+    One rule for every list (issue 26): an option is listed only if it would be shown on its
+    own (the policy's minimum length and MIN_VALUE), so `-k 1` is plain `complete`. The
+    others each start with a different one of the likeliest next bytes (none below
     `min_first`) and go on greedily under the same policy, thresholds counted from that
-    first byte on. The list for a smaller k is a prefix of the one for a larger k."""
+    first byte on; one worth more than the suggestion is not listed (the suggestion stays
+    first, and the list stays ordered by what it saves). The list for a smaller k is a prefix
+    of the one for a larger k."""
     policy = _policy(policy, overrides)
     if k < 1 or _inside_character(state):
         return []
     main = suggest(state, policy)
-    chosen = [main] if main.text else []
-    wanted = k - len(chosen)
+    if not main.text:
+        return []
+    wanted = k - 1
     if wanted < 1:
-        return chosen
-    # The others are asked for (a completion list): each is shown for what it is, however little
-    # it would save on average; min_first bounds how unlikely one may start.
-    limits = dataclasses.replace(_limits(policy, width=1), min_value=0.0)
+        return [main]
+    limits = _limits(policy, width=1)
     logp = state.log_probs()  # (256,)
     root = _root(state)
     main_first = main.text.encode("utf-8")[:1]  # the main suggestion stands for its first byte's branch
+    most_chars = max(1, limits.max_chars - 1)
     others: list[Suggestion] = []
     for byte in np.argsort(logp)[::-1].tolist():
         lp = float(logp[byte])
-        others.sort(key=lambda s: (-s.probability, s.text))
-        # An option is never likelier than its first byte: once `wanted` options beat the
-        # next first byte, no later one can enter the top (so the answer does not depend on k).
-        if lp < math.log(min_first) or (len(others) >= wanted and math.exp(lp) < others[wanted - 1].probability):
+        others.sort(key=_rank)
+        # An option saves at most P(its first byte) * (max_chars - 1): once `wanted` options save
+        # more than that, no later one can enter the top (so the answer does not depend on k).
+        bound = math.exp(lp) * most_chars
+        if lp < math.log(min_first) or bound < limits.min_value or (
+                len(others) >= wanted and bound < others[wanted - 1].saves):
             break
         if is_stop_byte(byte) or is_continuation(byte) or limits.max_chars < 1 or bytes((byte,)) == main_first:
             continue
@@ -446,10 +459,14 @@ def alternatives(
             branch = dataclasses.replace(limits, log_min_total=limits.log_min_total + lp)
             path = max(_search(path, branch), key=lambda p: math.exp(p.logp) * p.chars)
         option = _finish(path, limits)
-        if option is not None and option.text and option.text != main.text:
+        if option is not None and option.text != main.text and option.saves <= main.saves:
             others.append(option)
-    others.sort(key=lambda s: (-s.probability, s.text))
-    return chosen + others[:wanted]
+    others.sort(key=_rank)
+    return [main] + others[:wanted]
+
+
+def _rank(option: Suggestion) -> tuple[float, str]:
+    return -option.saves, option.text
 
 
 def _inside_character(state: PredictorState) -> bool:
