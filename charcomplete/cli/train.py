@@ -334,10 +334,46 @@ def _summary(name, corpus, documents, train_bytes, val_bytes, result, remembered
     ])
 
 
+def progress_line(p, budget) -> str:
+    """A validation check as a line of a log (issue 26: "step 28122 17%" said neither what the
+    share is of nor how long is left): this run's steps, the model's in all when they differ,
+    the share of the run's limit, named, and the time left at the pace so far."""
+    val = f"{p.val_bpc:.3f}" if p.val_bpc is not None else "-"
+    steps = f"step {p.total_steps:,}" + (f" ({p.step:,} in all)" if p.step != p.total_steps else "")
+    share = f"{min(p.progress, 1.0):.0%} of {_limit_words(budget)}"
+    if 0 < p.progress < 1:
+        share += f", about {_duration(p.elapsed_s * (1 - p.progress) / p.progress)} left"
+    return f"{steps}  {share}  train {p.train_bpc:.3f} bpc  val {val} bpc  {p.chars_per_s:,.0f} chars/s"
+
+
+def _limit_words(budget) -> str:
+    """The run's limits as words: "5 minutes", "200 steps or 2 epochs"."""
+    limits = []
+    if budget.minutes:
+        limits.append(f"{budget.minutes:g} minute{'s' if budget.minutes != 1 else ''}")
+    if budget.steps:
+        limits.append(f"{budget.steps:,} steps")
+    if budget.epochs:
+        limits.append(f"{budget.epochs:g} epoch{'s' if budget.epochs != 1 else ''}")
+    if budget.until_step:
+        limits.append(f"the run to step {budget.until_step:,} in all")
+    return " or ".join(limits) or "the run"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
 class _ProgressView:
     """A live rich progress bar on a terminal; a line per validation check otherwise."""
 
     def __init__(self, budget) -> None:
+        self.budget = budget
         self.live = sys.stderr.isatty()
         self.last_draw = 0.0
         self.progress = None
@@ -366,8 +402,7 @@ class _ProgressView:
             self.progress.update(self.task, completed=min(p.progress, 1.0), step=p.step, train=f"{p.train_bpc:.3f}",
                                  val=val, speed=f"{p.chars_per_s:,.0f}")
         elif p.evaluated:
-            print(f"step {p.step:>7}  {p.progress:4.0%}  train {p.train_bpc:.3f} bpc  val {val} bpc  "
-                  f"{p.chars_per_s:,.0f} chars/s", file=sys.stderr, flush=True)
+            print(progress_line(p, self.budget), file=sys.stderr, flush=True)
 
     def warn(self, message: str) -> None:
         if self.progress is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -174,3 +175,19 @@ def test_a_count_under_one_is_one_sentence_not_a_usage_block(tmp_path, option):
 def test_eval_threads_under_one_is_one_sentence(tmp_path):
     notes = make_notes(tmp_path / "notes", count=2)
     assert_one_clear_error(run("eval", str(notes), "--adapt", "--threads", "0"), "--threads must be at least 1")
+
+
+def test_progress_through_a_pipe_says_what_it_counts(tmp_path, charcomplete_home):
+    # Issue 26: "step 28122 17%" in a log said neither what the share is of, nor the time left,
+    # and counted the model's lifetime steps, not this run's.
+    notes = make_notes(tmp_path / "notes", count=12)
+    first = run("train", str(notes), "--model", "notes", "--steps", "20", *FAST)
+    assert first.returncode == 0, first.stderr
+    resumed = run("train", str(notes), "--model", "notes", "--steps", "10", "--resume", "--eval-every", "0.01",
+                  *FAST[4:])
+    assert resumed.returncode == 0, resumed.stderr
+    lines = [line for line in resumed.stderr.splitlines() if line.startswith("step ")]
+    assert lines, resumed.stderr
+    assert any(re.match(r"step \d+ \(2\d in all\)  \d+% of 10 steps(, about .* left)?  train ", line)
+               for line in lines), lines
+    assert re.match(r"step 10 \(30 in all\)  100% of 10 steps  train ", lines[-1]), lines
