@@ -24,7 +24,9 @@ published ones. Without enough held-out text of the user's yet, nothing is publi
 Where it publishes. A model of the user's is learned on in place. The built-in model is
 never written: learning on it goes into the user's own model, created at the first publish
 from the built-in weights under the first free name of `mine`, `default-mine`,
-`default-mine-2`, ..., which is then made the one in use. An existing model is never
+`default-mine-2`, ..., which is then made the one in use. That first publish waits for
+`min_create_heldout_bytes` of the user's held-out text (about 2,000 characters of complete
+lines): a model made the default is judged on more than a few characters. An existing model is never
 overwritten with weights that did not come from it.
 
 Everything it does (what it read, steps, publishes, refusals with reasons) goes to its
@@ -498,12 +500,14 @@ class Session:
         """(user bpc, its previous figure, general bpc) when the weights may be published; None otherwise."""
         settings = self.settings
         user = None if self.document is None else self.document.heldout
-        if user is None or len(user) - 1 < settings.min_heldout_bytes:
+        creates = self.publish_name is None  # learning on the built-in model: the first publish creates one
+        need = max(settings.min_heldout_bytes, settings.min_create_heldout_bytes if creates else 0)
+        if user is None or len(user) - 1 < need:
             have = 0 if user is None else len(user) - 1
             if have != self.postponed_at:  # said once per amount, not at every attempt
                 self.postponed_at = have
-                log(f"publish postponed: {have} bytes of your held-out text, "
-                    f"{settings.min_heldout_bytes} needed to judge new weights")
+                why = "to create your own model" if creates else "to judge new weights"
+                log(f"publish postponed: {have} bytes of your held-out text, {need} needed {why}")
             return None
         user_bpc, was = self.trainer.evaluate(user), self.reference.evaluate(user)
         if user_bpc > was:
