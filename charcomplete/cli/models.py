@@ -170,15 +170,24 @@ def use(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
 
 @app.command("paths")
 def paths() -> None:
-    """Show where charcomplete keeps models, caches, settings and journals."""
+    """Show where charcomplete keeps models, caches, settings, journals, logs and the shell socket."""
+    import os
+
+    from charcomplete.shell.server import socket_path
+
     where = locations()
     rows = [
         ("models", where.models),
         ("cache", where.cache),
         ("settings", where.settings_file),
+        ("state", f"{where.state} (learner.log, serve.log, lsp.log)"),
         ("journals", where.journals),
+        ("shell socket", socket_path()),
         ("built-in model", store.builtin_folder()),
     ]
     for label, path in rows:
         print(f"{label:<15} {path}")
-    print(f"(set {HOME_ENV} to keep everything under one folder)")
+    if os.environ.get(HOME_ENV):
+        print(f"(all under {HOME_ENV}={os.environ[HOME_ENV]}, but the built-in model)")
+    else:
+        print(f"(set {HOME_ENV} to keep everything under one folder)")

@@ -225,3 +225,15 @@ def test_models_figures_are_measured_on_one_text_and_follow_the_weights(tmp_path
         listing = run("models").stdout
     other = run("train", str(notes), "--model", "other", "--steps", "5", *FAST)
     assert "the editor and pipes still use 'notes'; `charcomplete models use other`" in other.stdout
+
+
+def test_paths_names_every_place_and_the_home_it_was_given(charcomplete_home):
+    # Issue 26: the state folder (learner.log, serve.log) and the shell socket were left out, and
+    # "(set CHARCOMPLETE_HOME ...)" was said even when it was set.
+    shown = run("paths")
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split()[0]: line for line in shown.stdout.splitlines()}
+    assert str(charcomplete_home / "state") in rows["state"] and "learner.log" in rows["state"]
+    assert "serve.sock" in shown.stdout and str(charcomplete_home) in shown.stdout.split("shell socket")[1]
+    assert "set CHARCOMPLETE_HOME" not in shown.stdout
+    assert f"CHARCOMPLETE_HOME={charcomplete_home}" in shown.stdout
