@@ -153,6 +153,8 @@ class SuggestingTextArea(TextArea):
 
     def watch_suggestions_enabled(self, enabled: bool) -> None:
         self.dismiss_suggestion()
+        if enabled and self.is_mounted and self.can_suggest():
+            self._ask()  # back on: the suggestion for where the cursor is, not at the next key (issue 26)
 
     def dismiss_suggestion(self) -> None:
         self.suggestion = ""

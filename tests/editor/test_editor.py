@@ -173,6 +173,19 @@ async def test_without_a_suggestion_keys_do_their_usual_thing(engine, tmp_path):
         assert editor.suggestions_enabled
 
 
+async def test_turning_suggestions_back_on_shows_one_at_once(engine, tmp_path):
+    # Issue 26: after F2 turned suggestions back on, the ghost text came back only at the next key.
+    app = make_app(engine, tmp_path / "a.md")
+    async with app.run_test(size=SIZE) as pilot:
+        editor = app.editor
+        await type_and_wait(pilot, "the qu")
+        await pilot.press("f2")
+        assert editor.suggestion == ""
+        await pilot.press("f2")  # on again, no key typed
+        await wait_for(pilot, lambda: editor.suggestion, what="the suggestion back")
+        assert editor.suggestion.startswith("ick") and editor.text == "the qu"
+
+
 async def test_no_suggestion_inside_a_word_or_with_a_selection(engine, tmp_path):
     app = make_app(engine, tmp_path / "a.md", text="the quick brown")
     async with app.run_test(size=SIZE) as pilot:
