@@ -646,3 +646,16 @@ def test_json_alternatives_print_what_they_are_ranked_by(chain):
     assert answer["saves"] == figures[0] and figures == sorted(figures, reverse=True)
     one = run_cli("--model", "chain", "-k", "1", data=b"the qu").stdout
     assert one == run_cli("--model", "chain", data=b"the qu").stdout
+
+
+@pytest.mark.parametrize("typed, wanted", [
+    ("we use docker compose here.\nlater: docker co", "mpo"),
+    ("run the tests with pytest.\nrun the te", "sts"),
+])
+def test_a_phrase_typed_once_beats_the_models_prior(typed, wanted):
+    # Issue 26: `docker co` -> `mmit` right after `docker compose` was typed in the same document.
+    # The built-in model with the editor's typing cache, fed one keystroke at a time.
+    completer = Completer(typing_cache(Engine.load("default"), ""), learn=True)
+    for end in range(1, len(typed) + 1):
+        shown = completer.complete(typed[:end])
+    assert shown.text.startswith(wanted), shown
