@@ -281,6 +281,7 @@ class Session:
         self.postponed_at: int | None = None  # held-out bytes at the last postponed publish (logged once)
         self.last_attempt = time.monotonic()
         self.last_progress = self.last_log = 0.0
+        self.last_logged: tuple[int, bool] | None = None  # (steps, paused) in the last progress line
         self._send(Ready(model=loaded.name, steps=0))
 
         self.general = self._read_general_heldout(loaded)
@@ -438,8 +439,11 @@ class Session:
             self.last_progress = now
             self._check_forget()
             self._send(Progress(steps=self.stats.steps, bpc=self.stats.ema_bpc, paused=self.paused))
-        if now - self.last_log >= LOG_EVERY_S and self.stats.steps > 0:
-            self.last_log = now
+        logged = (self.stats.steps, self.paused)
+        if now - self.last_log >= LOG_EVERY_S and self.stats.steps > 0 and logged != self.last_logged:
+            # Only news: a session that has learned what there was (a short note) stops stepping,
+            # and its log is not the same line every 30 s (issue 26).
+            self.last_log, self.last_logged = now, logged
             bpc = "-" if self.stats.ema_bpc is None else f"{self.stats.ema_bpc:.3f}"
             log(f"step {self.stats.steps}: {self.stats.chars} characters learned this session, "
                 f"training bpc on the document {bpc}{' (paused)' if self.paused else ''}")

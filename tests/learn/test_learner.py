@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -565,3 +566,18 @@ def test_the_size_walk_never_follows_a_link_out_of_the_sources(tmp_path):
     assert file_limit([str(notes)], 55_000, 256_000) == 256_000  # all 55 KB fit; the 3 KB outside would not
     (inside / "s.md").write_text("y" * 500, encoding="utf-8")
     assert file_limit([str(notes)], 55_000, 256_000) == 9_999  # 500 bytes inside, reached once, push out 10 KB
+
+
+def test_a_session_with_nothing_new_to_learn_logs_no_repeats(tiny_model, capsys, monkeypatch):
+    # Issue 26: on a short note the learner made its steps and then logged the same line every 30 s.
+    from charcomplete.learn import learner_child
+
+    monkeypatch.setattr(learner_child, "LOG_EVERY_S", 0.05)  # the log's period, shortened; nothing else changes
+    settings = LearnerSettings(publish_every_s=1e9, batch=4, seq_len=16, idle_steps=6)
+    text = notes_text(settings, learned=4, held=1)
+    started = time.monotonic()
+    run_session(tiny_model, settings, text, lambda ms: time.monotonic() - started > 4, timeout=10)
+    lines = [line for line in capsys.readouterr().err.splitlines() if re.search(r"step \d+: ", line)]
+    assert lines, "no progress line at all"
+    steps = [re.search(r"step (\d+): ", line).group(1) for line in lines]
+    assert len(steps) == len(set(steps)), lines
