@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--offset", type=int, default=0, help="start this many bytes into the held-out text")
     parser.add_argument("--bytes", type=int, default=20_000, help="type this much text (whole documents)")
     parser.add_argument("--grid", action="store_true", help="also one change at a time around the new policy")
-    parser.add_argument("--only", help="with --grid: only the policies whose label contains this text")
+    parser.add_argument("--only", help="with --grid: only these policies (labels as printed, separated by |)")
     parser.add_argument("--no-cache", action="store_true", help="the model alone, without the typing cache")
     parser.add_argument("--wrong-cost", type=float, default=0.25,
                         help="keys a wrong suggestion costs the person who reads it (1: an Esc)")
@@ -117,8 +117,9 @@ def main() -> None:
     docs = documents_slice(held, args.offset, args.bytes)
     if not docs:
         raise SystemExit(f"--offset {args.offset} is past the held-out text ({sum(map(len, held)):,} bytes)")
+    wanted = args.only.split("|") if args.only else []
     chosen = {label: policy for index, (label, policy) in enumerate(policies(args.grid).items())
-              if index < 3 or not args.only or args.only in label}  # old and new, and those asked for
+              if index < 3 or not wanted or label in wanted}  # old and new, and those asked for
     decoders = {label: dataclasses.asdict(policy) for label, policy in chosen.items()}
     loaded = store.load_model(args.model)
     load = os.getloadavg()
