@@ -655,7 +655,7 @@ def test_json_alternatives_print_what_they_are_ranked_by(chain):
 def test_a_phrase_typed_once_beats_the_models_prior(typed, wanted):
     # Issue 26: `docker co` -> `mmit` right after `docker compose` was typed in the same document.
     # The built-in model with the editor's typing cache, fed one keystroke at a time.
-    completer = Completer(typing_cache(Engine.load("default"), ""), learn=True)
+    completer = Completer(typing_cache(Engine.load("default"), ""), learn=True, budget_ms=None)  # load-free
     for end in range(1, len(typed) + 1):
         shown = completer.complete(typed[:end])
     assert shown.text.startswith(wanted), shown
