@@ -14,6 +14,12 @@ character. Two figures per policy:
 - accepted characters per suggestion shown: what a ghost text is worth to the person
   who has to read it (a wrong or empty-looking one counts as zero).
 
+Wrong ghost text is a cost too (issue 26): of the suggestions shown, the share that was
+wrong (not what the text went on with: shown and not accepted), and savings net of what
+the wrong ones cost the person reading them, `--wrong-cost` keys each (0.25: a glance;
+1: as much as an Esc that dismisses it). With --grid the policy worth most is the one
+with the highest net savings, printed last.
+
 Also: how many suggestions were shown, the share accepted (precision), their mean
 length, how many were one character long or spaces only, savings with Ctrl+Right (first
 word only), and the decoding time per suggestion.
@@ -60,11 +66,18 @@ def policies(grid: bool) -> dict[str, object]:
         {"min_total": 0.2}, {"min_total": 0.05}, {"min_prob": 0.25}, {"min_prob": 0.1},
         {"more": 0.35}, {"more": 0.8}, {"cut_by_savings": False}, {"beam": 1}, {"beam": 4},
         {"min_chars": 3}, {"words": 2}, {"whole_words": True}, {"finish_words": True},
+        {"min_value": 0.5}, {"min_value": 0.75}, {"min_value": 1.0}, {"min_prob": 0.25, "min_value": 0.5},
     ]
     for change in changes:
         label = ", ".join(f"{key} {value}" for key, value in change.items())
         chosen[label] = DEFAULT_POLICY.replace(**change)
     return chosen
+
+
+def net_savings(figures: dict, chars: int, wrong_cost: float) -> float:
+    """Keystroke savings less what the wrong suggestions cost: 1 - (keys + cost * wrong) / chars."""
+    wrong = figures["shown"] - figures["accepted"]
+    return 1.0 - (figures["keys"] + wrong_cost * wrong) / chars if chars else 0.0
 
 
 def documents_slice(docs: list[bytes], offset: int, size: int) -> list[bytes]:
@@ -85,8 +98,10 @@ def main() -> None:
     parser.add_argument("--offset", type=int, default=0, help="start this many bytes into the held-out text")
     parser.add_argument("--bytes", type=int, default=20_000, help="type this much text (whole documents)")
     parser.add_argument("--grid", action="store_true", help="also one change at a time around the new policy")
-    parser.add_argument("--only", help="with --grid: only the policies whose label contains this text")
+    parser.add_argument("--only", help="with --grid: only these policies (labels as printed, separated by |)")
     parser.add_argument("--no-cache", action="store_true", help="the model alone, without the typing cache")
+    parser.add_argument("--wrong-cost", type=float, default=0.25,
+                        help="keys a wrong suggestion costs the person who reads it (1: an Esc)")
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args()
 
@@ -106,8 +121,9 @@ def main() -> None:
     docs = documents_slice(held, args.offset, args.bytes)
     if not docs:
         raise SystemExit(f"--offset {args.offset} is past the held-out text ({sum(map(len, held)):,} bytes)")
+    wanted = args.only.split("|") if args.only else []
     chosen = {label: policy for index, (label, policy) in enumerate(policies(args.grid).items())
-              if index < 3 or not args.only or args.only in label}  # old and new, and those asked for
+              if index < 3 or not wanted or label in wanted}  # old and new, and those asked for
     decoders = {label: dataclasses.asdict(policy) for label, policy in chosen.items()}
     loaded = store.load_model(args.model)
     load = os.getloadavg()
@@ -119,18 +135,27 @@ def main() -> None:
     ksr = result["ksr"]
     print(f"text: {ksr['documents']} held-out documents from byte {args.offset:,}, {ksr['chars']:,} characters; "
           f"{time.perf_counter() - started:.0f} s")
-    header = (f"{'policy':<36} {'KSR':>6} {'chars/shown':>11} {'shown':>6} {'precision':>9} {'mean len':>8} "
-              f"{'1 char':>6} {'blank':>6} {'KSR word':>8} {'ms':>5}")
+    net_label = f"net {args.wrong_cost:g}"
+    header = (f"{'policy':<36} {'KSR':>6} {'wrong':>6} {net_label:>8} {'net 1':>6} {'chars/shown':>11} {'shown':>6} "
+              f"{'precision':>9} {'mean len':>8} {'1 char':>6} {'blank':>6} {'KSR word':>8} {'ms':>5}")
     print(header)
     for entry in result["decoders"]:
         whole, word = entry["whole"], entry["word"]
-        print(f"{entry['label']:<36} {whole['savings']:>6.1%} {whole['chars_per_shown']:>11.2f} {whole['shown']:>6,} "
-              f"{whole['precision']:>9.1%} {whole['mean_shown_chars']:>8.1f} {whole['shown_one_char']:>6,} "
-              f"{whole['shown_blank']:>6,} {word['savings']:>8.1%} "
+        wrong = whole["shown"] - whole["accepted"]
+        whole["wrong_share"] = wrong / whole["shown"] if whole["shown"] else 0.0
+        whole["net_savings"] = net_savings(whole, ksr["chars"], args.wrong_cost)
+        whole["net_savings_esc"] = net_savings(whole, ksr["chars"], 1.0)
+        print(f"{entry['label']:<36} {whole['savings']:>6.1%} {whole['wrong_share']:>6.1%} "
+              f"{whole['net_savings']:>8.1%} {whole['net_savings_esc']:>6.1%} {whole['chars_per_shown']:>11.2f} "
+              f"{whole['shown']:>6,} {whole['precision']:>9.1%} {whole['mean_shown_chars']:>8.1f} "
+              f"{whole['shown_one_char']:>6,} {whole['shown_blank']:>6,} {word['savings']:>8.1%} "
               f"{whole['ms_per_suggestion']:>5.2f}")
+    best = max(result["decoders"], key=lambda entry: entry["whole"]["net_savings"])
+    print(f"worth most net of {args.wrong_cost:g} keys per wrong suggestion: {best['label']} "
+          f"({best['whole']['net_savings']:.1%} net, {best['whole']['savings']:.1%} savings)")
     if args.json:
         report = {"machine": describe(), "load_average": load, "model": args.model, "offset": args.offset,
-                  "bytes": args.bytes, "cache": not args.no_cache, "result": result}
+                  "bytes": args.bytes, "cache": not args.no_cache, "wrong_cost": args.wrong_cost, "result": result}
         Path(args.json).write_text(json.dumps(report, indent=1))
         print(f"figures written to {args.json}")
 

@@ -28,24 +28,28 @@ def _count(value: object) -> str:
 
 @models_app.callback()
 def list_models(ctx: typer.Context) -> None:
-    """List the models: name, cell, parameters, validation and held-out bpc, trained characters.
+    """List the models: name, cell, parameters, general bpc, trained characters.
 
-    "held-out bpc" is the model's current figure on the general held-out text shipped with it
-    (heldout.txt), as measured at its last publish by the editor's learner."""
+    "general bpc" is measured on the same general text for every row (the built-in model's
+    heldout.txt), for the weights as they are now: measured again when they change."""
     if ctx.invoked_subcommand is not None:
         return
     from rich.console import Console
     from rich.table import Table
 
     current = store.current_model_name()
+    from charcomplete.evaluate import general
+
     table = Table(box=None, pad_edge=False)
-    numeric = ("params", "val bpc", "held-out bpc", "trained chars")
-    for column in ("", "name", "cell", *numeric[:3], "trained chars", "updated"):
+    numeric = ("params", "general bpc", "trained chars")
+    for column in ("", "name", "cell", *numeric, "updated"):
         # Names are never cut: they are what the user types next (`models use NAME`).
         table.add_column(column, justify="right" if column in numeric else "left", no_wrap=column in ("name", "cell"))
     for name, builtin_row in _rows():
         try:
-            meta, _, builtin = (store.builtin_meta(), None, True) if builtin_row else store.load_meta(name)
+            loaded = (store.load_from_folder(store.builtin_folder(), name, True) if builtin_row
+                      else store.load_model(name))
+            meta, builtin = loaded.meta, loaded.builtin
             config = meta.config or {}
             cell = f"{str(config.get('cell', '?')).upper()} {config.get('layers', '?')}x{config.get('hidden', '?')}"
             updated = (meta.updated or "-")[:16].replace("T", " ")
@@ -55,15 +59,29 @@ def list_models(ctx: typer.Context) -> None:
                 label,
                 cell,
                 _count(meta.parameters),
-                _bpc(meta.best_val_bpc),
-                _bpc(meta.heldout_bpc),
+                _bpc(_general_bpc(loaded)),
                 _count(meta.trained_chars),
                 updated,
             )
         except ModelError as error:
-            table.add_row("*" if name == current else "", name, "damaged", "", "", "", "", str(error)[:40])
+            table.add_row("*" if name == current else "", name, "damaged", "", "", "", str(error)[:40])
     # Into a pipe or a file, rows are not wrapped to an 80-column guess: a script reads them.
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(table)
+    text = general.general_text()
+    if text is not None:
+        console.print(f"general bpc: bits per character on {general.describe_text(text)}, the same for every "
+                      "model, for its weights as they are now (lower is better)", markup=False, highlight=False)
+
+
+def _general_bpc(loaded) -> float | None:
+    """The model's general figure; measuring new weights takes a while, so it says so on stderr."""
+    from charcomplete.evaluate import general
+
+    if general.cached_bpc(loaded.weights) is None and general.general_text() is not None:
+        print(f"measuring {loaded.name!r} on the general held-out text (once for these weights)...",
+              file=sys.stderr, flush=True)
+    return general.general_bpc(loaded.config, loaded.weights)
 
 
 def _rows() -> list[tuple[str, bool]]:
@@ -82,10 +100,12 @@ def info(
 ) -> None:
     """Show everything recorded about one model."""
     meta, folder, builtin = store.load_meta(name)
-    store.load_from_folder(folder, name, builtin)  # also proves the weights load
+    loaded = store.load_from_folder(folder, name, builtin)  # also proves the weights load
+    general_figure = _general_bpc(loaded)
     if as_json:
         in_use = store.current_model_name() == name
-        print(json.dumps({**meta.to_dict(), "folder": str(folder), "builtin": builtin, "in_use": in_use}, indent=1))
+        print(json.dumps({**meta.to_dict(), "general_bpc": general_figure, "folder": str(folder), "builtin": builtin,
+                          "in_use": in_use}, indent=1))
         return
     config = store.ModelConfig.from_dict(meta.config)
     rows = [
@@ -93,9 +113,10 @@ def info(
         ("folder", str(folder)),
         ("cell", f"{config.describe()}, embedding {config.embed}, dropout {config.dropout}"),
         ("parameters", f"{meta.parameters or config.parameter_count():,}"),
-        ("best validation bpc", _bpc(meta.best_val_bpc)),
-        ("held-out bpc", f"{_bpc(meta.heldout_bpc)} now, {_bpc(meta.heldout_baseline_bpc)} at creation"),
-        ("your held-out bpc", _bpc(meta.user_heldout_bpc)),
+        ("general bpc", f"{_bpc(general_figure)} (the same text for every model, as `models` lists)"),
+        ("best validation bpc", f"{_bpc(meta.best_val_bpc)} (on its own training text's held-out documents)"),
+        ("your held-out bpc", f"{_bpc(meta.user_heldout_bpc)} (held-out lines of what you edited, at the "
+                              "editor's last publish)" if meta.user_heldout_bpc is not None else "-"),
         ("trained characters", f"{meta.trained_chars:,}"),
         ("steps", f"{meta.steps:,}"),
         ("sources", ", ".join(meta.sources) or "-"),
@@ -149,15 +170,24 @@ def use(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
 
 @app.command("paths")
 def paths() -> None:
-    """Show where charcomplete keeps models, caches, settings and journals."""
+    """Show where charcomplete keeps models, caches, settings, journals, logs and the shell socket."""
+    import os
+
+    from charcomplete.shell.server import socket_path
+
     where = locations()
     rows = [
         ("models", where.models),
         ("cache", where.cache),
         ("settings", where.settings_file),
+        ("state", f"{where.state} (learner.log, serve.log, lsp.log)"),
         ("journals", where.journals),
+        ("shell socket", socket_path()),
         ("built-in model", store.builtin_folder()),
     ]
     for label, path in rows:
         print(f"{label:<15} {path}")
-    print(f"(set {HOME_ENV} to keep everything under one folder)")
+    if os.environ.get(HOME_ENV):
+        print(f"(all under {HOME_ENV}={os.environ[HOME_ENV]}, but the built-in model)")
+    else:
+        print(f"(set {HOME_ENV} to keep everything under one folder)")

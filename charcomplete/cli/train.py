@@ -289,9 +289,17 @@ def train(
         )
         with _ProgressView(budget) as view:
             result = training.train_model(plan, view.update, view.warn)
+        in_use = store.current_model_name()
         if result.saved:  # we hold the model's lock
             memory.write(result.folder, remembered)
+            if in_use == store.DEFAULT_MODEL and model != store.DEFAULT_MODEL:
+                store.update_settings(model=model)  # the rule: see _in_use_line
         print(_summary(model, corpus, documents, train_bytes, val_bytes, result, len(remembered)))
+        if result.saved:
+            print(_in_use_line(model, in_use))
+            cost = _general_cost(config, start.weights, result.folder, model, threads)
+            if cost:
+                print(cost)
     except KeyboardInterrupt:  # Ctrl-C while reading the text or starting up (training catches its own)
         raise fail("stopped by Ctrl-C before training began; nothing was saved", 130) from None
     finally:
@@ -328,16 +336,78 @@ def _summary(name, corpus, documents, train_bytes, val_bytes, result, remembered
         f"model {name!r} saved in {result.folder}",
         (f"it remembers {remembered:,} bytes of your text, for suggestions ({memory.MEMORY_FILE}; "
          "--no-memory keeps none)" if remembered else "it keeps no memory of your text (only the weights)"),
-        *([] if store.current_model_name() == name else
-          [f"the editor and pipes still use {store.current_model_name()!r}; `charcomplete models use {name}` "
-           "switches them to this one"]),
     ])
+
+
+def _in_use_line(name: str, was_in_use: str) -> str:
+    """One rule for the model the editor and the pipes use next (README, "Models"): while the
+    built-in model is in use, the model you train becomes the one in use; after that only
+    `charcomplete models use` changes it."""
+    if was_in_use == name:
+        return f"the editor and pipes use {name!r}, with these weights from their next start"
+    if was_in_use == store.DEFAULT_MODEL:
+        return (f"the editor and pipes now use {name!r} (your first model replaces the built-in one); "
+                f"`charcomplete models use {store.DEFAULT_MODEL}` goes back to the built-in model")
+    return f"the editor and pipes still use {was_in_use!r}; `charcomplete models use {name}` switches them to this one"
+
+
+def _general_cost(config, start_weights, folder, name: str, threads) -> str | None:
+    """What the run did to the model on general text: the figure `models` lists, before and after."""
+    from charcomplete.evaluate import general
+
+    text = general.general_text()
+    if text is None:
+        return None
+    after = general.general_bpc(config, store.load_from_folder(folder, name).weights, threads)
+    if start_weights is None:
+        return f"general text ({general.describe_text(text)}): {after:.3f} bpc"
+    before = general.general_bpc(config, start_weights, threads)
+    change = after - before
+    verdict = (f"{change:.3f} bpc worse: what learning this text cost on text in general" if change > 0.0005 else
+               f"{-change:.3f} bpc better" if change < -0.0005 else "unchanged")
+    return f"general text ({general.describe_text(text)}): {before:.3f} -> {after:.3f} bpc, {verdict}"
+
+
+def progress_line(p, budget) -> str:
+    """A validation check as a line of a log (issue 26: "step 28122 17%" said neither what the
+    share is of nor how long is left): this run's steps, the model's in all when they differ,
+    the share of the run's limit, named, and the time left at the pace so far."""
+    val = f"{p.val_bpc:.3f}" if p.val_bpc is not None else "-"
+    steps = f"step {p.total_steps:,}" + (f" ({p.step:,} in all)" if p.step != p.total_steps else "")
+    share = f"{min(p.progress, 1.0):.0%} of {_limit_words(budget)}"
+    if 0 < p.progress < 1:
+        share += f", about {_duration(p.elapsed_s * (1 - p.progress) / p.progress)} left"
+    return f"{steps}  {share}  train {p.train_bpc:.3f} bpc  val {val} bpc  {p.chars_per_s:,.0f} chars/s"
+
+
+def _limit_words(budget) -> str:
+    """The run's limits as words: "5 minutes", "200 steps or 2 epochs"."""
+    limits = []
+    if budget.minutes:
+        limits.append(f"{budget.minutes:g} minute{'s' if budget.minutes != 1 else ''}")
+    if budget.steps:
+        limits.append(f"{budget.steps:,} steps")
+    if budget.epochs:
+        limits.append(f"{budget.epochs:g} epoch{'s' if budget.epochs != 1 else ''}")
+    if budget.until_step:
+        limits.append(f"the run to step {budget.until_step:,} in all")
+    return " or ".join(limits) or "the run"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 class _ProgressView:
     """A live rich progress bar on a terminal; a line per validation check otherwise."""
 
     def __init__(self, budget) -> None:
+        self.budget = budget
         self.live = sys.stderr.isatty()
         self.last_draw = 0.0
         self.progress = None
@@ -366,8 +436,7 @@ class _ProgressView:
             self.progress.update(self.task, completed=min(p.progress, 1.0), step=p.step, train=f"{p.train_bpc:.3f}",
                                  val=val, speed=f"{p.chars_per_s:,.0f}")
         elif p.evaluated:
-            print(f"step {p.step:>7}  {p.progress:4.0%}  train {p.train_bpc:.3f} bpc  val {val} bpc  "
-                  f"{p.chars_per_s:,.0f} chars/s", file=sys.stderr, flush=True)
+            print(progress_line(p, self.budget), file=sys.stderr, flush=True)
 
     def warn(self, message: str) -> None:
         if self.progress is not None:

@@ -22,6 +22,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
+from textual.widgets.text_area import Selection
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from charcomplete.core.errors import CharcompleteError
@@ -29,6 +30,7 @@ from charcomplete.editor.context import Context
 from charcomplete.editor.journal import Journal, JournalEntry, Redactions
 from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped, LearnerSaid
 from charcomplete.editor.widgets import (
+    BACKSPACE,
     ChangedOnDiskScreen,
     LearnerState,
     QuitScreen,
@@ -248,6 +250,7 @@ class EditorApp(App):
         self._pause_snapshot: str | None = None
         self._sent_version = -1
         self._journaled_version = -1
+        self._journaled_selection = None
         self._journal_failed = False  # a failed journal write is reported once, not every few seconds
         self._status_version = -1
         self._modified = False
@@ -294,7 +297,8 @@ class EditorApp(App):
         self.set_interval(0.5, self._refresh_status)
         entry = self.journal.recoverable(self.initial_text)
         if entry is not None:
-            self.push_screen(RecoverScreen(self.document_name, entry.saved_at), partial(self._recover, entry))
+            dialog = RecoverScreen(self.document_name, entry.saved_at)
+            self.push_screen(dialog, partial(self._recover, entry, dialog))
         if self.learn:
             self._start_learner()
         elif self.excluded:
@@ -304,11 +308,17 @@ class EditorApp(App):
             self._build_memory(self.engine)
         self._prime(self.editor, self.editor.hold_context())
 
-    def _recover(self, entry: JournalEntry, recover: bool | None) -> None:
+    def _recover(self, entry: JournalEntry, dialog: RecoverScreen, recover: bool | None) -> None:
+        """Apply the choice, then type what was typed while the dialog was open at the cursor
+        (in the recovered text: where the cursor was when the editor died)."""
         if recover:
             self.editor.load_text(entry.text)
+            if entry.selection is not None:
+                self.editor.selection = Selection(*(self._clamped(location) for location in entry.selection))
+        self._type_held_keys(dialog.typed)
+        if recover:
             try:  # this session's journal holds the text before the dead session's one goes
-                self.journal.write(self.redactions.apply(entry.text))
+                self.journal.write(self.redactions.apply(self.editor.text), self.editor.selection)
             except OSError:
                 self._refresh_status(force=True)
                 return  # keep the old journal: it is the only copy on disk
@@ -318,6 +328,19 @@ class EditorApp(App):
         else:
             self.journal.remove(entry.path)
         self._refresh_status(force=True)
+
+    def _clamped(self, location: tuple[int, int]) -> tuple[int, int]:
+        """`location` moved inside the document (a journal is not trusted to fit it)."""
+        document = self.editor.document
+        row = min(location[0], document.line_count - 1)
+        return row, min(location[1], len(document.get_line(row)))
+
+    def _type_held_keys(self, typed: list[str]) -> None:
+        for key in typed:
+            if key == BACKSPACE:
+                self.editor.action_delete_left()
+            else:
+                self.editor.insert(key)
 
     # ------------------------------------------------------------ status
 
@@ -442,20 +465,22 @@ class EditorApp(App):
     # ------------------------------------------------------------ journal
 
     def _journal_tick(self) -> None:
-        version = self.editor.version
-        if self._quitting or version == self._journaled_version or self.learner_state is LearnerState.PAUSED:
-            return  # nothing new, or the user asked that nothing typed now be kept anywhere
-        self._journaled_version = version
+        version, selection = self.editor.version, tuple(self.editor.selection)
+        if self._quitting or self.learner_state is LearnerState.PAUSED:
+            return  # the user asked that nothing typed now be kept anywhere
+        if version == self._journaled_version and selection == self._journaled_selection:
+            return  # nothing new (a moved cursor is news: recovery puts it back)
+        self._journaled_version, self._journaled_selection = version, selection
         text = self.editor.text
         if text == self.saved_text:
             self.journal.remove()
         else:
-            self._write_journal(self.redactions.apply(text))
+            self._write_journal(self.redactions.apply(text), selection)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="journal")
-    def _write_journal(self, text: str) -> None:
+    def _write_journal(self, text: str, selection=None) -> None:
         try:
-            self.journal.write(text)
+            self.journal.write(text, selection)
         except OSError as error:
             # The document and the buffer are untouched; say so once, and try again at the next change.
             self._journaled_version = -1

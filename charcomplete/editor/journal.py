@@ -7,10 +7,18 @@ two editors on one document, or two scratch sessions, never overwrite or remove 
 other's journal. Written atomically with mode 0600 in a 0700 folder: a journal holds the
 user's unsaved words and must be as private as the document. Saving or quitting cleanly
 removes it; a journal left behind by an editor that is no longer running means it died
-with unsaved changes, and opening the document again offers them back."""
+with unsaved changes, and opening the document again offers them back, with the cursor
+and selection where they were.
+
+Whether a session still runs is asked of a lock, not only of its process id: the session
+holds an flock on KEY.SESSION.lock while it lives, and the kernel lets go of it the moment
+the process dies. A killed editor whose parent has not yet reaped it (a zombie) still has
+a process id, and issue 26 found its journal not offered on a restart a second after the
+kill; the lock is free by then."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -33,6 +41,12 @@ class JournalEntry:
     saved_at: float  # time.time() when it was written
     document: str | None  # absolute path of the document, None for a scratch document
     path: Path | None = None  # the journal file it was read from
+    # Where the selection was: ((row, column) of its anchor, (row, column) of the cursor);
+    # None in journals written before issue 26.
+    selection: tuple[tuple[int, int], tuple[int, int]] | None = None
+
+
+Location = tuple[int, int]
 
 
 def journal_key(document: Path | None) -> str:
@@ -50,15 +64,35 @@ class Journal:
         self.key = journal_key(self.document)
         self.session = session or f"{os.getpid()}-{secrets.token_hex(3)}"
         self.path = locations().journals / f"{self.key}.{self.session}.json"
+        self._lock_fd: int | None = None
 
-    def write(self, text: str) -> None:
+    def write(self, text: str, selection: tuple[Location, Location] | None = None) -> None:
         record = {
             "document": None if self.document is None else str(self.document),
             "saved_at": time.time(),
             "text": text,
         }
+        if selection is not None:
+            record["selection"] = [list(selection[0]), list(selection[1])]
         private_dir(self.path.parent)
+        self._hold_lock()
         atomic_write_bytes(self.path, json.dumps(record, ensure_ascii=False).encode("utf-8"), mode=0o600)
+
+    def _hold_lock(self) -> None:
+        """Hold this session's lock while the process lives (only a session named after this
+        process: a test may write another session's journal)."""
+        if self._lock_fd is not None or _session_pid(self.path) != os.getpid():
+            return
+        try:
+            fd = os.open(_lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return  # without a lock the process id still tells, as before
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return
+        self._lock_fd = fd
 
     def read(self, path: Path | None = None) -> JournalEntry | None:
         """This session's journaled text (or the journal at `path`), None when there is none
@@ -77,13 +111,18 @@ class Journal:
             return None  # a hash collision or a foreign file: not this document's journal
         saved_at = record.get("saved_at")
         saved_at = float(saved_at) if isinstance(saved_at, (int, float)) and not isinstance(saved_at, bool) else 0.0
-        return JournalEntry(record["text"], saved_at, document, path)
+        return JournalEntry(record["text"], saved_at, document, path, _selection(record.get("selection")))
 
     def remove(self, path: Path | None = None) -> None:
-        try:
-            (path or self.path).unlink()
-        except FileNotFoundError:
-            pass
+        target = path or self.path
+        for file in (target, _lock_path(target)):
+            try:
+                file.unlink()
+            except FileNotFoundError:
+                pass
+        if target == self.path and self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def left_behind(self) -> list[Path]:
         """Journals of this document from other sessions whose editor is no longer running."""
@@ -112,16 +151,52 @@ class Journal:
         return max(offers, key=lambda entry: entry.saved_at, default=None)
 
 
-def _running(path: Path) -> bool:
-    """Whether the editor session that writes `path` (KEY.PID-TAG.json) is still running.
+def _selection(value) -> tuple[Location, Location] | None:
+    """A journal's "selection" field when it is two [row, column] pairs of whole numbers."""
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    pairs = []
+    for pair in value:
+        if not (isinstance(pair, list) and len(pair) == 2
+                and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**31 for n in pair)):
+            return None
+        pairs.append((pair[0], pair[1]))
+    return pairs[0], pairs[1]
 
-    A session of this very process is not (a test, or an app run twice in one process)."""
+
+def _lock_path(journal: Path) -> Path:
+    return journal.with_suffix(".lock")
+
+
+def _session_pid(path: Path) -> int | None:
+    """The process id in a journal's name (KEY.PID-TAG.json), None when it has none."""
     session = path.name.split(".")[1] if path.name.count(".") == 2 else ""
     pid_text = session.split("-")[0]
-    if not pid_text.isdigit() or int(pid_text) == os.getpid():
+    return int(pid_text) if pid_text.isdigit() else None
+
+
+def _running(path: Path) -> bool:
+    """Whether the editor session that writes `path` (KEY.PID-TAG.json) is still running:
+    its lock is held or, for a journal without a lock, its process exists.
+
+    A session of this very process is not (a test, or an app run twice in one process)."""
+    pid = _session_pid(path)
+    if pid is None or pid == os.getpid():
         return False
     try:
-        os.kill(int(pid_text), 0)  # signal 0: only asks whether the process exists
+        fd = os.open(_lock_path(path), os.O_RDONLY)
+    except OSError:
+        fd = None  # no lock: a journal of an older version, or one no lock could be made for
+    if fd is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False  # nobody holds it: the session is gone, whatever its process id shows
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:

@@ -166,6 +166,8 @@ class SuggestingTextArea(TextArea):
 
     def watch_suggestions_enabled(self, enabled: bool) -> None:
         self.dismiss_suggestion()
+        if enabled and self.is_mounted and self.can_suggest():
+            self._ask()  # back on: the suggestion for where the cursor is, not at the next key (issue 26)
 
     def dismiss_suggestion(self) -> None:
         self.suggestion = ""
@@ -499,14 +501,23 @@ class Dialog(ModalScreen[AnswerT]):
 
 class RecoverScreen(Dialog[bool | None]):
     """Offer the journaled text of a document the editor lost: dismissed with True (recover),
-    False (discard) or None (Esc: keep it, to be offered again next time)."""
+    False (discard) or None (Esc: keep it, to be offered again next time).
 
-    BINDINGS = [Binding("r", "dismiss(True)", "Recover"), Binding("d", "dismiss(False)", "Discard")]
+    The dialog opens as the editor starts, often under a person already typing (issue 26:
+    keys typed then were dropped, Enter pressed Recover, and a typed `d` would have discarded
+    the journal). So no button has the focus, the choices are Ctrl+R and Ctrl+D (or a click,
+    or Tab to a button and Enter), and what is typed while it is open is kept in `typed`,
+    for the editor to type at the cursor once the choice is made."""
+
+    AUTO_FOCUS = ""  # no button has the focus: Enter is a typed line end, not Recover
+    BINDINGS = [Binding("ctrl+r", "dismiss(True)", "Recover"), Binding("ctrl+d", "dismiss(False)", "Discard")]
 
     def __init__(self, document: str, saved_at: float):
         super().__init__()
         self.document = document
         self.saved_at = saved_at
+        # What was typed while the dialog was open, in order: text to insert, or BACKSPACE.
+        self.typed: list[str] = []
 
     def compose(self) -> ComposeResult:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.saved_at))
@@ -516,11 +527,29 @@ class RecoverScreen(Dialog[bool | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Recover", id="recover", variant="primary")
                 yield Button("Discard", id="discard", variant="error")
-            yield Label("r recover · d discard · Esc decide later", classes="hint")
+            yield Label("Ctrl+R recover · Ctrl+D discard · Esc decide later", classes="hint")
+            yield Label("What you type meanwhile is kept for after the choice.", classes="hint")
+
+    def on_key(self, event: events.Key) -> None:
+        if self.focused is not None and event.key in ("enter", "space"):
+            return  # a button the user moved to with Tab: the key presses it
+        if event.is_printable and event.character:
+            self.typed.append(event.character)
+        elif event.key == "enter":
+            self.typed.append("\n")
+        elif event.key == "backspace":
+            self.typed.append(BACKSPACE)
+        else:
+            return  # Tab, Esc, Ctrl+R, Ctrl+D, Ctrl+Q...: the dialog's and the app's keys
+        event.stop()
+        event.prevent_default()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "recover")
+
+
+BACKSPACE = "\b"  # in RecoverScreen.typed: a Backspace typed while the dialog was open
 
 
 class SaveAsScreen(Dialog[Path | None]):

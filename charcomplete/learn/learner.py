@@ -54,6 +54,11 @@ class LearnerSettings:
     recent_bytes: int = 4096  # the document's latest text: sampled most; its held-out lines judge a publish
     heldout_every: int = 5  # one document line in this many (by a hash of its text) is held out of training
     min_heldout_bytes: int = 48  # less held-out text of the user's than this: no publish yet (nothing to judge on)
+    # Learning on the built-in model creates the user's own model and makes it the one in use (the
+    # built-in is never written): only once this much of the user's held-out text judges it, about
+    # 2,000 characters of complete lines. Issue 26: a one-step publish on an 85-character note made a
+    # model the default, with a held-out figure measured on that note.
+    min_create_heldout_bytes: int = 400
     # How much worse than the model's starting figure on general held-out text (heldout.txt, the sources'
     # validation documents) a publish may be. Adapting to one person moves a model a little away from text in
     # general; a hard zero would refuse nearly every publish. Measured against the figure the model had when

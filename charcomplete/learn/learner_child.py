@@ -24,7 +24,9 @@ published ones. Without enough held-out text of the user's yet, nothing is publi
 Where it publishes. A model of the user's is learned on in place. The built-in model is
 never written: learning on it goes into the user's own model, created at the first publish
 from the built-in weights under the first free name of `mine`, `default-mine`,
-`default-mine-2`, ..., which is then made the one in use. An existing model is never
+`default-mine-2`, ..., which is then made the one in use. That first publish waits for
+`min_create_heldout_bytes` of the user's held-out text (about 2,000 characters of complete
+lines): a model made the default is judged on more than a few characters. An existing model is never
 overwritten with weights that did not come from it.
 
 Everything it does (what it read, steps, publishes, refusals with reasons) goes to its
@@ -278,6 +280,7 @@ class Session:
         self.postponed_at: int | None = None  # held-out bytes at the last postponed publish (logged once)
         self.last_attempt = time.monotonic()
         self.last_progress = self.last_log = 0.0
+        self.last_logged: tuple[int, bool] | None = None  # (steps, paused) in the last progress line
         self._send(Ready(model=loaded.name, steps=0))
 
         self.general = self._read_general_heldout(loaded)
@@ -432,8 +435,11 @@ class Session:
             self.last_progress = now
             self._check_forget()
             self._send(Progress(steps=self.stats.steps, bpc=self.stats.ema_bpc, paused=self.paused))
-        if now - self.last_log >= LOG_EVERY_S and self.stats.steps > 0:
-            self.last_log = now
+        logged = (self.stats.steps, self.paused)
+        if now - self.last_log >= LOG_EVERY_S and self.stats.steps > 0 and logged != self.last_logged:
+            # Only news: a session that has learned what there was (a short note) stops stepping,
+            # and its log is not the same line every 30 s (issue 26).
+            self.last_log, self.last_logged = now, logged
             bpc = "-" if self.stats.ema_bpc is None else f"{self.stats.ema_bpc:.3f}"
             log(f"step {self.stats.steps}: {self.stats.chars} characters learned this session, "
                 f"training bpc on the document {bpc}{' (paused)' if self.paused else ''}")
@@ -494,12 +500,14 @@ class Session:
         """(user bpc, its previous figure, general bpc) when the weights may be published; None otherwise."""
         settings = self.settings
         user = None if self.document is None else self.document.heldout
-        if user is None or len(user) - 1 < settings.min_heldout_bytes:
+        creates = self.publish_name is None  # learning on the built-in model: the first publish creates one
+        need = max(settings.min_heldout_bytes, settings.min_create_heldout_bytes if creates else 0)
+        if user is None or len(user) - 1 < need:
             have = 0 if user is None else len(user) - 1
             if have != self.postponed_at:  # said once per amount, not at every attempt
                 self.postponed_at = have
-                log(f"publish postponed: {have} bytes of your held-out text, "
-                    f"{settings.min_heldout_bytes} needed to judge new weights")
+                why = "to create your own model" if creates else "to judge new weights"
+                log(f"publish postponed: {have} bytes of your held-out text, {need} needed {why}")
             return None
         user_bpc, was = self.trainer.evaluate(user), self.reference.evaluate(user)
         if user_bpc > was:

@@ -141,8 +141,9 @@ def train_model(
                 if save:
                     checkpoints.save(run.best, run.record, run.latest())
                     last_save = time.monotonic()
-                if dist.main:
-                    report(run.progress(progress, time.monotonic() - started, evaluate))
+                if dist.main:  # the share after this step: the last step of a run reports 100%
+                    elapsed = time.monotonic() - started
+                    report(run.progress(plan.budget.progress(elapsed, run.steps, run.epochs), elapsed, evaluate))
         except KeyboardInterrupt:
             stop.requested = True
         stop.interruptible = False  # from here on a stop signal only sets the flag: the save must finish

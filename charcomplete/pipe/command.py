@@ -84,7 +84,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-chars", metavar="N", type=_bounded_int(0),
                    help="Longest completion (or sample), in characters.")
     p.add_argument("--alternatives", "-k", metavar="K", type=_bounded_int(0, MAX_ALTERNATIVES), default=0,
-                   help="List the completion and the next likeliest, K in all, a line each.")
+                   help="List the completion and others worth showing, K at most, a line each, "
+                        "by the keys they save on average.")
     p.add_argument("--json", dest="as_json", action="store_true", help="Answer with a JSON object.")
     p.add_argument("--sample", action="store_true", help="Generate free text instead of one completion.")
     p.add_argument("--temperature", metavar="NUMBER", type=_non_negative_float, default=1.0,

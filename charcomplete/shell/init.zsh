@@ -105,6 +105,20 @@ _charcomplete_precmd() {
   "${_charcomplete_cmd[@]}" serve --detach "${_charcomplete_serve_args[@]}" >/dev/null 2>&1 &!
 }
 
+# End accepts the suggestion wherever the terminal sends it: zsh-autosuggestions accepts on
+# end-of-line, but a bare zsh (zsh -f, no distribution zshrc) binds no End key, and then the
+# key's last byte went in as "~". Only sequences bound to nothing are bound.
+() {
+  emulate -L zsh
+  zmodload zsh/terminfo 2>/dev/null
+  local key map
+  for key in ${terminfo[kend]} $'\e[F' $'\eOF' $'\e[4~' $'\e[8~'; do
+    for map in emacs viins; do
+      [[ $(bindkey -M $map -- $key 2>/dev/null) == *undefined-key ]] && bindkey -M $map -- $key end-of-line
+    done
+  done
+}
+
 autoload -Uz add-zsh-hook
 add-zsh-hook preexec _charcomplete_preexec
 add-zsh-hook precmd _charcomplete_precmd

@@ -6,7 +6,8 @@
   confident, and never inside a UTF-8 character; of that, the part that saves the most
   keys on average. What saves too little (one character, a long shot) or is only spaces
   is not shown at all.
-- `alternatives`: the K best distinct continuations, the suggestion first.
+- `alternatives`: the K best distinct continuations, the suggestion first, each worth
+  showing on its own, ranked by the keys they save on average.
 - `sample`: free text generation.
 - `Completer`: keeps the state of the text typed so far, so a keystroke feeds one byte
   instead of re-reading the text.
@@ -169,6 +170,12 @@ def next_word(suggestion: str) -> str:
 class Suggestion:
     text: str
     probability: float  # product of the chosen bytes' probabilities (1.0 for the empty text: it means nothing)
+
+    @property
+    def saves(self) -> float:
+        """The keys it saves on average: P(it is what the user types) * (its characters - 1),
+        a Tab being a key too. What the suggestion is chosen by, and what ranks alternatives."""
+        return self.probability * max(0, len(self.text) - 1) if self.text else 0.0
 
 
 @dataclass
@@ -418,33 +425,39 @@ def suggest(state: PredictorState, policy: Policy | None = None, **overrides) ->
 def alternatives(
     state: PredictorState, k: int = 3, policy: Policy | None = None, min_first: float = 0.01, **overrides
 ) -> list[Suggestion]:
-    """Up to `k` distinct continuations: `suggest`'s first (when it has one), then the most
-    likely others in order of probability.
+    """Up to `k` distinct continuations: `suggest`'s first, then others ranked by the keys
+    they save on average (`Suggestion.saves`); none when `suggest` has nothing to show.
 
-    The others each start with a different one of the likeliest next bytes (none below
+    One rule for every list (issue 26): an option is listed only if it would be shown on its
+    own (the policy's minimum length and MIN_VALUE), so `-k 1` is plain `complete`. The
+    others each start with a different one of the likeliest next bytes (none below
     `min_first`) and go on greedily under the same policy, thresholds counted from that
-    first byte on. The list for a smaller k is a prefix of the one for a larger k."""
+    first byte on; one worth more than the suggestion is not listed (the suggestion stays
+    first, and the list stays ordered by what it saves). The list for a smaller k is a prefix
+    of the one for a larger k."""
     policy = _policy(policy, overrides)
     if k < 1 or _inside_character(state):
         return []
     main = suggest(state, policy)
-    chosen = [main] if main.text else []
-    wanted = k - len(chosen)
+    if not main.text:
+        return []
+    wanted = k - 1
     if wanted < 1:
-        return chosen
-    # The others are asked for (a completion list): each is shown for what it is, however little
-    # it would save on average; min_first bounds how unlikely one may start.
-    limits = dataclasses.replace(_limits(policy, width=1), min_value=0.0)
+        return [main]
+    limits = _limits(policy, width=1)
     logp = state.log_probs()  # (256,)
     root = _root(state)
     main_first = main.text.encode("utf-8")[:1]  # the main suggestion stands for its first byte's branch
+    most_chars = max(1, limits.max_chars - 1)
     others: list[Suggestion] = []
     for byte in np.argsort(logp)[::-1].tolist():
         lp = float(logp[byte])
-        others.sort(key=lambda s: (-s.probability, s.text))
-        # An option is never likelier than its first byte: once `wanted` options beat the
-        # next first byte, no later one can enter the top (so the answer does not depend on k).
-        if lp < math.log(min_first) or (len(others) >= wanted and math.exp(lp) < others[wanted - 1].probability):
+        others.sort(key=_rank)
+        # An option saves at most P(its first byte) * (max_chars - 1): once `wanted` options save
+        # more than that, no later one can enter the top (so the answer does not depend on k).
+        bound = math.exp(lp) * most_chars
+        if lp < math.log(min_first) or bound < limits.min_value or (
+                len(others) >= wanted and bound < others[wanted - 1].saves):
             break
         if is_stop_byte(byte) or is_continuation(byte) or limits.max_chars < 1 or bytes((byte,)) == main_first:
             continue
@@ -454,10 +467,14 @@ def alternatives(
             branch = dataclasses.replace(limits, log_min_total=limits.log_min_total + lp)
             path = max(_search(path, branch), key=lambda p: math.exp(p.logp) * p.chars)
         option = _finish(path, limits)
-        if option is not None and option.text and option.text != main.text:
+        if option is not None and option.text != main.text and option.saves <= main.saves:
             others.append(option)
-    others.sort(key=lambda s: (-s.probability, s.text))
-    return chosen + others[:wanted]
+    others.sort(key=_rank)
+    return [main] + others[:wanted]
+
+
+def _rank(option: Suggestion) -> tuple[float, str]:
+    return -option.saves, option.text
 
 
 def _inside_character(state: PredictorState) -> bool:
@@ -494,21 +511,52 @@ def iter_sample(
         raise ValueError("temperature must be 0 or more")
     rng = rng if rng is not None else np.random.default_rng()
     state = state.fork()
-    # Broken byte sequences show as U+FFFD; a character still unfinished at the end is dropped.
+    # Only bytes that keep the text valid UTF-8 are drawn (a continuation byte where one is
+    # due, a character's first byte elsewhere), so a sample never shows U+FFFD. Bytes that
+    # finish a character the prompt left unfinished are read but not shown.
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    recent = b""  # the last bytes generated: is a character unfinished?
+    recent = state.tail[-TAIL_BYTES:]  # the last bytes read: is a character unfinished?
+    hidden = unfinished_tail(recent)  # the prompt's unfinished character: its bytes are not ours to show
     chars = 0
     while True:
-        byte = _draw(state.log_probs(), temperature, top_k, rng)
-        continues = is_continuation(byte) and unfinished_tail(recent) > 0
-        if byte == DOC_START or (chars >= n_chars and not continues):
+        allowed = utf8_next_bytes(recent)
+        byte = _draw(np.where(allowed, state.log_probs(), -np.inf), temperature, top_k, rng)
+        continues = unfinished_tail(recent) > 0
+        if byte == DOC_START and not continues or (chars >= n_chars and not continues):
             return
         chars += not continues
         recent = (recent + bytes((byte,)))[-TAIL_BYTES:]
         state.feed(bytes((byte,)))
+        if hidden:
+            hidden = unfinished_tail(recent)
+            continue
         piece = decoder.decode(bytes((byte,)))
         if piece:
             yield piece
+
+
+# The bytes that may follow each kind of UTF-8 lead byte as its second byte (RFC 3629: no
+# overlong forms, no surrogates, nothing past U+10FFFF); later continuation bytes are 80-BF.
+_ASCII_OR_LEAD = np.zeros(256, dtype=bool)
+_ASCII_OR_LEAD[0x00:0x80] = True
+_ASCII_OR_LEAD[0xC2:0xF5] = True
+_CONTINUATION = np.zeros(256, dtype=bool)
+_CONTINUATION[0x80:0xC0] = True
+_SECOND = {0xE0: (0xA0, 0xC0), 0xED: (0x80, 0xA0), 0xF0: (0x90, 0xC0), 0xF4: (0x80, 0x90)}
+
+
+def utf8_next_bytes(data: bytes) -> np.ndarray:
+    """(256,) bool: the bytes that may come next after `data` with the text still valid
+    UTF-8 (a character left unfinished must be finished; none may start broken)."""
+    back = unfinished_tail(data)
+    if back == 0:
+        return _ASCII_OR_LEAD
+    if back == 1 and data[-1] in _SECOND:
+        low, high = _SECOND[data[-1]]
+        allowed = np.zeros(256, dtype=bool)
+        allowed[low:high] = True
+        return allowed
+    return _CONTINUATION
 
 
 def _draw(logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator) -> int:

@@ -108,12 +108,17 @@ def _int_field(request: dict, key: str, default: int | None, low: int, high: int
 
 def completion_answer(best, others, model_name: str) -> dict:
     """The answer to a complete request. "probability" (of the completion: the product of its
-    characters' probabilities) is there only when the completion is not empty: an empty one is
-    the model having nothing worth suggesting, not a prediction. Alternatives: best first."""
+    characters' probabilities) and "saves" (the keys it saves on average, probability *
+    (characters - 1)) are there only when the completion is not empty: an empty one is the model
+    having nothing worth suggesting, not a prediction. Alternatives: the completion first, then
+    others worth showing on their own, by "saves"; none when the completion is empty."""
     answer: dict = {"completion": best.text}
     if best.text:
         answer["probability"] = round(best.probability, 6)
-    answer["alternatives"] = [{"completion": s.text, "probability": round(s.probability, 6)} for s in others]
+        answer["saves"] = round(best.saves, 6)
+    answer["alternatives"] = [
+        {"completion": s.text, "probability": round(s.probability, 6), "saves": round(s.saves, 6)} for s in others
+    ]
     answer["model"] = model_name
     return answer
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -174,3 +175,65 @@ def test_a_count_under_one_is_one_sentence_not_a_usage_block(tmp_path, option):
 def test_eval_threads_under_one_is_one_sentence(tmp_path):
     notes = make_notes(tmp_path / "notes", count=2)
     assert_one_clear_error(run("eval", str(notes), "--adapt", "--threads", "0"), "--threads must be at least 1")
+
+
+def test_progress_through_a_pipe_says_what_it_counts(tmp_path, charcomplete_home):
+    # Issue 26: "step 28122 17%" in a log said neither what the share is of, nor the time left,
+    # and counted the model's lifetime steps, not this run's.
+    notes = make_notes(tmp_path / "notes", count=12)
+    first = run("train", str(notes), "--model", "notes", "--steps", "20", *FAST)
+    assert first.returncode == 0, first.stderr
+    resumed = run("train", str(notes), "--model", "notes", "--steps", "10", "--resume", "--eval-every", "0.01",
+                  *FAST[4:])
+    assert resumed.returncode == 0, resumed.stderr
+    lines = [line for line in resumed.stderr.splitlines() if line.startswith("step ")]
+    assert lines, resumed.stderr
+    assert any(re.match(r"step \d+ \(2\d in all\)  \d+% of 10 steps(, about .* left)?  train ", line)
+               for line in lines), lines
+    assert re.match(r"step 10 \(30 in all\)  100% of 10 steps  train ", lines[-1]), lines
+
+
+def _general_figure(listing: str, name: str) -> str:
+    row = next(line for line in listing.splitlines() if line.lstrip("* ").startswith(name + " "))
+    return row.split()[-4] if row.startswith("*") else row.split()[-4]
+
+
+def test_models_figures_are_measured_on_one_text_and_follow_the_weights(tmp_path, charcomplete_home):
+    # Issue 26: `models` showed a held-out figure recorded at creation (1.721) while `eval` on the
+    # same text gave 2.0745, beside validation figures of different texts. Now its one figure is
+    # measured on the same general text for every row, on the weights as they are now.
+    from charcomplete.storage import store
+
+    heldout = store.builtin_folder() / store.HELDOUT_FILE
+    notes = make_notes(tmp_path / "notes", count=12)
+    first = run("train", str(notes), "--model", "notes", "--steps", "20", *FAST)
+    assert first.returncode == 0, first.stderr
+    # The first model of the user's is the one in use now, and the summary says so and how to go back.
+    assert "the editor and pipes now use 'notes'" in first.stdout and "models use default" in first.stdout
+    assert re.search(r"general text \(.*heldout.txt.*\): \d\.\d{3} bpc", first.stdout), first.stdout
+    listing = run("models").stdout
+    assert "val bpc" not in listing and "general bpc" in listing
+    assert _general_figure(listing, "default") == "1.685"  # the built-in model's, on heldout.txt
+    for _ in range(2):  # and again after the weights change
+        evaluated = json.loads(run("eval", str(heldout), "-m", "notes", "--json", "--ksr-bytes", "0",
+                                   "--max-bytes", "0").stdout)
+        assert _general_figure(listing, "notes") == f"{evaluated['bpc']:.3f}"
+        resumed = run("train", str(notes), "--model", "notes", "--steps", "10", "--resume", *FAST[4:])
+        assert resumed.returncode == 0, resumed.stderr
+        assert "the editor and pipes use 'notes', with these weights" in resumed.stdout
+        assert re.search(r"general text .*: \d\.\d{3} -> \d\.\d{3} bpc", resumed.stdout), resumed.stdout
+        listing = run("models").stdout
+    other = run("train", str(notes), "--model", "other", "--steps", "5", *FAST)
+    assert "the editor and pipes still use 'notes'; `charcomplete models use other`" in other.stdout
+
+
+def test_paths_names_every_place_and_the_home_it_was_given(charcomplete_home):
+    # Issue 26: the state folder (learner.log, serve.log) and the shell socket were left out, and
+    # "(set CHARCOMPLETE_HOME ...)" was said even when it was set.
+    shown = run("paths")
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split()[0]: line for line in shown.stdout.splitlines()}
+    assert str(charcomplete_home / "state") in rows["state"] and "learner.log" in rows["state"]
+    assert "serve.sock" in shown.stdout and str(charcomplete_home) in shown.stdout.split("shell socket")[1]
+    assert "set CHARCOMPLETE_HOME" not in shown.stdout
+    assert f"CHARCOMPLETE_HOME={charcomplete_home}" in shown.stdout

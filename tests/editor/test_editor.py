@@ -178,6 +178,19 @@ async def test_without_a_suggestion_keys_do_their_usual_thing(engine, tmp_path):
         assert editor.suggestions_enabled
 
 
+async def test_turning_suggestions_back_on_shows_one_at_once(engine, tmp_path):
+    # Issue 26: after F2 turned suggestions back on, the ghost text came back only at the next key.
+    app = make_app(engine, tmp_path / "a.md")
+    async with app.run_test(size=SIZE) as pilot:
+        editor = app.editor
+        await type_and_wait(pilot, "the qu")
+        await pilot.press("f2")
+        assert editor.suggestion == ""
+        await pilot.press("f2")  # on again, no key typed
+        await wait_for(pilot, lambda: editor.suggestion, what="the suggestion back")
+        assert editor.suggestion.startswith("ick") and editor.text == "the qu"
+
+
 async def test_no_suggestion_inside_a_word_or_with_a_selection(engine, tmp_path):
     app = make_app(engine, tmp_path / "a.md", text="the quick brown")
     async with app.run_test(size=SIZE) as pilot:
@@ -518,7 +531,7 @@ async def test_two_sessions_keep_their_own_journals(engine, tmp_path):
     third = make_app(engine)
     async with third.run_test(size=SIZE) as pilot:
         assert isinstance(third.screen, RecoverScreen)  # offered again, as Esc promised
-        await pilot.press("d")
+        await pilot.press("ctrl+d")
         assert not kept.path.exists()  # discarded when asked to
 
 
@@ -540,6 +553,86 @@ async def test_a_journal_older_than_the_file_is_not_offered(engine, tmp_path):
     app = make_app(engine, path)
     async with app.run_test(size=SIZE):
         assert not isinstance(app.screen, RecoverScreen)
+
+
+async def _die_with_unsaved_text(engine, path, *keys: str) -> Journal:
+    """An editor on `path` takes `keys`, journals, and dies without quitting; the file then
+    looks older than the journal."""
+    app = make_app(engine, path, journal_every_s=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*keys)
+        selection = app.editor.selection
+        await wait_for(pilot, lambda: (entry := app.journal.read()) is not None and entry.selection == selection,
+                       what="the journal of the text and the cursor")
+        await app.workers.wait_for_complete()
+        kept, app.journal = app.journal, Journal(None)  # dies: its journal stays
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    return kept
+
+
+async def test_recovery_puts_the_cursor_back_and_types_what_was_typed_meanwhile(engine, tmp_path):
+    # Issue 26: after Recover the cursor was at row 0 column 0, keys typed while the dialog was
+    # open were dropped, and Enter meant Recover.
+    path = tmp_path / "a.md"
+    path.write_text("line one\nline two\n", encoding="utf-8")
+    await _die_with_unsaved_text(engine, path, "end", *" more")
+    again = make_app(engine, path)
+    async with again.run_test(size=SIZE) as pilot:
+        assert isinstance(again.screen, RecoverScreen)
+        await pilot.press(*"dear", "enter", "r", "backspace", "X")  # a person typing on: d and r are text too
+        assert isinstance(again.screen, RecoverScreen)
+        await pilot.press("ctrl+r")
+        assert not isinstance(again.screen, RecoverScreen)
+        assert again.editor.text == "line one moredear\nX\nline two\n"
+        assert again.editor.cursor_location == (1, 1)
+        await pilot.press("Y")
+        assert again.editor.text == "line one moredear\nXY\nline two\n"
+
+
+async def test_recovery_puts_the_selection_back(engine, tmp_path):
+    path = tmp_path / "a.md"
+    path.write_text("alpha beta\n", encoding="utf-8")
+    await _die_with_unsaved_text(engine, path, "end", *" gamma", "shift+left", "shift+left")
+    again = make_app(engine, path)
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.click("#recover")
+        assert again.editor.text == "alpha beta gamma\n"
+        assert tuple(again.editor.selection) == ((0, 16), (0, 14))
+        assert again.editor.selected_text == "ma"
+
+
+async def test_keys_typed_before_discard_land_in_the_file_text(engine, tmp_path):
+    path = tmp_path / "a.md"
+    path.write_text("on disk\n", encoding="utf-8")
+    kept = await _die_with_unsaved_text(engine, path, *"lost ")
+    again = make_app(engine, path)
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.press(*"new ", "enter")
+        await pilot.press("ctrl+d")
+        assert again.editor.text == "new \non disk\n" and again.editor.cursor_location == (1, 0)
+        assert not kept.path.exists()
+
+
+def test_a_killed_editors_journal_is_offered_at_once(tmp_path):
+    # Issue 26: a restart a second after a kill offered nothing, the next did. A killed process
+    # its parent has not reaped yet still has its process id; its lock is gone at once.
+    document = tmp_path / "a.md"
+    code = ("import sys, time; from pathlib import Path; from charcomplete.editor.journal import Journal; "
+            "Journal(Path(sys.argv[1])).write('unsaved', ((0, 3), (0, 3))); print('written', flush=True); "
+            "time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", code, str(document)], stdout=subprocess.PIPE, env=dict(os.environ))
+    try:
+        assert child.stdout.readline() == b"written\n"
+        assert Journal(document).recoverable("") is None  # still running: not offered
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while Journal(document).recoverable("") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        entry = Journal(document).recoverable("")  # the child is a zombie: never waited for
+        assert entry is not None and entry.text == "unsaved" and entry.selection == ((0, 3), (0, 3))
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_redactions_keep_lines_typed_while_paused_out():

@@ -29,8 +29,10 @@ def test_train_without_options_fine_tunes_the_built_in_model(tmp_path):
     mine = store.load_model("mine")
     builtin = store.load_model("default")
     assert mine.meta["parent"] == "default"
-    # The summary says which model the editor and pipes still use, and how to switch.
-    assert "`charcomplete models use mine` switches them to this one" in result.stdout
+    # The first model of the user's replaces the built-in one in use, and the summary says how to go back.
+    assert "the editor and pipes now use 'mine'" in result.stdout
+    assert "`charcomplete models use default` goes back" in result.stdout
+    assert store.current_model_name() == "mine"
     assert mine.config == builtin.config
     # One small step moves the weights a little: they start from the built-in model's, not random ones.
     drift = np.abs(mine.weights["head.weight"] - builtin.weights["head.weight"]).mean()

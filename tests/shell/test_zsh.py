@@ -97,3 +97,37 @@ def test_with_the_server_down_the_strategy_suggests_and_prints_nothing(tmp_path,
     result = subprocess.run(["zsh", "-f", "-c", script], capture_output=True, text=True, env=cli_env(), timeout=60)
     assert (result.returncode, result.stdout, result.stderr) == (0, "[]\n", "")
     assert serve.request({"status": True}) is None
+
+
+def test_end_accepts_in_a_bare_zsh(tmp_path, charcomplete_home):
+    # Issue 26: in `zsh -f` (no distribution zshrc binding the keys) End inserted "~" although
+    # README says End accepts; the snippet binds End where nothing else does.
+    config, weights = chain_weights(CHAIN)
+    save_weights("shell", config, weights)
+    setup = tmp_path / "setup.zsh"
+    setup.write_text(
+        "PROMPT='$ '\n"
+        f"source {PLUGIN}\n"
+        "ZSH_AUTOSUGGEST_STRATEGY=(charcomplete)\n"
+        f"eval \"$({' '.join(CLI)} init zsh --serve-arg=--no-learner)\"\n"
+    )
+    tmux = Tmux(tmp_path)
+    tmux.env.update(TERM="xterm-256color")
+    tmux.start("zsh -f")
+    try:
+        tmux.wait_for(lambda s: s.strip(), "the bare prompt")
+        tmux.keys("-l", f"source {setup}")
+        tmux.keys("Enter")
+        tmux.wait_for(lambda s: last_line(s).rstrip() == "$", "the prompt the setup sets")
+        _wait_until(lambda: serve.request({"status": True}), "the server the snippet starts")
+        tmux.keys("-l", "echo the qu")
+        tmux.wait_for(lambda s: last_line(s).startswith("$ echo the quick"), "the suggestion", timeout=30)
+        tmux.keys("End")
+        tmux.keys("Enter")
+        tmux.wait_for(lambda s: "\nthe quick" in s, "the accepted command's output")
+        assert "~" not in tmux.screen()
+    finally:
+        tmux.close()
+        status = serve.request({"status": True})
+        if status is not None:
+            os.kill(status["pid"], signal.SIGTERM)
