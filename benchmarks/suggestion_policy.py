@@ -62,11 +62,11 @@ def policies(grid: bool) -> dict[str, object]:
     if not grid:
         return chosen
     changes = [
-        {"min_value": 0.0}, {"min_value": 0.1}, {"min_value": 0.3}, {"min_value": 0.4},
+        {"min_value": 0.0}, {"min_value": 0.1}, {"min_value": 0.2}, {"min_value": 0.3}, {"min_value": 0.4},
         {"min_total": 0.2}, {"min_total": 0.05}, {"min_prob": 0.25}, {"min_prob": 0.1},
         {"more": 0.35}, {"more": 0.8}, {"cut_by_savings": False}, {"beam": 1}, {"beam": 4},
         {"min_chars": 3}, {"words": 2}, {"whole_words": True}, {"finish_words": True},
-        {"min_value": 0.5}, {"min_value": 0.75}, {"min_value": 1.0}, {"min_prob": 0.25, "min_value": 0.5},
+        {"min_value": 0.75}, {"min_value": 1.0},
     ]
     for change in changes:
         label = ", ".join(f"{key} {value}" for key, value in change.items())

@@ -182,8 +182,8 @@ def test_beam_finds_the_likelier_whole_word():
     )
     engine = Engine("b", config, weights)
     state = engine.prime(b" c")
-    assert suggest(state, beam=1, min_prob=0.3, min_total=0.01).text == "at "
-    assert suggest(state, beam=3, min_prob=0.3, min_total=0.01).text == "ol "
+    assert suggest(state, beam=1, min_prob=0.3, min_total=0.01, min_value=0.2).text == "at "
+    assert suggest(state, beam=3, min_prob=0.3, min_total=0.01, min_value=0.2).text == "ol "
 
 
 def test_suggest_leaves_the_state_alone(chain):
@@ -217,16 +217,18 @@ def test_alternatives_follow_one_rule_and_are_ranked_by_what_they_save():
     })
     engine = Engine("ranks", config, weights)
     state = engine.prime(b"x")
-    main = suggest(state)
-    ranked = alternatives(state, 6)
+    bar = {"min_value": 0.2}  # the bar every option must pass (the default's)
+    main = suggest(state, **bar)
+    ranked = alternatives(state, 6, **bar)
     assert main.text == "amok " and ranked[0] == main
     # "curt " is less likely than "be " but saves more; "dig" saves 0.16 keys: not worth showing.
+    assert [o.text for o in alternatives(state, 6, min_value=0.5)] == ["amok ", "curt "]  # a higher bar: "be " goes
     assert [o.text for o in ranked] == ["amok ", "curt ", "be "]
     assert ranked[2].probability > ranked[1].probability
     saves = [o.saves for o in ranked]
     assert saves == sorted(saves, reverse=True)
     for k in range(7):
-        assert alternatives(state, k) == ranked[:k]
+        assert alternatives(state, k, **bar) == ranked[:k]
     # Nothing worth showing: no list either (-k 1 is plain `complete`).
     assert suggest(state, min_value=1.5).text == "" and alternatives(state, 3, min_value=1.5) == []
 
