@@ -72,17 +72,23 @@ def byte_log_probs(engine: Engine, documents: Sequence[bytes], reset_every: int 
         group = stretches[first : first + rows]
         logp = _read_batch(engine, [s[2] for s in group], np.array([s[3] for s in group]))
         for (index, offset, data, _), values in zip(group, logp, strict=True):
-            out[index][offset : offset + len(data)] = values[: len(data)]
+            out[index][offset : offset + len(data)] = values
     return out
 
 
-def _read_batch(engine: Engine, texts: list[bytes], from_start: np.ndarray) -> np.ndarray:
-    """(len(texts), longest) log p of each byte; texts sorted longest first."""
-    n, longest = len(texts), len(texts[0])
+def _read_batch(engine: Engine, texts: list[bytes], from_start: np.ndarray) -> list[np.ndarray]:
+    """log p of each byte of each text; texts sorted longest first.
+
+    Bytes and results are laid out step-major in one flat array of the texts' total size
+    (step t holds the texts still going, a prefix): a long text beside many short ones
+    costs its length, not the longest length times the number of texts."""
+    n = len(texts)
     lengths = np.array([len(t) for t in texts])
-    grid = np.zeros((n, longest), np.uint8)
+    active_at = np.searchsorted(-lengths, -np.arange(lengths[0]), side="left")  # texts longer than t, per step t
+    offsets = np.concatenate(([0], np.cumsum(active_at)))
+    flat = np.empty(offsets[-1], np.uint8)
     for row, text in enumerate(texts):
-        grid[row, : len(text)] = np.frombuffer(text, np.uint8)
+        flat[offsets[: len(text)] + row] = np.frombuffer(text, np.uint8)
     start = engine.start()
     layers = len(engine.layers)
     H = engine.hidden
@@ -92,20 +98,16 @@ def _read_batch(engine: Engine, texts: list[bytes], from_start: np.ndarray) -> n
         h[k][from_start] = start.h[k]
         if c:
             c[k][from_start] = start.c[k]
-    out = np.zeros((n, longest), np.float64)
-    active = n
-    for t in range(longest):
-        while active and lengths[active - 1] <= t:
-            active -= 1
-        top = h[-1][:active]
-        logits = top @ engine.head_w.T
+    out = np.empty(offsets[-1], np.float64)
+    for t, active in enumerate(active_at):
+        logits = h[-1][:active] @ engine.head_w.T
         logits += engine.head_b
         logits -= logits.max(axis=1, keepdims=True)
         norm = np.log(np.exp(logits, dtype=np.float64).sum(axis=1))
-        byte = grid[:active, t]
-        out[:active, t] = logits[np.arange(active), byte] - norm
+        byte = flat[offsets[t] : offsets[t + 1]]
+        out[offsets[t] : offsets[t + 1]] = logits[np.arange(active), byte] - norm
         _step(engine, h, c, byte, active)
-    return out
+    return [out[offsets[: len(text)] + row] for row, text in enumerate(texts)]
 
 
 def _step(engine: Engine, h: list[np.ndarray], c: list[np.ndarray], byte: np.ndarray, active: int) -> None:
