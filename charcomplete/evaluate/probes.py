@@ -37,6 +37,7 @@ BUCKETS: tuple[tuple[int, int | None], ...] = ((1, 8), (9, 32), (33, 128), (129,
 KINDS = ("bracket", "quote", "fence", "tag", "name")
 NAME_MIN = 6  # a repeated word this long is a name (shorter ones are mostly common words)
 NAME_BYTE = 2  # its byte that is scored: after two bytes typed, the rest is copying
+HEAD_BLOCK = 4096  # states gathered before the output head runs on them
 
 
 def reset_label(every: int | None) -> str:
@@ -99,15 +100,29 @@ def _read_batch(engine: Engine, texts: list[bytes], from_start: np.ndarray) -> l
         if c:
             c[k][from_start] = start.c[k]
     out = np.empty(offsets[-1], np.float64)
+    # The states that predict each byte are gathered, and the output head runs on a block of
+    # them at a time: one big product instead of a small one per step (a long document is
+    # read a step at a time, and there per-step overheads are the cost).
+    block = max(HEAD_BLOCK, n)
+    gathered = np.empty((block + n, H), np.float32)
+    fill, first = 0, 0  # rows gathered; the flat index of the first
     for t, active in enumerate(active_at):
-        logits = h[-1][:active] @ engine.head_w.T
-        logits += engine.head_b
-        logits -= logits.max(axis=1, keepdims=True)
-        norm = np.log(np.exp(logits, dtype=np.float64).sum(axis=1))
-        byte = flat[offsets[t] : offsets[t + 1]]
-        out[offsets[t] : offsets[t + 1]] = logits[np.arange(active), byte] - norm
-        _step(engine, h, c, byte, active)
+        gathered[fill : fill + active] = h[-1][:active]
+        fill += active
+        if fill >= block or t == len(active_at) - 1:
+            _head(engine, gathered[:fill], flat[first : first + fill], out[first : first + fill])
+            first, fill = first + fill, 0
+        _step(engine, h, c, flat[offsets[t] : offsets[t + 1]], active)
     return [out[offsets[: len(text)] + row] for row, text in enumerate(texts)]
+
+
+def _head(engine: Engine, states: np.ndarray, byte: np.ndarray, out: np.ndarray) -> None:
+    """log p of `byte` from each row of `states`, into `out`."""
+    logits = states @ engine.head_w.T
+    logits += engine.head_b
+    logits -= logits.max(axis=1, keepdims=True)
+    norm = np.log(np.exp(logits, dtype=np.float64).sum(axis=1))
+    out[:] = logits[np.arange(len(byte)), byte] - norm
 
 
 def _step(engine: Engine, h: list[np.ndarray], c: list[np.ndarray], byte: np.ndarray, active: int) -> None:

@@ -23,6 +23,7 @@ from charcomplete.model.engine import Engine
 from tests.helpers import random_weights
 
 OPENERS, CLOSERS = b"([{", b")]}"
+STEPS = 600  # updates of the real training below
 LETTERS = b"abcdefghijklmnopqrstuvwxyz"
 
 
@@ -72,16 +73,17 @@ def test_targets_found_in_markdown():
 # ------------------------------------------------------------ a planted long-range dependency
 
 
-def planted_documents(seed: int = 0, count: int = 12, records: int = 8) -> list[bytes]:
-    """Records "(" + 40-100 random letters + ")": the closing byte is fixed by the opener 42-102 bytes back."""
+def planted_documents(seed: int = 0, count: int = 12, records: int = 8, filler: tuple[int, int] = (40, 100),
+                      letters: bytes = LETTERS) -> list[bytes]:
+    """Records "(" + 40-100 random letters + ")": the closing byte is fixed by the opener 41-101 bytes back."""
     rng = random.Random(seed)
     docs = []
     for _ in range(count):
         parts = []
         for _ in range(records):
             kind = rng.randrange(3)
-            filler = bytes(rng.choice(LETTERS) for _ in range(rng.randint(40, 100)))
-            parts.append(bytes([OPENERS[kind]]) + filler + bytes([CLOSERS[kind]]) + b"\n")
+            filler_bytes = bytes(rng.choice(letters) for _ in range(rng.randint(*filler)))
+            parts.append(bytes([OPENERS[kind]]) + filler_bytes + bytes([CLOSERS[kind]]) + b"\n")
         docs.append(b"".join(parts))
     return docs
 
@@ -140,3 +142,29 @@ def test_the_context_curve_falls_where_the_dependency_comes_within_reach():
     assert result["context"]["gain_beyond_128"] == pytest.approx(bpc["128"] - bpc["never"])
     # The distance probe in `probe` reads the same never-reset pass.
     assert result["distance"]["buckets"] == distance_probe(engine, docs)["buckets"]
+
+
+def test_a_gru_trained_on_planted_text_carries_the_opener_and_loses_it_when_reset():
+    """Real torch training, a few seconds: closers 11-21 bytes after their openers, across letters."""
+    import torch
+
+    from charcomplete.learn.training import ChunkStream, Trainer
+
+    text = b"".join(b"\0" + doc for doc in planted_documents(seed=1, count=200, records=10, filler=(10, 20),
+                                                             letters=b"ab"))
+    config = ModelConfig(cell="gru", embed=8, hidden=24)
+    torch.manual_seed(0)
+    trainer = Trainer(config, lr=1e-2)
+    stream = ChunkStream(np.frombuffer(text, dtype=np.uint8).copy(), 16, 64, torch.device("cpu"))
+    hidden = None
+    for _ in range(STEPS):
+        x, y, new_epoch = stream.next()
+        _, hidden = trainer.step(x, y, None if new_epoch else hidden)
+    engine = Engine("trained", config, trainer.weights())
+    held_out = planted_documents(seed=2, count=20, records=10, filler=(10, 20), letters=b"ab")
+    carried = {row["bucket"]: row for row in distance_probe(engine, held_out)["buckets"]}["9-32"]
+    cut = {row["bucket"]: row for row in distance_probe(engine, held_out, reset_every=8)["buckets"]}["9-32"]
+    assert carried["count"] == 200
+    # A closer comes after 10-20 letters, so even a perfect model gives it about 1/6 on average;
+    # which of the three it is, only the opener 11-21 bytes back says.
+    assert carried["mean_p"] > 2 * cut["mean_p"], (carried["mean_p"], cut["mean_p"])
