@@ -138,9 +138,11 @@ def report(out: Path, png: str | None) -> None:
               "curves": {row["cell"]: row["curve"] for row in rows}}
     print(f"{head['settings']['corpus']}: {head['machine']}")
     for row in rows:
-        print(f"  {row['cell']}: {row['machine']}; {row['steps']:,} steps, {row['train_chars']:,} characters trained, "
-              f"probes {row['probes']['seconds']:.1f} s of {row['train_seconds'] + row['eval']['seconds']:.0f} s "
-              f"trained and evaluated")
+        cpu = row["cpu_seconds"]
+        print(f"  {row['cell']}: {row['machine']}; {row['steps']:,} steps, {row['train_chars']:,} characters trained; "
+              f"wall: train {row['train_seconds']:.0f} s, eval {row['eval']['seconds']:.0f} s, probes "
+              f"{row['probes']['seconds']:.0f} s; CPU: train {cpu['train']:.0f} s, eval {cpu['eval']:.0f} s, probes "
+              f"{cpu['probes']:.0f} s")
     print_table(result)
     print()
     print_probes({row["cell"].upper(): row["probes"] for row in rows})
