@@ -111,7 +111,7 @@ def run(args, halves, out: Path) -> None:
         return
 
     def save(row: dict) -> None:
-        row["machine"] = describe("at the end of this cell")
+        row["load_at_end"] = os.getloadavg()[0]
         (out / f"{row['cell']}.json").write_text(json.dumps(row, indent=1))
         log(f"{row['cell']}: saved ({row['eval']['bpc']:.3f} bpc, probes {row['probes']['seconds']:.1f} s)")
 
@@ -138,11 +138,15 @@ def report(out: Path, png: str | None) -> None:
               "curves": {row["cell"]: row["curve"] for row in rows}}
     print(f"{head['settings']['corpus']}: {head['machine']}")
     for row in rows:
-        cpu = row["cpu_seconds"]
-        print(f"  {row['cell']}: {row['machine']}; {row['steps']:,} steps, {row['train_chars']:,} characters trained; "
+        cpu = row.get("cpu_seconds")  # runs from before it was recorded have none
+        cpu_text = (f"; CPU: train {cpu['train']:.0f} s, eval {cpu['eval']:.0f} s, probes {cpu['probes']:.0f} s"
+                    if cpu else "")
+        load = row.get("load_at_end")
+        load = load if load is not None else float(row["machine"].split("load average ")[1].split()[0])
+        print(f"  {row['cell']}: load average {load:.1f} at its end; {row['steps']:,} steps, "
+              f"{row['train_chars']:,} characters trained; "
               f"wall: train {row['train_seconds']:.0f} s, eval {row['eval']['seconds']:.0f} s, probes "
-              f"{row['probes']['seconds']:.0f} s; CPU: train {cpu['train']:.0f} s, eval {cpu['eval']:.0f} s, probes "
-              f"{cpu['probes']:.0f} s")
+              f"{row['probes']['seconds']:.0f} s{cpu_text}")
     print_table(result)
     print()
     print_probes({row["cell"].upper(): row["probes"] for row in rows})

@@ -201,6 +201,7 @@ def line_panel(axes, series: Series, title: str, x_label: str, y_label: str,
                   color=COLOURS[index % len(COLOURS)], label=name)
     if y_range is not None:
         axes.set_ylim(*y_range)
+    axes.xaxis.set_major_formatter(lambda value, _: short_number(value))  # 1.5M, not 1.5 and "1e6" aside
     axes.set_title(title)
     axes.set_xlabel(x_label)
     axes.set_ylabel(y_label)
