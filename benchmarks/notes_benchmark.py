@@ -3,6 +3,8 @@
     python benchmarks/notes_benchmark.py                         # n-grams and the default model
     python benchmarks/notes_benchmark.py --new-user-minutes 10   # + train --from default on the 90%, then eval
     python benchmarks/notes_benchmark.py --compare-minutes 5     # + RNN vs LSTM vs GRU, same parameters and time
+                                                                 #   (and both probes; benchmarks/compare_cells.py
+                                                                 #   runs it resumably, on the Rust book too)
 
 Corpus: ../shared/corpora/til-notes (MIT), split by data/notes_benchmark.py: documents in
 sorted path order, the last 10% held out (never trained on, by any model). Figures are
@@ -92,7 +94,7 @@ def main() -> None:
     parser.add_argument("--new-user-rows", default="static,both", help="the rows (as --rows) for the new-user model")
     parser.add_argument("--compare-minutes", type=float, default=0.0, help="RNN vs LSTM vs GRU, minutes each")
     parser.add_argument("--compare-hidden", type=int, default=256, help="the GRU's hidden size in the comparison")
-    parser.add_argument("--png", help="with --compare-minutes: write the learning curves here")
+    parser.add_argument("--png", help="with --compare-minutes: draw the learning curves and both probes here")
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args()
 
@@ -191,10 +193,10 @@ def compare(args, home: Path, train_docs, held_docs, report) -> None:
     The learning curves (and each run's choice of its best weights) use the held-out text
     after the evaluated part, so no model is chosen on the text it is scored on."""
     os.environ["CHARCOMPLETE_HOME"] = str(home)
-    from charcomplete.cli.compare import print_table, write_curves_png
+    from charcomplete.cli.compare import print_probes, print_table, write_compare_png
     from charcomplete.evaluate.comparison import run_compare
     from charcomplete.evaluate.evaluation import as_documents
-    from charcomplete.evaluate.plot import terminal_plot
+    from charcomplete.evaluate.plot import clipped, focus, terminal_plot
 
     docs = as_documents(held_docs)
     cut, total = 0, 0
@@ -211,11 +213,13 @@ def compare(args, home: Path, train_docs, held_docs, report) -> None:
     report["compare"] = result
     print()
     print_table(result)
-    print(terminal_plot({k.upper(): v for k, v in result["curves"].items()}, x_label="training characters",
-                        y_label="validation bpc"))
+    print()
+    print_probes({row["cell"].upper(): row["probes"] for row in result["cells"]})
+    series = {k.upper(): v for k, v in result["curves"].items()}
+    print(terminal_plot(clipped(series, focus(series)), x_label="training characters", y_label="validation bpc"))
     if args.png:
-        write_curves_png(Path(args.png), result)
-        print(f"learning curves written to {args.png}")
+        write_compare_png(Path(args.png), result)
+        print(f"learning curves and both probes drawn in {args.png}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """`charcomplete compare PATH...`: RNN vs LSTM vs GRU, trained side by side on your text
-(the run itself is `charcomplete.evaluate.comparison.run_compare`); its table, plot and PNG.
+(the run itself is `charcomplete.evaluate.comparison.run_compare`); its tables (overall
+figures, the context curve, long-range closers by distance), the learning curves in the
+terminal, and with --png all three plots drawn by matplotlib (the optional extra [plot]).
 
 The held-out documents are split as `train` splits them. `--keep` leaves the three models
 (compare-rnn, -lstm, -gru) in the store until the next compare, to be inspected,
@@ -39,7 +41,9 @@ def compare(
         int, typer.Option("--hidden", help="The GRU's hidden size; RNN and LSTM are sized to match its parameters.")
     ] = DEFAULT_HIDDEN,
     png: Annotated[
-        Path | None, typer.Option("--png", help="Also write the learning curves to this PNG file.")
+        Path | None,
+        typer.Option("--png", help="Also draw the learning curves and both probes to this PNG file (needs "
+                     "matplotlib: pip install 'charcomplete[plot]')."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print every figure as JSON.")] = False,
     max_bytes: Annotated[
@@ -74,6 +78,10 @@ def compare(
         raise CharcompleteError("--steps, --batch-size and --seq-len must be at least 1")
     if png is not None and not png.parent.is_dir():
         raise CharcompleteError(f"cannot write {png}: the folder {png.parent} does not exist")
+    if png is not None:
+        from charcomplete.evaluate.plot import pyplot
+
+        pyplot()  # matplotlib missing: said now, not after the training
     from charcomplete.cli.eval import read_documents
     from charcomplete.learn.corpus import split
 
@@ -91,7 +99,7 @@ def compare(
                          say=say, keep=keep)
     if png is not None:
         try:
-            write_curves_png(png, result)
+            write_compare_png(png, result)
         except OSError as error:
             raise CharcompleteError(f"cannot write {png}: {error.strerror or error}") from None
         result["png"] = str(png)
@@ -101,13 +109,16 @@ def compare(
     print_table(result)
     if keep:
         print("the models are kept: " + ", ".join(row["name"] for row in result["cells"]))
-    from charcomplete.evaluate.plot import terminal_plot
+    print()
+    print_probes({row["cell"].upper(): row["probes"] for row in result["cells"]})
+    from charcomplete.evaluate.plot import clipped, focus, terminal_plot
 
     print()
-    print(terminal_plot(_series(result), x_label="training characters", y_label="validation bpc",
+    series = _series(result)
+    print(terminal_plot(clipped(series, focus(series)), x_label="training characters", y_label="validation bpc",
                         color=sys.stdout.isatty()))
     if png is not None:
-        print(f"\nlearning curves written to {png}")
+        print(f"\nlearning curves and both probes drawn in {png}")
 
 
 def minutes_text(minutes: float) -> str:
@@ -119,11 +130,75 @@ def _series(result: dict) -> dict:
     return {cell.upper(): [tuple(point) for point in points] for cell, points in result["curves"].items()}
 
 
-def write_curves_png(path: Path, result: dict) -> None:
-    from charcomplete.evaluate.plot import write_png
+def write_compare_png(path: Path, result: dict) -> None:
+    """Three panels: the learning curves (the y axis on where they differ), the context curve, the closers."""
+    from charcomplete.evaluate.plot import focus, line_panel, pyplot, write_figure
 
-    write_png(path, _series(result), title="RNN vs LSTM vs GRU: validation bpc while training",
-              x_label="training characters", y_label="val bpc")
+    plt = pyplot()
+    figure, (curves, context, distance) = plt.subplots(1, 3, figsize=(16, 5), layout="constrained")
+    series = _series(result)
+    line_panel(curves, series, "validation bpc while training", "training characters", "bpc", focus(series))
+    draw_probes(context, distance, {row["cell"].upper(): row["probes"] for row in result["cells"]})
+    settings = result["settings"]
+    budget = minutes_text(settings["minutes"]) if settings["minutes"] else f"{settings['steps']:,} steps"
+    figure.suptitle(f"RNN vs LSTM vs GRU, {budget} each, matched parameters "
+                    f"({result['cells'][0]['parameters']:,}), on {settings['train_bytes']:,} training bytes")
+    try:
+        write_figure(path, figure)
+    finally:
+        plt.close(figure)
+
+
+def draw_probes(context_axes, distance_axes, probes: dict[str, dict]) -> None:
+    """The context curve and the closers-by-distance plot, one line per model."""
+    from charcomplete.evaluate.plot import category_panel
+
+    first = next(iter(probes.values()))
+    labels = [point["label"] for point in first["context"]["curve"]]
+    category_panel(context_axes, labels,
+                   {name: [point["bpc"] for point in p["context"]["curve"]] for name, p in probes.items()},
+                   "held-out bpc, state reset every K bytes", "K (bytes the model may use)", "bpc")
+    buckets = first["distance"]["buckets"]
+    category_panel(distance_axes, [f"{b['bucket']}\n({b['count']:,})" for b in buckets],
+                   {name: [b["mean_p"] for b in p["distance"]["buckets"]] for name, p in probes.items()},
+                   "closing a bracket, quote, fence, tag or name", "bytes back to what it closes (count)",
+                   "mean probability of the right byte")
+
+
+def print_probes(probes: dict[str, dict], console=None) -> None:
+    """The context curve and the distance table, a column per model."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    names = list(probes)
+    first = probes[names[0]]
+    console.print("bits per character with the state reset every K bytes (the context the model may use):")
+    context = Table(box=None, pad_edge=False)
+    context.add_column("K", justify="right")
+    for name in names:
+        context.add_column(name, justify="right")
+    for index, point in enumerate(first["context"]["curve"]):
+        context.add_row(point["label"], *(f"{probes[n]['context']['curve'][index]['bpc']:.3f}" for n in names))
+    gains = [probes[n]["context"]["gain_beyond_128"] for n in names]
+    if all(gain is not None for gain in gains):
+        context.add_row("gain 128 -> never", *(f"{gain:+.3f}" for gain in gains))
+    console.print(context)
+    console.print()
+    console.print("long-range closers (bracket, quote, code fence, tag, repeated name): mean probability of the "
+                  "right byte, by bytes back to what it closes:")
+    distance = Table(box=None, pad_edge=False)
+    distance.add_column("distance", justify="right")
+    distance.add_column("count", justify="right")
+    for name in names:
+        distance.add_column(name, justify="right")
+    for index, bucket in enumerate(first["distance"]["buckets"]):
+        values = [probes[n]["distance"]["buckets"][index]["mean_p"] for n in names]
+        distance.add_row(bucket["bucket"], f"{bucket['count']:,}",
+                         *("-" if value is None else f"{value:.3f}" for value in values))
+    console.print(distance)
+    seconds = sum(p["seconds"] for p in probes.values())
+    console.print(f"(weights fixed; {first['context']['bytes']:,} held-out bytes; the probes took {seconds:.1f} s)")
 
 
 def print_table(result: dict) -> None:

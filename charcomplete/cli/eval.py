@@ -1,4 +1,5 @@
-"""`charcomplete eval PATH...`: how good is a model on this text."""
+"""`charcomplete eval PATH...`: how good is a model on this text; with --context, also how far
+back it looks (the probes `compare` runs for each cell, evaluate/probes.py)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,16 @@ def eval_command(
     exclude: Annotated[
         list[str] | None, typer.Option("--exclude", help="Glob of files to keep out (repeatable).")
     ] = None,
+    context: Annotated[
+        bool,
+        typer.Option("--context", help="Also probe how far back the model looks: bpc with its state reset every "
+                     "K bytes, and the probability of long-range closers by distance (weights fixed)."),
+    ] = False,
+    png: Annotated[
+        Path | None,
+        typer.Option("--png", help="With --context: draw both probes to this PNG file (needs matplotlib: "
+                     "pip install 'charcomplete[plot]')."),
+    ] = None,
     threads: Annotated[
         int | None,
         typer.Option("--threads", help="CPU threads for --adapt's gradient steps (default: the cores not "
@@ -67,6 +78,14 @@ def eval_command(
         raise CharcompleteError("--no-dynamic and --no-cache only go with --adapt")
     if no_dynamic and no_cache:
         raise CharcompleteError("--no-dynamic with --no-cache leaves nothing to adapt; drop --adapt instead")
+    if png is not None and not context:
+        raise CharcompleteError("--png draws the probes: it goes with --context")
+    if png is not None:
+        if not png.parent.is_dir():
+            raise CharcompleteError(f"cannot write {png}: the folder {png.parent} does not exist")
+        from charcomplete.evaluate.plot import pyplot
+
+        pyplot()  # matplotlib missing: said before the evaluation, not after
     from charcomplete.evaluate.evaluation import evaluate
     from charcomplete.storage import store
 
@@ -88,10 +107,45 @@ def eval_command(
         result = evaluate(loaded, documents, adapt, dynamic=None if not no_dynamic else False,
                           cache=None if not no_cache else False, max_bytes=max_bytes or None, ksr_bytes=ksr_bytes,
                           progress=bar.update)
+    probes = None
+    if context:
+        from charcomplete.evaluate.probes import probe
+        from charcomplete.model.engine import Engine
+
+        print("probing: bpc with the state reset every K bytes, and long-range closers by distance",
+              file=sys.stderr, flush=True)
+        probes = result["probes"] = probe(Engine.from_model(loaded), documents, max_bytes=max_bytes or None)
+    if png is not None:
+        try:
+            write_probes_png(png, loaded.name, probes)
+        except OSError as error:
+            raise CharcompleteError(f"cannot write {png}: {error.strerror or error}") from None
+        result["png"] = str(png)
     if as_json:
         print(json.dumps(result, indent=1))
-    else:
-        print_result(result)
+        return
+    print_result(result)
+    if probes is not None:
+        from charcomplete.cli.compare import print_probes
+
+        print()
+        print_probes({loaded.name: probes})
+    if png is not None:
+        print(f"\nboth probes drawn in {png}")
+
+
+def write_probes_png(path: Path, name: str, probes: dict) -> None:
+    from charcomplete.cli.compare import draw_probes
+    from charcomplete.evaluate.plot import pyplot, write_figure
+
+    plt = pyplot()
+    figure, (context_axes, distance_axes) = plt.subplots(1, 2, figsize=(11, 5), layout="constrained")
+    draw_probes(context_axes, distance_axes, {name: probes})
+    figure.suptitle(f"how far back {name} looks, on {probes['context']['bytes']:,} bytes")
+    try:
+        write_figure(path, figure)
+    finally:
+        plt.close(figure)
 
 
 def print_result(result: dict) -> None:

@@ -1,24 +1,46 @@
-"""Small line plots without a plotting library: in the terminal (braille dots) and as PNG
-(a numpy canvas, a 3x5 pixel font, and the PNG format written with zlib).
+"""Plots: in the terminal as braille dots (no plotting library), and as PNG with matplotlib,
+an optional extra (`pip install 'charcomplete[plot]'`), imported only when a PNG is asked for.
 
 A series is a list of (x, y) points; a plot is a dict of named series drawn in one frame."""
 
 from __future__ import annotations
 
 import math
-import struct
-import zlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
+from charcomplete.core.errors import CharcompleteError
+
 Series = dict[str, Sequence[tuple[float, float]]]
 
-# Colours per series, in order: terminal (ANSI 256-colour codes) and PNG (RGB).
+# Colours per series, in order: terminal (ANSI 256-colour codes) and PNG (matplotlib's names).
 ANSI = (196, 33, 34, 208, 129, 37)
-RGB = ((214, 39, 40), (31, 119, 180), (44, 160, 44), (255, 127, 14), (148, 103, 189), (23, 190, 207))
+COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:cyan")
 
 # ------------------------------------------------------------ shared
+
+
+def focus(series: Series, skip: float = 0.25) -> tuple[float, float]:
+    """A y range for learning curves that shows where they differ: every point but each
+    series' first `skip` share (the first minutes, where every cell is still far above the
+    rest of its curve and would squash it to a few pixels)."""
+    ys = []
+    for points in series.values():
+        kept = _segments(points)
+        ys += [y for _, y in kept[int(len(kept) * skip) :]] if len(kept) > 2 else [y for _, y in kept]
+    if not ys:
+        return 0.0, 1.0
+    low, high = min(ys), max(ys)
+    pad = max(0.05 * (high - low), 0.01)
+    return low - pad, high + pad
+
+
+def clipped(series: Series, y_range: tuple[float, float]) -> Series:
+    """The series without the points above or below `y_range` (for the braille plot, which has no clipping)."""
+    low, high = y_range
+    return {name: [(x, y) for x, y in points if low <= y <= high] for name, points in series.items()}
 
 
 def bounds(series: Series) -> tuple[float, float, float, float]:
@@ -143,121 +165,60 @@ def terminal_plot(series: Series, width: int = 64, height: int = 14, x_label: st
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------ PNG
-
-# A 3x5 pixel font: each glyph is five rows of three bits.
-_FONT = {
-    "0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
-    "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001001001001",
-    "8": "111101111101111", "9": "111101111001111", "A": "010101111101101", "B": "110101110101110",
-    "C": "011100100100011", "D": "110101101101110", "E": "111100110100111", "F": "111100110100100",
-    "G": "011100101101011", "H": "101101111101101", "I": "111010010010111", "J": "001001001101010",
-    "K": "101101110101101", "L": "100100100100111", "M": "101111111101101", "N": "110101101101101",
-    "O": "010101101101010", "P": "110101110100100", "Q": "010101101110011", "R": "110101110101101",
-    "S": "011100010001110", "T": "111010010010010", "U": "101101101101111", "V": "101101101101010",
-    "W": "101101111111101", "X": "101101010101101", "Y": "101101010010010", "Z": "111001010100111",
-    ".": "000000000000010", "-": "000000111000000", ",": "000000000010100", ":": "000010000010000",
-    "(": "001010010010001", ")": "100010010010100", "/": "001001010100100", "%": "101001010100101",
-    "_": "000000000000111", "+": "000010111010000", "=": "000111000111000", " ": "000000000000000",
-}
+# ------------------------------------------------------------ PNG (matplotlib)
 
 
-def text_width(text: str, scale: int = 2) -> int:
-    return len(text) * 4 * scale - scale if text else 0
+def pyplot():
+    """matplotlib's pyplot, drawing off screen; a clear error when the optional extra is missing."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise CharcompleteError(
+            "writing a PNG needs matplotlib, which is not installed: pip install 'charcomplete[plot]'"
+        ) from None
+    matplotlib.use("Agg", force=True)  # no display, no GUI toolkit
+    from matplotlib import pyplot as plt
+
+    return plt
 
 
-def draw_text(canvas: np.ndarray, x: int, y: int, text: str, rgb: tuple[int, int, int], scale: int = 2) -> None:
-    """Write `text` (upper-cased; unknown characters as '?'-less blanks) with its top-left at (x, y)."""
-    height, width = canvas.shape[:2]
-    for index, char in enumerate(text.upper()):
-        glyph = _FONT.get(char, _FONT[" "])
-        for bit, on in enumerate(glyph):
-            if on != "1":
-                continue
-            gx = x + (index * 4 + bit % 3) * scale
-            gy = y + (bit // 3) * scale
-            if 0 <= gx and gx + scale <= width and 0 <= gy and gy + scale <= height:
-                canvas[gy : gy + scale, gx : gx + scale] = rgb
-
-
-def draw_line(canvas: np.ndarray, a: tuple[float, float], b: tuple[float, float], rgb, thickness: int = 1) -> None:
-    height, width = canvas.shape[:2]
-    steps = int(max(abs(b[0] - a[0]), abs(b[1] - a[1]))) * 2 + 1
-    xs = np.rint(np.linspace(a[0], b[0], steps)).astype(int)
-    ys = np.rint(np.linspace(a[1], b[1], steps)).astype(int)
-    half = thickness // 2
-    for dx in range(-half, thickness - half):
-        for dy in range(-half, thickness - half):
-            px, py = xs + dx, ys + dy
-            keep = (px >= 0) & (px < width) & (py >= 0) & (py < height)
-            canvas[py[keep], px[keep]] = rgb
-
-
-def render(series: Series, width: int = 720, height: int = 440, title: str = "", x_label: str = "",
-           y_label: str = "") -> np.ndarray:
-    """The plot as an (height, width, 3) uint8 image."""
-    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
-    x0, x1, y0, y1 = bounds(series)
-    pad = 0.04 * (y1 - y0)
-    y0, y1 = y0 - pad, y1 + pad
-    left, right, top, bottom = 70, width - 20, 40, height - 70
-    black, grey = (0, 0, 0), (225, 225, 225)
-
-    def to_px(x: float, y: float) -> tuple[float, float]:
-        return left + (x - x0) / (x1 - x0) * (right - left), bottom - (y - y0) / (y1 - y0) * (bottom - top)
-
-    for value in nice_ticks(y0, y1, 6):
-        _, py = to_px(x0, value)
-        draw_line(canvas, (left, py), (right, py), grey)
-        label = f"{value:.3g}"
-        draw_text(canvas, left - 8 - text_width(label), int(py) - 5, label, black)
-    for value in nice_ticks(x0, x1, 6):
-        px, _ = to_px(value, y0)
-        draw_line(canvas, (px, top), (px, bottom), grey)
-        label = short_number(value)
-        draw_text(canvas, int(px) - text_width(label) // 2, bottom + 8, label, black)
-    draw_line(canvas, (left, bottom), (right, bottom), black)
-    draw_line(canvas, (left, top), (left, bottom), black)
-    for index, points in enumerate(series.values()):
-        colour = RGB[index % len(RGB)]
-        pts = [to_px(x, y) for x, y in _segments(points)]
-        for a, b in zip(pts, pts[1:], strict=False):
-            draw_line(canvas, a, b, colour, thickness=2)
-        for px, py in pts:
-            canvas[max(0, int(py) - 2) : int(py) + 3, max(0, int(px) - 2) : int(px) + 3] = colour
-    if title:
-        draw_text(canvas, (width - text_width(title)) // 2, 12, title, black)
-    if x_label:
-        draw_text(canvas, (left + right - text_width(x_label)) // 2, bottom + 26, x_label, black)
-    if y_label:
-        draw_text(canvas, 8, top - 24, y_label, black)
-    x = left
-    for index, name in enumerate(series):
-        colour = RGB[index % len(RGB)]
-        draw_line(canvas, (x, height - 22), (x + 24, height - 22), colour, thickness=3)
-        draw_text(canvas, x + 30, height - 27, name, black)
-        x += 30 + text_width(name) + 30
-    return canvas
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """An (height, width, 3) uint8 array as a PNG file: 8-bit RGB, no filtering, zlib-compressed."""
-    image = np.ascontiguousarray(image, dtype=np.uint8)
-    height, width = image.shape[:2]
-    rows = np.zeros((height, 1 + width * 3), dtype=np.uint8)  # each row: filter type 0, then RGB bytes
-    rows[:, 1:] = image.reshape(height, width * 3)
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # depth 8, RGB, deflate, no filter, no interlace
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 9))
-            + chunk(b"IEND", b""))
-
-
-def write_png(path, series: Series, **options) -> None:
-    from pathlib import Path
+def write_figure(path: Path, figure) -> None:
+    """Save a matplotlib figure as PNG, atomically (a reader never sees half a file)."""
+    import io
 
     from charcomplete.storage.atomic import atomic_write_bytes
 
-    atomic_write_bytes(Path(path), encode_png(render(series, **options)), mode=0o644)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    atomic_write_bytes(Path(path), buffer.getvalue(), mode=0o644)
+
+
+def line_panel(axes, series: Series, title: str, x_label: str, y_label: str,
+               y_range: tuple[float, float] | None = None) -> None:
+    for index, (name, points) in enumerate(series.items()):
+        kept = _segments(points)
+        axes.plot([x for x, _ in kept], [y for _, y in kept], marker="o", markersize=3,
+                  color=COLOURS[index % len(COLOURS)], label=name)
+    if y_range is not None:
+        axes.set_ylim(*y_range)
+    axes.xaxis.set_major_formatter(lambda value, _: short_number(value))  # 1.5M, not 1.5 and "1e6" aside
+    axes.set_title(title)
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.grid(True, alpha=0.3)
+    axes.legend()
+
+
+def category_panel(axes, labels: Sequence[str], series: dict[str, Sequence[float | None]], title: str,
+                   x_label: str, y_label: str) -> None:
+    """One line per series over categories (reset lengths, distance buckets); missing values are gaps."""
+    positions = np.arange(len(labels))
+    for index, (name, values) in enumerate(series.items()):
+        ys = [np.nan if v is None else v for v in values]
+        axes.plot(positions, ys, marker="o", color=COLOURS[index % len(COLOURS)], label=name)
+    axes.set_xticks(positions, labels)
+    axes.set_title(title)
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.grid(True, alpha=0.3)
+    axes.legend()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
-import zlib
 
-import numpy as np
 import pytest
 
 from charcomplete.evaluate import plot
@@ -22,23 +21,10 @@ def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-def read_png(data: bytes) -> np.ndarray:
-    """Decode what encode_png writes (RGB, 8 bits, filter 0), checking the chunks' CRCs."""
-    assert data[:8] == PNG_SIGNATURE
-    pos, chunks = 8, {}
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        tag, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        assert crc == zlib.crc32(tag + body) & 0xFFFFFFFF, tag
-        chunks.setdefault(tag, b"")
-        chunks[tag] += body
-        pos += 12 + length
-    width, height, depth, colour, _, _, _ = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
-    assert (depth, colour) == (8, 2) and b"IEND" in chunks
-    rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8).reshape(height, 1 + width * 3)
-    assert (rows[:, 0] == 0).all()
-    return rows[:, 1:].reshape(height, width, 3)
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's header."""
+    assert data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
 
 
 @pytest.mark.parametrize("hidden", [16, 64, 256, 512])
@@ -50,18 +36,19 @@ def test_cells_get_the_same_parameter_budget(hidden):
     assert configs["rnn"].hidden > configs["gru"].hidden > configs["lstm"].hidden
 
 
-def test_png_round_trip_and_terminal_plot(tmp_path):
+def test_terminal_plot_and_the_range_that_shows_where_curves_differ():
     series = {"RNN": [(0, 3.0), (1000, 2.5), (2000, 2.2)], "GRU": [(0, 3.1), (1500, 2.0)]}
-    image = plot.render(series, width=300, height=200, title="curves", x_label="chars", y_label="bpc")
-    assert image.shape == (200, 300, 3)
-    assert (read_png(plot.encode_png(image)) == image).all()
-    red = np.array(plot.RGB[0])
-    assert ((image == red).all(axis=2)).sum() > 50  # the first series was drawn
     text = plot.terminal_plot(series, width=40, height=8, x_label="chars", y_label="bpc")
     assert any("\u2800" < ch <= "\u28ff" for ch in text) and "RNN" in text and "GRU" in text
     assert "\x1b[" not in text and "\x1b[" in plot.terminal_plot(series, color=True)
     assert plot.nice_ticks(0, 2000, 5) == [0, 500, 1000, 1500, 2000]
     assert plot.short_number(1_500_000) == "1.5M"
+    # Learning curves start near 8 bpc: the range leaves out each curve's first quarter.
+    curves = {"RNN": [(i, 8.0 if i == 0 else 2.5 - i / 100) for i in range(12)],
+              "GRU": [(i, 8.0 if i == 0 else 2.4 - i / 100) for i in range(12)]}
+    low, high = plot.focus(curves)
+    assert 2.25 < low < 2.29 and 2.47 < high < 2.6
+    assert all(low <= y <= high for points in plot.clipped(curves, (low, high)).values() for _, y in points)
 
 
 def test_compare_trains_three_cells_and_draws_the_curves(tmp_path, charcomplete_home):
@@ -82,11 +69,14 @@ def test_compare_trains_three_cells_and_draws_the_curves(tmp_path, charcomplete_
     counts = [row["parameters"] for row in figures["cells"]]
     assert max(counts) / min(counts) < 1.03
     assert figures["baseline"]["mode"] == "adaptive"
-    data = png.read_bytes()
-    assert data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR"
-    width, height = struct.unpack(">II", data[16:24])
-    assert (width, height) == (720, 440)
-    assert read_png(data).shape == (440, 720, 3)
+    for row in figures["cells"]:  # both probes, for every cell
+        curve = row["probes"]["context"]["curve"]
+        assert [point["label"] for point in curve] == ["8", "32", "128", "512", "never"]
+        assert curve[-1]["bpc"] == pytest.approx(row["eval"]["bpc"], abs=1e-4)  # never reset: what eval reads
+        buckets = row["probes"]["distance"]["buckets"]
+        assert [b["bucket"] for b in buckets] == ["1-8", "9-32", "33-128", "129-512", "> 512"]
+        assert sum(b["count"] for b in buckets) > 0  # the notes have backticks and repeated names
+    assert png_size(png.read_bytes()) == (1600, 500)  # drawn by matplotlib: three panels
 
 
 def test_compare_keeps_its_models_only_when_asked_and_warns_on_a_short_budget(tmp_path, charcomplete_home):
@@ -95,6 +85,12 @@ def test_compare_keeps_its_models_only_when_asked_and_warns_on_a_short_budget(tm
     kept = run("compare", str(notes), "--steps", "2", "--keep", *small)
     assert kept.returncode == 0, kept.stderr
     assert "the models are kept: compare-rnn, compare-lstm, compare-gru" in kept.stdout
+    # The overall table, the context curve and the distance table, a column per cell.
+    out = kept.stdout
+    assert "5-gram, adaptive" in out and "bits per character with the state reset every K bytes" in out
+    assert "long-range closers" in out and "gain 128 -> never" in out
+    lines = [line.strip() for line in out.splitlines()]
+    assert all(any(line.startswith(f"{label} ") for line in lines) for label in ("8", "never", "9-32", "> 512"))
     listing = run("models").stdout
     assert all(f"compare-{cell}" in listing for cell in ("rnn", "lstm", "gru"))
     # A time budget under a minute: said to mean little, and "minute" in the singular.
@@ -114,3 +110,16 @@ def test_compare_errors_are_one_sentence(tmp_path):
     assert_cli_error(["compare", str(notes), "--minutes", "0"], "--minutes must be more than 0")
     assert_cli_error(["compare", str(notes), "--png", str(tmp_path / "no" / "such" / "dir.png")], "does not exist")
     assert_cli_error(["compare", str(notes), "--hidden", "0"], "--hidden must be")
+
+
+def test_png_without_matplotlib_is_one_clear_sentence_before_any_training(tmp_path, charcomplete_home):
+    notes = make_notes(tmp_path / "notes", count=2)
+    shadow = tmp_path / "shadow" / "matplotlib"  # a matplotlib that is not there, first on the path
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError(\"No module named 'matplotlib'\")\n")
+    path = os.pathsep.join([str(tmp_path / "shadow"), os.environ.get("PYTHONPATH", "")])
+    result = subprocess.run([*CLI, "compare", str(notes), "--steps", "1", "--png", str(tmp_path / "c.png")],
+                            capture_output=True, text=True, env=cli_env(PYTHONPATH=path), timeout=120)
+    assert_one_clear_error(result, "writing a PNG needs matplotlib, which is not installed: "
+                                   "pip install 'charcomplete[plot]'")
+    assert not (tmp_path / "c.png").exists()

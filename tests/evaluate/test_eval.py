@@ -137,6 +137,26 @@ def test_eval_json_carries_every_figure(tmp_path, tiny_model):
     assert table.returncode == 0 and "bits per character" in table.stdout and "keystroke" not in table.stdout
 
 
+def test_eval_context_probes_one_model(tmp_path, tiny_model):
+    notes = make_notes(tmp_path / "notes", count=4)
+    png = tmp_path / "probes.png"
+    result = run("eval", str(notes), "--model", tiny_model, "--context", "--ksr-bytes", "0", "--json", "--png",
+                 str(png))
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    curve = figures["probes"]["context"]["curve"]
+    assert [point["label"] for point in curve] == ["8", "32", "128", "512", "never"]
+    assert curve[-1]["bpc"] == pytest.approx(figures["bpc"], abs=1e-4)  # never reset: what eval itself read
+    assert sum(b["count"] for b in figures["probes"]["distance"]["buckets"]) > 0
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[16:24] == (1100).to_bytes(4, "big") + (500).to_bytes(4, "big")
+    table = run("eval", str(notes), "--model", tiny_model, "--context", "--ksr-bytes", "0")
+    assert table.returncode == 0, table.stderr
+    assert "bits per character with the state reset every K bytes" in table.stdout
+    assert "long-range closers" in table.stdout and "gain 128 -> never" in table.stdout
+    assert_cli_error(["eval", str(notes), "--png", str(png)], "--png draws the probes: it goes with --context")
+
+
 def test_eval_adapt_shows_progress_and_takes_threads(tmp_path, tiny_model):
     notes = tmp_path / "notes"
     notes.mkdir()
@@ -168,7 +188,7 @@ def test_static_eval_never_imports_torch(tmp_path, tiny_model):
     code = (
         "import sys\n"
         "from charcomplete.cli import app\n"
-        f"app(['eval', {str(notes)!r}, '--model', {tiny_model!r}, '--json', '--max-bytes', '300'],\n"
+        f"app(['eval', {str(notes)!r}, '--model', {tiny_model!r}, '--json', '--max-bytes', '300', '--context'],\n"
         "    standalone_mode=False)\n"
         "print('torch' in sys.modules)\n"
     )
