@@ -126,7 +126,8 @@ def run(args, halves, out: Path) -> None:
 
 
 def report(out: Path, png: str | None) -> None:
-    from charcomplete.cli.compare import print_probes, print_table, write_compare_png
+    from charcomplete.cli.compare import print_table, write_compare_png
+    from charcomplete.cli.probe_output import print_probes
     from charcomplete.evaluate.comparison import ORDER
 
     head = json.loads((out / "settings.json").read_text())

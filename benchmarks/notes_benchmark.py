@@ -193,7 +193,8 @@ def compare(args, home: Path, train_docs, held_docs, report) -> None:
     The learning curves (and each run's choice of its best weights) use the held-out text
     after the evaluated part, so no model is chosen on the text it is scored on."""
     os.environ["CHARCOMPLETE_HOME"] = str(home)
-    from charcomplete.cli.compare import print_probes, print_table, write_compare_png
+    from charcomplete.cli.compare import print_table, write_compare_png
+    from charcomplete.cli.probe_output import print_probes
     from charcomplete.evaluate.comparison import run_compare
     from charcomplete.evaluate.evaluation import as_documents
     from charcomplete.evaluate.plot import clipped, focus, terminal_plot

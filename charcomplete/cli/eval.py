@@ -126,7 +126,7 @@ def eval_command(
         return
     print_result(result)
     if probes is not None:
-        from charcomplete.cli.compare import print_probes
+        from charcomplete.cli.probe_output import print_probes
 
         print()
         print_probes({loaded.name: probes})
@@ -135,7 +135,7 @@ def eval_command(
 
 
 def write_probes_png(path: Path, name: str, probes: dict) -> None:
-    from charcomplete.cli.compare import draw_probes
+    from charcomplete.cli.probe_output import draw_probes
     from charcomplete.evaluate.plot import pyplot, write_figure
 
     plt = pyplot()
