@@ -15,7 +15,7 @@ from charcomplete.core.config import ModelConfig
 from charcomplete.model.cache import typing_cache
 from charcomplete.model.engine import Engine
 from charcomplete.storage import store
-from charcomplete.suggest import decoder
+from charcomplete.suggest import search
 from charcomplete.suggest.decoder import Completer, alternatives, sample, suggest, unfinished_tail
 from tests.helpers import CHAIN, ISSUE3_POLICY, chain_weights, random_weights, save_weights
 
@@ -104,7 +104,7 @@ def test_past_its_time_budget_a_suggestion_stops_after_its_first_word(monkeypatc
     # finished and nothing further is looked at; past twice the budget nothing is grown.
     for jump, expected in ((1.5, "it "), (2.5, "")):
         clock = iter([0.0, *[jump] * 100])
-        monkeypatch.setattr(decoder.time, "perf_counter", lambda clock=clock: next(clock))
+        monkeypatch.setattr(search.time, "perf_counter", lambda clock=clock: next(clock))
         assert suggest(engine.prime(b"qu"), budget_ms=1000).text == expected
     monkeypatch.undo()
     # Interactive surfaces (the Completer) carry a budget unless told otherwise.

@@ -1,0 +1,196 @@
+"""The Completer: suggestions for a text that changes one keystroke at a time, reading only
+what changed (every interactive surface uses one, through the session)."""
+
+from __future__ import annotations
+
+from charcomplete.core.predictor import PRIME_WINDOW, LearningPredictor, Predictor, PredictorState
+from charcomplete.suggest.policy import INTERACTIVE_BUDGET_MS
+from charcomplete.suggest.search import Suggestion, alternatives, suggest
+
+
+class Completer:
+    """Suggestions for a text that changes one keystroke at a time.
+
+    It keeps the state after the text it saw last. When the new text extends it, only
+    the new bytes are read; after a deletion or a jump it resumes from the nearest
+    checkpoint (a state saved every `checkpoint_every` bytes) before the change;
+    failing that it re-reads the last `window` bytes. One thread at a time may use it.
+
+    Two ways to hand it the text before the cursor:
+    - `complete(text)` / `state_for(text)`: all of it (the pipe's requests, tests);
+    - `complete_at(tail, offset)` / `state_at(tail, offset)`: only its end, `tail`, which
+      starts `offset` characters into the document (bytes, when `tail` is bytes). A
+      keystroke then costs what changed, not the length of the document: the editor and a
+      language server hand it the last few lines. The tail holds at least the last `window`
+      characters (or the whole text) and starts no later than any edit since the previous
+      call: the text before `offset` is taken as unchanged. Then it suggests exactly what
+      the whole text would.
+
+    learn: the engine learns from what is typed (a `predictor.LearningPredictor` such as
+    `cache.CacheEngine`: its caches count the bytes and its mixer learns how far to trust
+    them). Only text that extends the text read last is learned; text re-read after a jump
+    or an edit is read, not counted again."""
+
+    def __init__(self, engine: Predictor, window: int = PRIME_WINDOW, checkpoint_every: int = 16,
+                 learn: bool = False, **options):
+        self.window = max(1, int(window))
+        self.checkpoint_every = max(1, int(checkpoint_every))
+        # Policy fields for suggest(), e.g. max_chars; an interactive caller's time budget unless told otherwise
+        self.options = {"budget_ms": INTERACTIVE_BUDGET_MS, **options}
+        self.set_engine(engine)
+        self.learn = learn
+
+    @property
+    def learn(self) -> bool:
+        return self._learn
+
+    @learn.setter
+    def learn(self, learn: bool) -> None:
+        if learn and not isinstance(self.engine, LearningPredictor):
+            raise ValueError(f"engine {self.engine.name!r} cannot learn from typing; wrap it in a CacheEngine")
+        self._learn = learn
+
+    def set_engine(self, engine: Predictor) -> None:
+        """Use new weights from the next call on (every cached state is dropped)."""
+        self.engine = engine
+        self._state: PredictorState | None = None
+        self._tail = b""  # the last `window` bytes of the text the state has read
+        self._length = 0  # where that text ends, in bytes from the document's start
+        self._checkpoints: list[tuple[int, PredictorState]] = []  # (position, state there), ascending
+        # The last str given: (its offset in characters, the str, its offset in bytes), to
+        # turn the next call's character offset into bytes without the text before it.
+        self._anchor: tuple[int, str, int] | None = None
+
+    def state_for(self, text: str | bytes) -> PredictorState:
+        """The state after `text`, the whole text before the cursor (the Completer's own:
+        fork it before changing it)."""
+        return self.state_at(text, 0)
+
+    def state_at(self, tail: str | bytes, offset: int) -> PredictorState:
+        """The state after the text before the cursor, given as its end: `tail`, which starts
+        `offset` characters into the document (bytes when `tail` is bytes)."""
+        if isinstance(tail, str):
+            data = tail.encode("utf-8", errors="replace")
+            base = self._byte_offset(offset)
+            self._remember(tail, offset, base)
+        else:
+            data, base = bytes(tail), offset
+            self._anchor = None
+        return self._read(data, base)
+
+    def complete(self, text_before_cursor: str | bytes, **options) -> Suggestion:
+        return self.complete_at(text_before_cursor, 0, **options)
+
+    def complete_at(self, tail: str | bytes, offset: int, **options) -> Suggestion:
+        """`suggest` after the text before the cursor, given as `state_at` takes it."""
+        return suggest(self.state_at(tail, offset), **{**self.options, **options})
+
+    def alternatives(self, text_before_cursor: str | bytes, k: int = 3, **options) -> list[Suggestion]:
+        return self.alternatives_at(text_before_cursor, 0, k, **options)
+
+    def alternatives_at(self, tail: str | bytes, offset: int, k: int = 3, **options) -> list[Suggestion]:
+        """`alternatives` after the text before the cursor, given as `state_at` takes it."""
+        return alternatives(self.state_at(tail, offset), k, **{**self.options, **options})
+
+    # ------------------------------------------------------------ internals
+
+    def _byte_offset(self, offset: int) -> int:
+        """Where the text `offset` characters in starts in bytes, from the text given before
+        (what lies before `offset` is the caller's word that nothing changed there); when
+        that text does not reach it, everything read is forgotten."""
+        if offset == 0:
+            return 0
+        if self._placeable(offset):
+            chars, text, base = self._anchor
+            return base + len(text[: offset - chars].encode("utf-8", errors="replace"))
+        self._state = None
+        self._checkpoints = []
+        return max(1, offset)  # any position past the start will do: nothing read is reused
+
+    def _placeable(self, offset: int) -> bool:
+        """The text given before reaches `offset` (characters)."""
+        return self._anchor is not None and self._anchor[0] <= offset <= self._anchor[0] + len(self._anchor[1])
+
+    def _remember(self, tail: str, offset: int, base: int) -> None:
+        """Keep the text given so far, up to a few windows of it: a later tail may start
+        before this one (after a backspace, say) and still be placed."""
+        if offset == 0 or not self._placeable(offset):
+            self._anchor = (offset, tail, base)
+            return
+        chars, text, start = self._anchor
+        text = text[: offset - chars] + tail
+        keep = max(len(tail), 2 * self.window)
+        if len(text) > 2 * keep:  # trim now and then, not per call: the trimmed part is encoded to count its bytes
+            cut = len(text) - keep
+            chars, start, text = chars + cut, start + len(text[:cut].encode("utf-8", errors="replace")), text[cut:]
+        self._anchor = (chars, text, start)
+
+    def _read(self, data: bytes, base: int) -> PredictorState:
+        """The state after `data`, the text from byte `base` of the document to the cursor."""
+        start, state = self._resume_point(data, base)
+        typed = state is not None and state is self._state  # the text grew after what was read last
+        if state is None:
+            start, state = self._fresh(data, base)
+        self._feed(state, data, base, start, learn=self.learn and typed)
+        self._state = state
+        self._length = base + len(data)
+        self._tail = data[-self.window :]
+        return state
+
+    def _resume_point(self, data: bytes, base: int) -> tuple[int, PredictorState | None]:
+        """(position, state) to continue from, or (0, None) when the text must be re-read."""
+        end = base + len(data)
+        tail_start = self._length - len(self._tail)  # where the remembered tail starts in the text
+        if self._state is None or end < tail_start or base > self._length:
+            return 0, None
+        # Compare where both are known; text before `base` is the caller's word that nothing changed.
+        low = max(base, tail_start)
+        same = _common_prefix(data[low - base : self._length - base], self._tail[low - tail_start :])
+        common = low + same
+        if common == self._length and end - self._length <= self.window:
+            return self._length, self._state  # the text grew: read just the new bytes
+        self._checkpoints = [(pos, st) for pos, st in self._checkpoints if pos <= common]
+        if self._checkpoints and base <= self._checkpoints[-1][0] and end - self._checkpoints[-1][0] <= self.window:
+            position, saved = self._checkpoints[-1]
+            return position, saved.fork()
+        return 0, None
+
+    def _fresh(self, data: bytes, base: int) -> tuple[int, PredictorState]:
+        """Start over as Predictor.prime does: at the document start, or window bytes back."""
+        if base == 0 and len(data) <= self.window:
+            origin, state = 0, self.engine.start()
+        else:
+            origin, state = base + max(0, len(data) - self.window), self.engine.zero_state()
+        self._checkpoints = [(origin, state.fork())]
+        return origin, state
+
+    def _feed(self, state: PredictorState, data: bytes, base: int, position: int, learn: bool = False) -> None:
+        """Read the text from `position` to its end into `state` (learning from it when `learn`),
+        saving a checkpoint at each multiple of checkpoint_every; `data` starts at `base`."""
+        every = self.checkpoint_every
+        end = base + len(data)
+        while position < end:
+            stop = min(end, (position // every + 1) * every)
+            if learn:
+                self.engine.read(state, data[position - base : stop - base])
+            else:
+                state.feed(data[position - base : stop - base])
+            position = stop
+            if position % every == 0:
+                self._checkpoints.append((position, state.fork()))
+        # Checkpoints further back than a window are never used again.
+        oldest = end - self.window
+        if self._checkpoints and self._checkpoints[0][0] < oldest:
+            self._checkpoints = [(pos, st) for pos, st in self._checkpoints if pos >= oldest]
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """Length of the common prefix of a and b, by bisection over C-speed slice compares."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[:mid] == b[:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low

@@ -1,0 +1,91 @@
+"""The decoding policy: every setting of what a suggestion may be, and the defaults chosen by
+measurement (benchmarks/suggestion_policy.py; BENCHMARKS.md has the figures)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+# The policy: what is worth showing, chosen with benchmarks/suggestion_policy.py on a dev
+# slice of the held-out notes (BENCHMARKS.md, "Suggestions"). Issue 15 cut a continuation at
+# its last whole word with the space or punctuation after it; a simulated typist with Tab
+# alone then lost most of what it could have had where the word was right and the byte after
+# it was not (a line wrapped there, a full stop instead of a space). Issue 11 shows the prefix
+# that saves the most keys on average (CUT_BY_SAVINGS), searches further (MIN_PROB 0.25 ->
+# 0.15, MIN_TOTAL 0.2 -> 0.1) and hides what saves under MIN_VALUE keys on average: the
+# most keystroke savings whose suggestions still give the reader more than one accepted
+# character per suggestion shown on the dev slice (31.7% -> 34.4% savings, 1.14 -> 1.07
+# characters per suggestion shown; MIN_VALUE 0.3 gave 33.5% at 1.18, 0.1 35.1% at 0.96).
+MAX_CHARS = 40  # longest suggestion, in characters
+MIN_PROB = 0.15  # stop before a byte the model gives less than this
+MIN_TOTAL = 0.1  # stop before the whole suggestion becomes less likely than this
+WORDS = 1  # new words a suggestion finishes before it needs MORE to go on
+MORE = 0.5  # go on into a further whole word when the model gives it at least this (1: never)
+MIN_CHARS = 2  # show nothing shorter: accepting one character costs the key it saves
+BEAM = 2  # 1 = greedy; a wider beam looks for a likelier whole word
+WHOLE_WORDS = False  # when confidence runs out inside the first new word, drop that partial word
+FINISH_WORDS = False  # when it runs out inside the word being typed, show nothing
+CUT_BY_SAVINGS = True  # show the prefix worth most: P(it is typed) * (its characters - 1)
+# Issue 26: a wrong ghost text costs the person reading it too. Savings net of that cost on the
+# same dev slice (benchmarks/suggestion_policy.py --grid --offset 100000 --bytes 8000):
+#   MIN_VALUE        0.2    0.3    0.4    0.5    0.75
+#   gross savings   36.1%  35.2%  34.1%  32.8%  28.8%
+#   wrong share     69.9%  67.7%  64.8%  62.4%  55.6%
+#   net, 0.25 key   28.1%  28.3%  28.4%  28.0%  25.9%   (a glance per wrong suggestion)
+#   net, 0.5 key    20.0%  21.4%  22.7%  23.2%  23.0%
+#   net, 1 key      3.9%   7.7%   11.3%  13.6%  17.2%   (an Esc per wrong suggestion)
+# At a glance's cost 0.2 is within 0.3 points of the best, and a higher bar hides what was typed
+# once (the shell server's history: `echo zy` after `echo zygo-marker` showed nothing at 0.5), so
+# 0.2 stays until the cost of a wrong suggestion is settled (BENCHMARKS.md, "Suggestions").
+MIN_VALUE = 0.2  # show nothing that saves fewer keys than this on average
+# The Completer's (every interactive surface's) search budget (Policy.budget_ms): past 3 ms no
+# further word, past 6 ms nothing more. An order-8 typing cache suggests 40-character runs and a
+# model's memory doubles the look-ups per step; without it the editor's keystroke p99 was 25 ms
+# on a 200 kB document, with it 7-15 ms (BENCHMARKS.md, "Editor").
+INTERACTIVE_BUDGET_MS = 3.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the decoder shows: where a suggestion stops, and when it is not worth showing.
+
+    The editor's Completer, `complete` and evaluate's simulated typist all decode with
+    one of these (the defaults unless told otherwise)."""
+
+    max_chars: int = MAX_CHARS  # longest suggestion, in characters
+    min_prob: float = MIN_PROB  # stop before a byte the model gives less than this
+    min_total: float = MIN_TOTAL  # stop before the whole becomes less likely than this
+    words: int = WORDS  # new words finished (each with the space or punctuation after it) before...
+    more: float = MORE  # ...going on needs each further word to be this likely; whole words only (1: never)
+    min_chars: int = MIN_CHARS  # show nothing shorter than this
+    blank_ok: bool = False  # may show a suggestion of spaces only (which looks like nothing at all)
+    beam: int = BEAM  # search width (1: greedy)
+    whole_words: bool = WHOLE_WORDS  # drop a partial new word rather than show it
+    finish_words: bool = FINISH_WORDS  # ...and a word being typed that the model cannot finish
+    finish_typed_word: bool = False  # the space ending the word being typed counts as a word (issue 3's rule)
+    # Show the prefix of the continuation found that saves the most keys on average: its
+    # probability times (its characters - 1), a Tab being a key too. A last word, or the
+    # space or full stop after it, that the model is unsure of is then left to the next
+    # suggestion (which starts with it) rather than costing the whole one when it is wrong.
+    cut_by_savings: bool = CUT_BY_SAVINGS
+    min_value: float = MIN_VALUE  # show nothing that saves fewer keys than this on average
+    # Milliseconds of search (None: no limit). Past it a suggestion that has its first `words`
+    # words stops there, as if confidence ran out; past twice it, every path stops where it is
+    # (a first word cut short is still the likeliest start). An interactive caller (the editor,
+    # a language server, a shell) keeps its keystroke-to-suggestion time however long a
+    # confident run of the typing cache is. Benchmarks leave it off: their figures must not
+    # depend on load.
+    budget_ms: float | None = None
+
+    def replace(self, **changes) -> Policy:
+        """This policy with some fields changed; an unknown name is a TypeError."""
+        return dataclasses.replace(self, **changes)
+
+
+DEFAULT_POLICY = Policy()
+_NEWLINES = frozenset(b"\r\n")
+# Ctrl+Right accepts a suggestion's next word, with the space before it (or a run of
+# punctuation, or of spaces): the editor's rule, which evaluate's simulated typist follows.
+_NEXT_WORD = re.compile(r"\s*[\w'-]+|\s*[^\w\s]+|\s+")
+_SPACES = frozenset(b" \t")

@@ -1,0 +1,338 @@
+"""The search for a suggestion: the likeliest continuations of a state, cut where the policy says,
+and of them the part that saves the most keys (`suggest`), or the K best distinct ones (`alternatives`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from charcomplete.core.predictor import PredictorState
+from charcomplete.suggest.characters import (
+    is_continuation,
+    is_stop_byte,
+    is_word_byte,
+    printable_length,
+    unfinished_tail,
+    valid_utf8_length,
+)
+from charcomplete.suggest.policy import DEFAULT_POLICY, Policy
+
+
+@dataclass
+class Suggestion:
+    text: str
+    probability: float  # product of the chosen bytes' probabilities (1.0 for the empty text: it means nothing)
+
+    @property
+    def saves(self) -> float:
+        """The keys it saves on average: P(it is what the user types) * (its characters - 1),
+        a Tab being a key too. What the suggestion is chosen by, and what ranks alternatives."""
+        return self.probability * max(0, len(self.text) - 1) if self.text else 0.0
+
+
+@dataclass
+class _Path:
+    """A continuation being grown: its bytes, each byte's log-probability, and its state."""
+
+    state: PredictorState
+    data: bytes = b""
+    lps: tuple[float, ...] = ()
+    logp: float = 0.0
+    chars: int = 0
+    words: int = 0  # words finished so far (a word byte followed by a space or punctuation)
+    in_word: bool = False  # the byte before the next one is a word byte
+    fresh: bool = False  # the word being grown holds a byte of the suggestion (not only typed ones)
+    done: bool = False  # reached its boundary: it stops here whatever comes next
+    word_start: int = -1  # where the word being grown began inside `data` (-1: none, or in the text)
+    boundary: int = 0  # len(data) at the last word finished (where a cut may fall)
+    boundary_logp: float = 0.0  # logp there
+    line_end: bool = False  # it stopped because the line (or the text) most likely ends here
+
+
+@dataclass(frozen=True)
+class _Limits:
+    max_chars: int
+    log_min_prob: float
+    log_min_total: float
+    log_more: float  # +inf: never past `words`
+    words: int
+    width: int
+    min_chars: int
+    blank_ok: bool
+    whole_words: bool
+    finish_words: bool
+    finish_typed_word: bool
+    cut_by_savings: bool
+    min_value: float
+    deadline: float  # time.perf_counter() past which paths that have their first words stop (inf: none)
+    hard_deadline: float  # ...and past which every path stops
+
+
+def _log(p: float) -> float:
+    return math.log(p) if p > 0 else -math.inf
+
+
+def _limits(policy: Policy, width: int | None = None) -> _Limits:
+    max_chars = max(0, int(policy.max_chars))
+    return _Limits(
+        max_chars,
+        _log(policy.min_prob),
+        _log(policy.min_total),
+        math.inf if policy.more >= 1.0 else _log(policy.more),
+        max(1, int(policy.words)),
+        max(1, int(policy.beam if width is None else width)),
+        min(max(0, int(policy.min_chars)), max_chars),  # a cap shorter than the minimum lowers it
+        policy.blank_ok,
+        policy.whole_words,
+        policy.finish_words,
+        policy.finish_typed_word,
+        policy.cut_by_savings,
+        policy.min_value,
+        *_deadlines(policy.budget_ms),
+    )
+
+
+def _deadlines(budget_ms: float | None) -> tuple[float, float]:
+    if budget_ms is None:
+        return math.inf, math.inf
+    now, budget = time.perf_counter(), max(0.0, budget_ms) / 1e3
+    return now + budget, now + 2 * budget
+
+
+def _policy(policy: Policy | None, overrides: dict) -> Policy:
+    return (policy or DEFAULT_POLICY).replace(**overrides) if overrides else (policy or DEFAULT_POLICY)
+
+
+def _children(path: _Path, limits: _Limits) -> list[tuple[int, float]]:
+    """The next bytes worth following from `path`, best first; empty when it must stop."""
+    logp = path.state.log_probs()  # (256,)
+    if limits.width == 1:
+        top = [int(np.argmax(logp))]
+    else:
+        order = np.argpartition(logp, -limits.width)[-limits.width :]
+        top = order[np.argsort(logp[order])[::-1]].tolist()
+    path.line_end = is_stop_byte(top[0])
+    # Past its words, a suggestion goes on only while the model is sure of the word it adds.
+    log_more = -math.inf if path.words < limits.words else limits.log_more
+    children = []
+    for byte in top:
+        lp = float(logp[byte])
+        total = path.logp + lp
+        if lp < limits.log_min_prob or total < limits.log_min_total or is_stop_byte(byte):
+            continue
+        if total - path.boundary_logp < log_more:
+            continue
+        if not is_continuation(byte) and path.chars >= limits.max_chars:
+            continue  # a new character would pass the cap
+        children.append((byte, lp))
+    return children
+
+
+def _grow(path: _Path, byte: int, lp: float, limits: _Limits, fork: bool) -> _Path:
+    state = path.state.fork() if fork else path.state
+    state.feed(bytes((byte,)))
+    word = is_word_byte(byte)
+    child = _Path(
+        state,
+        path.data + bytes((byte,)),
+        path.lps + (lp,),
+        path.logp + lp,
+        path.chars + (not is_continuation(byte)),
+        path.words,
+        word,
+        word or path.fresh,
+        False,
+        path.word_start,
+        path.boundary,
+        path.boundary_logp,
+    )
+    if word and not path.in_word:
+        child.word_start = len(path.data)
+    elif not word and path.in_word:
+        # The word ends at the first space or punctuation after it; that byte is kept,
+        # since it is what the user types next. Ending the word being typed with a lone
+        # space finishes nothing the suggestion added (unless the issue 3 rule is asked for).
+        child.word_start = -1
+        child.fresh = False
+        if path.fresh or limits.finish_typed_word:
+            child.words += 1
+            child.boundary = len(child.data)
+            child.boundary_logp = child.logp
+            child.done = child.words >= limits.words and limits.log_more == math.inf
+    return child
+
+
+def _root(state: PredictorState) -> _Path:
+    """The empty continuation, on a copy of `state` (which the search then moves)."""
+    tail = state.tail
+    return _Path(state.fork(), in_word=bool(tail) and is_word_byte(tail[-1]))
+
+
+def _search(start: _Path, limits: _Limits) -> list[_Path]:
+    """Beam search (width 1 = greedy) from `start`; returns every path that stopped. Once
+    the deadline has passed, a path that has its first `words` words stops where it is (what
+    it shows does not wait on the further words); one still inside them goes on until the
+    hard deadline."""
+    alive = [start]
+    stopped: list[_Path] = []
+    while alive:
+        if limits.deadline < math.inf and (now := time.perf_counter()) > limits.deadline:
+            if now > limits.hard_deadline:
+                return stopped + alive
+            stopped += [path for path in alive if path.words >= limits.words]
+            alive = [path for path in alive if path.words < limits.words]
+            if not alive:
+                break
+        grown: list[_Path] = []
+        for path in alive:
+            children = _children(path, limits)
+            if not children:
+                stopped.append(path)
+            for index, (byte, lp) in enumerate(children):
+                # The last child takes over its parent's state instead of copying it.
+                child = _grow(path, byte, lp, limits, fork=index < len(children) - 1)
+                (stopped if child.done else grown).append(child)
+        grown.sort(key=lambda p: p.logp, reverse=True)
+        alive = grown[: limits.width]
+    return stopped
+
+
+def _cut(path: _Path, limits: _Limits) -> int:
+    """How many of the path's bytes to show: whole characters, and only whole extra words."""
+    keep = len(path.data)
+    ends_a_word = path.line_end and path.in_word  # a word the line (most likely) ends with is whole
+    if path.words >= limits.words and not ends_a_word:
+        keep = path.boundary  # confidence ran out past the words asked for: back to the last word's end
+    elif limits.whole_words and not path.done and path.word_start >= 0 and not ends_a_word:
+        keep = path.word_start  # confidence ran out inside a new word: drop that partial word
+    elif limits.finish_words and path.in_word and not ends_a_word:
+        keep = max(0, path.word_start)  # ...or inside the word being typed: drop all of it
+    keep = valid_utf8_length(path.data[:keep])
+    keep = printable_length(path.data[:keep])
+    return _most_saving(path, keep) if limits.cut_by_savings else keep
+
+
+def _most_saving(path: _Path, keep: int) -> int:
+    """The length of the prefix of path.data[:keep] that saves the most keys on average:
+    P(the user types it) * (its characters - 1); ties go to the longer. It ends anywhere in
+    the first word (where confidence runs out, as before), but past that only at a word's end,
+    before or after the space or punctuation that ends it: a further word is shown whole."""
+    best, best_value, logp, chars, past_first_word = keep, -1.0, 0.0, 0, False
+    data = path.data
+    for end in range(1, keep + 1):
+        byte = data[end - 1]
+        logp += path.lps[end - 1]
+        chars += not is_continuation(byte)
+        after = data[end] if end < len(data) else None
+        if after is not None and is_continuation(after):
+            continue  # inside a character
+        word_end = is_word_byte(byte) and (after is None or not is_word_byte(after))
+        after_word_end = end >= 2 and not is_word_byte(byte) and is_word_byte(data[end - 2])
+        if past_first_word and not (word_end or after_word_end or end == keep):
+            continue
+        value = math.exp(logp) * (chars - 1)
+        if value >= best_value:
+            best, best_value = end, value
+        past_first_word = past_first_word or word_end
+    return best
+
+
+def _finish(path: _Path, limits: _Limits) -> Suggestion | None:
+    """The path cut and decoded; None when what is left is not worth showing."""
+    keep = _cut(path, limits)
+    text = path.data[:keep].decode("utf-8")
+    if len(text) < limits.min_chars or (not limits.blank_ok and text.isspace()):
+        return None  # too short to save a key, or only a space: it would look like nothing
+    probability = math.exp(math.fsum(path.lps[:keep]))
+    if probability * (len(text) - 1) < limits.min_value:
+        return None  # it would save too little on average to be worth the reading
+    return Suggestion(text, probability)
+
+
+def _best(paths: list[_Path], limits: _Limits) -> Suggestion | None:
+    """Of the stopped paths, the one worth most: the keys it saves on average, P(the user
+    types it) * (its length - 1), the measure the cut used (issue 15's policies: * its length)."""
+    options = [option for option in (_finish(path, limits) for path in paths) if option is not None]
+    tab = 1 if limits.cut_by_savings else 0
+    return max(options, key=lambda s: s.probability * (len(s.text) - tab), default=None)
+
+
+def suggest(state: PredictorState, policy: Policy | None = None, **overrides) -> Suggestion:
+    """The most likely continuation after `state` (the state itself is not changed).
+
+    It ends after `words` new words (each with the space or punctuation that follows
+    it), going on word by word while the model gives each further word at least `more`;
+    before a line end; after `max_chars` characters; or before the byte that would
+    make a step less likely than `min_prob` or the whole less likely than `min_total`.
+    `overrides` change single fields of `policy` (default: DEFAULT_POLICY).
+    An empty suggestion means nothing is worth showing: the model is not confident
+    enough, or what it is confident of is shorter than `min_chars` or only spaces."""
+    policy = _policy(policy, overrides)
+    if _inside_character(state):
+        return Suggestion("", 1.0)  # the text ends mid-character: nothing decodable to add
+    limits = _limits(policy)
+    return _best(_search(_root(state), limits), limits) or Suggestion("", 1.0)
+
+
+def alternatives(
+    state: PredictorState, k: int = 3, policy: Policy | None = None, min_first: float = 0.01, **overrides
+) -> list[Suggestion]:
+    """Up to `k` distinct continuations: `suggest`'s first, then others ranked by the keys
+    they save on average (`Suggestion.saves`); none when `suggest` has nothing to show.
+
+    One rule for every list (issue 26): an option is listed only if it would be shown on its
+    own (the policy's minimum length and MIN_VALUE), so `-k 1` is plain `complete`. The
+    others each start with a different one of the likeliest next bytes (none below
+    `min_first`) and go on greedily under the same policy, thresholds counted from that
+    first byte on; one worth more than the suggestion is not listed (the suggestion stays
+    first, and the list stays ordered by what it saves). The list for a smaller k is a prefix
+    of the one for a larger k."""
+    policy = _policy(policy, overrides)
+    if k < 1 or _inside_character(state):
+        return []
+    main = suggest(state, policy)
+    if not main.text:
+        return []
+    wanted = k - 1
+    if wanted < 1:
+        return [main]
+    limits = _limits(policy, width=1)
+    logp = state.log_probs()  # (256,)
+    root = _root(state)
+    main_first = main.text.encode("utf-8")[:1]  # the main suggestion stands for its first byte's branch
+    most_chars = max(1, limits.max_chars - 1)
+    others: list[Suggestion] = []
+    for byte in np.argsort(logp)[::-1].tolist():
+        lp = float(logp[byte])
+        others.sort(key=_rank)
+        # An option saves at most P(its first byte) * (max_chars - 1): once `wanted` options save
+        # more than that, no later one can enter the top (so the answer does not depend on k).
+        bound = math.exp(lp) * most_chars
+        if lp < math.log(min_first) or bound < limits.min_value or (
+                len(others) >= wanted and bound < others[wanted - 1].saves):
+            break
+        if is_stop_byte(byte) or is_continuation(byte) or limits.max_chars < 1 or bytes((byte,)) == main_first:
+            continue
+        path = _grow(root, byte, lp, limits, fork=True)
+        if not path.done:
+            # The first byte was chosen, not predicted: later thresholds count from it.
+            branch = dataclasses.replace(limits, log_min_total=limits.log_min_total + lp)
+            path = max(_search(path, branch), key=lambda p: math.exp(p.logp) * p.chars)
+        option = _finish(path, limits)
+        if option is not None and option.text != main.text and option.saves <= main.saves:
+            others.append(option)
+    others.sort(key=_rank)
+    return [main] + others[:wanted]
+
+
+def _rank(option: Suggestion) -> tuple[float, str]:
+    return -option.saves, option.text
+
+
+def _inside_character(state: PredictorState) -> bool:
+    """True when the bytes read so far end inside a multi-byte UTF-8 character."""
+    return unfinished_tail(state.tail) > 0
