@@ -435,7 +435,7 @@ class _ProgressView:
             self.last_draw = now
             self.progress.update(self.task, completed=min(p.progress, 1.0), step=p.step, train=f"{p.train_bpc:.3f}",
                                  val=val, speed=f"{p.chars_per_s:,.0f}")
-        elif p.evaluated:
+        elif p.evaluated or p.progress >= 1.0:  # a line per validation check, and the run's last step
             print(progress_line(p, self.budget), file=sys.stderr, flush=True)
 
     def warn(self, message: str) -> None:
