@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -20,6 +21,18 @@ from charcomplete.core.predictor import PRIME_WINDOW, TAIL_BYTES, Predictor, Pre
 from charcomplete.model.match import LEVELS as MATCH_LEVELS
 from charcomplete.model.match import MAX_LENGTH, Match, MatchModel, TextIndex
 from charcomplete.model.ngram import NGram
+
+
+class OnlineSource(Protocol):
+    """New neural weights learned online from the text typed (`learn.adapt.OnlineWeights`:
+    dynamic evaluation, off the keystroke path). The typing cache feeds it each byte the user
+    wrote and swaps in what `latest` hands back (`CacheEngine.current`)."""
+
+    def feed(self, data: bytes) -> None: ...
+
+    def start_document(self) -> None: ...
+
+    def latest(self) -> Predictor | None: ...
 
 
 def _count_bucket(count: float) -> int:
@@ -120,18 +133,20 @@ class CacheEngine:
     def __init__(self, base: Predictor, caches: Sequence[NGram], lr: float = 0.02, neural_bins: int = 1,
                  mixing: str = "linear", trust: Sequence[Sequence[float]] | None = None,
                  memory_trust: Sequence[float] = (), match: MatchModel | None = None,
-                 match_trust: Sequence[float] = ()):
+                 match_trust: Sequence[float] = (), online: OnlineSource | None = None):
         """trust: with linear mixing, the first cache's starting weight per bin, as a table
         [longest context found + 1][count bucket] (see CACHE_TRUST), and memory_trust the
         second's per memory level (see MEMORY_TRUST); the others start at the default: about
         12% each everywhere. match: a match model (match.py), mixed in as the last component,
         its weight set chosen by its match length (match_trust: its starting weight per
-        length bucket, see MATCH_TRUST)."""
+        length bucket, see MATCH_TRUST). online: where new neural weights come from as the
+        text is typed (see `current`)."""
         if not caches:
             raise ValueError("a CacheEngine needs at least one n-gram")
         self.base = base
         self.caches = list(caches)
         self.match = match
+        self.online = online
         self.neural_bins = neural_bins
         self.levels = MEMORY_LEVELS if len(caches) > 1 else 1
         self.match_levels = MATCH_LEVELS if match is not None else 1
@@ -190,7 +205,7 @@ class CacheEngine:
         match = self.match.recalling(recalled) if self.match is not None else None
         twin = CacheEngine(self.base, caches, lr=self.lr, neural_bins=self.neural_bins, mixing=self.mixing,
                            trust=self.trust, memory_trust=self.memory_trust, match=match,
-                           match_trust=self.match_trust)
+                           match_trust=self.match_trust, online=self.online)
         k = self.mixer.params.shape[1]
         mine = self.mixer.params.reshape(-1, self.levels, self.match_levels, k)[:, 0]  # (bins, match levels, K)
         theirs = twin.mixer.params.reshape(-1, twin.levels, twin.match_levels, twin.mixer.params.shape[1])
@@ -198,6 +213,19 @@ class CacheEngine:
         if match is not None:
             theirs[..., -1] = mine[:, None, :, -1]
         return twin
+
+    def current(self) -> CacheEngine:
+        """This engine, or a twin over the newest weights its online source finished since (a
+        `rebased` twin: what the caches and the mixer learned carries over). Call it between
+        keystrokes and carry the state over (`state.carried_to(twin)`) when it is a new one."""
+        fresh = self.online.latest() if self.online is not None else None
+        return self.rebased(fresh) if fresh is not None else self
+
+    def new_document(self) -> None:
+        """The text typed next is a new document (the online source resets its hidden state);
+        then take `current()` before `start()`."""
+        if self.online is not None:
+            self.online.start_document()
 
     def zero_state(self) -> CacheState:
         return CacheState(self, self.base.zero_state())
@@ -252,6 +280,8 @@ class CacheEngine:
         if self.match is not None:
             self.match.learn(state.match, byte)
             self.match.observe(byte)
+        if self.online is not None:
+            self.online.feed(bytes((byte,)))
 
 
 def _matched(neural: np.ndarray, byte: int, sure: float) -> np.ndarray:
@@ -370,7 +400,7 @@ def trust_table(order: int) -> tuple[tuple[float, ...], ...]:
 def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
                  mix_lr: float = CACHE_MIX_LR, remembered: NGram | None = None,
                  recalled: TextIndex | None = None, match: bool = True,
-                 match_trust: Sequence[float] = MATCH_TRUST) -> CacheEngine:
+                 match_trust: Sequence[float] = MATCH_TRUST, online: OnlineSource | None = None) -> CacheEngine:
     """`base` mixed with a cache of one document: an adaptive n-gram that has read the
     document's text as opened (its last CACHE_READS_BYTES) and counts what is typed next,
     and with `remembered` (`memory.ngram`: the static n-gram of the text the model was
@@ -382,7 +412,11 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
     each typed byte.
 
     match: also a match model (match.py) of the document's text and of `recalled`
-    (`memory.recall`: the memory's text, indexed), for contexts longer than the n-grams'."""
+    (`memory.recall`: the memory's text, indexed), for contexts longer than the n-grams'.
+
+    online: dynamic evaluation as the user types (`learn.adapt.OnlineWeights`, background
+    in a session, deterministic in `eval --adapt`): each observed byte is fed to it, and
+    `current()` swaps in its newest weights between keystrokes."""
     data = text.encode("utf-8", errors="replace")[-CACHE_READS_BYTES:]
     caches = [_counted(order, data)] + ([remembered] if remembered is not None else [])
     matcher = None
@@ -390,7 +424,7 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
         matcher = MatchModel(recalled)
         matcher.history.extend(data)
     return CacheEngine(base, caches, lr=mix_lr, trust=trust_table(order), memory_trust=MEMORY_TRUST,
-                       match=matcher, match_trust=match_trust)
+                       match=matcher, match_trust=match_trust, online=online)
 
 
 def _counted(order: int, data: bytes) -> NGram:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from charcomplete.core.config import DOC_START
 from charcomplete.core.errors import ModelError
+from charcomplete.model.match import TextIndex
 from charcomplete.model.ngram import NGram
 from charcomplete.storage.atomic import atomic_write_bytes
 
@@ -107,6 +108,7 @@ def copy(source: Path, target: Path) -> None:
 
 
 _built: dict[str, NGram] = {}  # fingerprint of a memory's text -> its n-gram (read-only once built)
+_indexed: dict[str, TextIndex] = {}  # fingerprint of a memory's text -> its match index (read-only)
 _read: dict[tuple, str] = {}  # (file, its size, mtime and inode) -> that fingerprint, for files read already
 _building = threading.Lock()
 
@@ -155,3 +157,23 @@ def _built_for(key: str, text: bytes) -> NGram:
             _built.clear()  # one model's memory at a time: a process suggests from one model
             _built[key] = model
     return model
+
+
+def recall(folder: Path) -> TextIndex | None:
+    """The memory of the model in `folder` indexed for the match model (match.py), or None
+    when it has none: built once per process and text, shared like `ngram`'s n-gram. Raises
+    ModelError for a damaged memory."""
+    text = read(folder)
+    return recall_of(text) if text else None
+
+
+def recall_of(text: bytes) -> TextIndex:
+    """The match index of `text` (built once per process for the same text)."""
+    key = hashlib.sha256(text).hexdigest()
+    with _building:
+        index = _indexed.get(key)
+        if index is None:
+            index = TextIndex(text)
+            _indexed.clear()  # one model's memory at a time
+            _indexed[key] = index
+    return index
