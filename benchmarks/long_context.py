@@ -37,6 +37,11 @@ SKIP = 100_000  # the held-out figures' part of each set
 VARIANTS: dict[str, dict] = {
     "base": {"match": False},
     "match": {},
+    "match-4": {"min_match": 4},
+    "match-5": {"min_match": 5},
+    "match-8": {"min_match": 8},
+    "match-trust-low": {"match_trust": (0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)},
+    "match-trust-high": {"match_trust": (0.02, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)},
 }
 
 
@@ -157,6 +162,8 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--max-bytes", type=int, default=40_000)
     parser.add_argument("--memory", action="store_true", help="the notes' 90%% as the model's memory")
+    parser.add_argument("--memory-bytes", type=int, default=None, help="of that memory, the last this many bytes "
+                        "(default memory.MEMORY_BYTES)")
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/charcomplete-long-context"))
     args = parser.parse_args()
     if not PRETRAIN.is_dir() or not NOTES.is_dir():
@@ -168,9 +175,9 @@ def main() -> None:
         from charcomplete.core.config import DOC_START as SEP
         from charcomplete.model import memory
 
-        text = bytes([SEP]).join(path.read_bytes() for path in notes_split()[0])[-memory.MEMORY_BYTES:]
-        remembered = memory.remembered_of(text) if hasattr(memory, "remembered_of") else {
-            "remembered": memory.ngram_of(text)}
+        text = bytes([SEP]).join(path.read_bytes() for path in notes_split()[0])
+        text = text[-(args.memory_bytes or memory.MEMORY_BYTES) :]
+        remembered = {"remembered": memory.ngram_of(text), "recalled": memory.recall_of(text)}
     sets = held_out_sets()
     print(f"{'set':<12} {'variant':<28} {'bpc':>7} {'us/byte':>8}")
     for name in args.sets.split(","):

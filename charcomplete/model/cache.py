@@ -19,7 +19,7 @@ import numpy as np
 from charcomplete.core.config import DOC_START
 from charcomplete.core.predictor import PRIME_WINDOW, TAIL_BYTES, Predictor, PredictorState
 from charcomplete.model.match import LEVELS as MATCH_LEVELS
-from charcomplete.model.match import MAX_LENGTH, Match, MatchModel, TextIndex
+from charcomplete.model.match import MAX_LENGTH, MIN_MATCH, Match, MatchModel, TextIndex
 from charcomplete.model.ngram import NGram
 
 
@@ -400,7 +400,8 @@ def trust_table(order: int) -> tuple[tuple[float, ...], ...]:
 def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
                  mix_lr: float = CACHE_MIX_LR, remembered: NGram | None = None,
                  recalled: TextIndex | None = None, match: bool = True,
-                 match_trust: Sequence[float] = MATCH_TRUST, online: OnlineSource | None = None) -> CacheEngine:
+                 match_trust: Sequence[float] = MATCH_TRUST, online: OnlineSource | None = None,
+                 min_match: int = MIN_MATCH) -> CacheEngine:
     """`base` mixed with a cache of one document: an adaptive n-gram that has read the
     document's text as opened (its last CACHE_READS_BYTES) and counts what is typed next,
     and with `remembered` (`memory.ngram`: the static n-gram of the text the model was
@@ -421,7 +422,7 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
     caches = [_counted(order, data)] + ([remembered] if remembered is not None else [])
     matcher = None
     if match:
-        matcher = MatchModel(recalled)
+        matcher = MatchModel(recalled, min_match)
         matcher.history.extend(data)
     return CacheEngine(base, caches, lr=mix_lr, trust=trust_table(order), memory_trust=MEMORY_TRUST,
                        match=matcher, match_trust=match_trust, online=online)

@@ -50,21 +50,22 @@ class TextIndex:
     """A static text (a model's memory) and where each MIN_MATCH-byte string last occurs in it,
     followed by a byte: a hash table of positions (-1: empty), checked against the text."""
 
-    def __init__(self, text: bytes, bits: int = INDEX_BITS):
+    def __init__(self, text: bytes, bits: int = INDEX_BITS, min_match: int = MIN_MATCH):
         self.text = bytes(text)
         self.bits = bits
+        self.min_match = m = min_match
         self.table = np.full(1 << bits, -1, dtype=np.int32)
         n = len(self.text)
-        if n > MIN_MATCH:
+        if n > m:
             data = np.frombuffer(self.text, dtype=np.uint8).astype(np.uint64)
-            keys = np.zeros(n - MIN_MATCH, dtype=np.uint64)
-            for j in range(MIN_MATCH):  # big-endian, the key `_key` makes of the same bytes
-                keys = (keys << np.uint64(8)) | data[j : n - MIN_MATCH + j]
+            keys = np.zeros(n - m, dtype=np.uint64)
+            for j in range(m):  # big-endian, as int.from_bytes makes the key in `find`
+                keys = (keys << np.uint64(8)) | data[j : n - m + j]
             with np.errstate(over="ignore"):
                 slots = (keys * np.uint64(_MULT)) >> np.uint64(64 - bits)
             # Positions in increasing order: numpy's assignment keeps the last write to a slot,
             # so each slot holds the latest occurrence (the most recent text the user kept).
-            self.table[slots.astype(np.int64)] = np.arange(MIN_MATCH, n, dtype=np.int32)
+            self.table[slots.astype(np.int64)] = np.arange(m, n, dtype=np.int32)
 
     @property
     def nbytes(self) -> int:
@@ -73,24 +74,25 @@ class TextIndex:
     def find(self, context: bytes) -> int:
         """A position p with text[p - MIN_MATCH:p] == context's last MIN_MATCH bytes and a byte
         at p, or -1."""
-        key = context[-MIN_MATCH:]
+        key = bytes(context[-self.min_match :])
         p = int(self.table[_hash(int.from_bytes(key, "big"), self.bits)])
-        return p if p >= 0 and self.text[p - MIN_MATCH : p] == key else -1
+        return p if p >= 0 and self.text[p - self.min_match : p] == key else -1
 
 
 class History:
     """The text read so far (one document, or what `eval` read), indexed as it grows."""
 
-    __slots__ = ("text", "where")
+    __slots__ = ("text", "where", "min_match")
 
-    def __init__(self):
+    def __init__(self, min_match: int = MIN_MATCH):
         self.text = bytearray()
         self.where: dict[bytes, int] = {}
+        self.min_match = min_match
 
     def append(self, byte: int) -> None:
-        n = len(self.text)
-        if n >= MIN_MATCH:
-            self.where[bytes(self.text[n - MIN_MATCH : n])] = n  # that string, followed by text[n]
+        n, m = len(self.text), self.min_match
+        if n >= m:
+            self.where[bytes(self.text[n - m : n])] = n  # that string, followed by text[n]
         self.text.append(byte)
 
     def extend(self, data: bytes) -> None:
@@ -98,8 +100,7 @@ class History:
             self.append(byte)
 
     def find(self, context: bytes) -> int:
-        p = self.where.get(bytes(context[-MIN_MATCH:]), -1)
-        return p
+        return self.where.get(bytes(context[-self.min_match :]), -1)
 
 
 class Match:
@@ -118,9 +119,10 @@ class Match:
 class MatchModel:
     """Predicts the byte after the longest earlier match; learns its confidence per length."""
 
-    def __init__(self, memory: TextIndex | None = None):
-        self.history = History()
+    def __init__(self, memory: TextIndex | None = None, min_match: int = MIN_MATCH):
+        self.history = History(min_match)
         self.memory = memory
+        self.min_match = min_match
         # Per length bucket: how often the predicted byte came, of how many predictions (a prior of
         # 3 in 4, which long matches in a writer's text beat).
         self.hits = np.full(LEVELS, 3.0)
@@ -129,7 +131,7 @@ class MatchModel:
     def recalling(self, memory: TextIndex | None) -> MatchModel:
         """A twin that searches `memory` in place of this one's; what was read and the learned
         confidence are shared."""
-        twin = MatchModel(memory)
+        twin = MatchModel(memory, self.min_match)
         twin.history, twin.hits, twin.tries = self.history, self.hits, self.tries
         return twin
 
@@ -173,10 +175,10 @@ class MatchModel:
     def find(self, match: Match, context: bytes) -> None:
         """Look the context's end up afresh: what was read first, then the memory."""
         match.length = 0
-        if len(context) < MIN_MATCH:
+        if len(context) < self.min_match:
             return
         for source, index in ((0, self.history), (1, self.memory)):
-            if index is None:
+            if index is None or index.min_match != self.min_match:
                 continue
             p = index.find(context)
             if p < 0:
@@ -184,7 +186,7 @@ class MatchModel:
             text = self._text(source)
             if source == 0 and p >= len(text):
                 continue
-            length = MIN_MATCH  # measure it further back, up to MAX_LENGTH
+            length = self.min_match  # measure it further back, up to MAX_LENGTH
             limit = min(MAX_LENGTH, p, len(context))
             while length < limit and text[p - length - 1] == context[-length - 1]:
                 length += 1
