@@ -40,8 +40,11 @@ VARIANTS: dict[str, dict] = {
     "match-4": {"min_match": 4},
     "match-5": {"min_match": 5},
     "match-8": {"min_match": 8},
-    "match-trust-low": {"match_trust": (0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)},
-    "match-trust-high": {"match_trust": (0.02, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)},
+    "match-trust-low": {"match_trust": (0.02, 0.1, 0.2, 0.05, 0.1)},
+    "match-trust-high": {"match_trust": (0.02, 0.35, 0.5, 0.2, 0.4)},
+    "match+order2": {"low_order": 2},
+    "match+order3": {"low_order": 3},
+    "match+order4": {"low_order": 4},
 }
 
 

@@ -133,27 +133,29 @@ class CacheEngine:
     def __init__(self, base: Predictor, caches: Sequence[NGram], lr: float = 0.02, neural_bins: int = 1,
                  mixing: str = "linear", trust: Sequence[Sequence[float]] | None = None,
                  memory_trust: Sequence[float] = (), match: MatchModel | None = None,
-                 match_trust: Sequence[float] = (), online: OnlineSource | None = None):
+                 match_trust: Sequence[float] = (), online: OnlineSource | None = None, low_order: int = 0):
         """trust: with linear mixing, the first cache's starting weight per bin, as a table
         [longest context found + 1][count bucket] (see CACHE_TRUST), and memory_trust the
         second's per memory level (see MEMORY_TRUST); the others start at the default: about
         12% each everywhere. match: a match model (match.py), mixed in as the last component,
         its weight set chosen by its match length (match_trust: its starting weight per
         length bucket, see MATCH_TRUST). online: where new neural weights come from as the
-        text is typed (see `current`)."""
+        text is typed (see `current`). low_order: also the first cache's prediction from its
+        last `low_order` bytes of context only, as a component of its own (0: not)."""
         if not caches:
             raise ValueError("a CacheEngine needs at least one n-gram")
         self.base = base
         self.caches = list(caches)
         self.match = match
         self.online = online
+        self.low_order = low_order
         self.neural_bins = neural_bins
         self.levels = MEMORY_LEVELS if len(caches) > 1 else 1
         self.match_levels = MATCH_LEVELS if match is not None else 1
         self.bins = (caches[0].order + 1) * 4 * neural_bins * self.levels * self.match_levels
         self.lr, self.mixing, self.trust, self.memory_trust = lr, mixing, trust, tuple(memory_trust)
         self.match_trust = tuple(match_trust)
-        components = 1 + len(caches) + (match is not None)
+        components = 1 + len(caches) + (low_order > 0) + (match is not None)
         start = None
         if trust is not None:
             if mixing != "linear" or neural_bins != 1 or len(trust) != caches[0].order + 1:
@@ -205,7 +207,7 @@ class CacheEngine:
         match = self.match.recalling(recalled) if self.match is not None else None
         twin = CacheEngine(self.base, caches, lr=self.lr, neural_bins=self.neural_bins, mixing=self.mixing,
                            trust=self.trust, memory_trust=self.memory_trust, match=match,
-                           match_trust=self.match_trust, online=self.online)
+                           match_trust=self.match_trust, online=self.online, low_order=self.low_order)
         k = self.mixer.params.shape[1]
         mine = self.mixer.params.reshape(-1, self.levels, self.match_levels, k)[:, 0]  # (bins, match levels, K)
         theirs = twin.mixer.params.reshape(-1, twin.levels, twin.match_levels, twin.mixer.params.shape[1])
@@ -259,6 +261,8 @@ class CacheEngine:
                 bin_ = (cache_bin * self.neural_bins + min(confidence, self.neural_bins - 1)) * self.levels
             elif index == 1:
                 bin_ += _memory_level(found, float(probs.max()), cache.order)
+        if self.low_order:
+            rows.append(self.caches[0].lookup(context[max(0, len(context) - self.low_order) :])[0])
         if self.match is not None:
             byte, sure, level = self.match.confidence(state.match)
             rows.append(_matched(neural, byte, sure) if byte >= 0 else neural)
@@ -386,8 +390,8 @@ CACHE_TRUST = (
 # enough to be shown from a document's first keystroke.
 MEMORY_TRUST = (0.05, 0.2, 0.4, 0.7)
 # How far to trust the match model (match.py) before the mixer has learned it, per match length
-# bucket (match.LENGTH_BOUNDS: none, up to 8, 12, 16, 24, 32, 48 bytes).
-MATCH_TRUST = (0.02, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
+# weight set (match.mix_level: none; in the text read up to 16 bytes, longer; in the memory the same).
+MATCH_TRUST = (0.02, 0.2, 0.35, 0.1, 0.25)
 CACHE_READS_BYTES = 64 * 1024  # of a document as opened, the cache counts this much (its end)
 
 
@@ -401,7 +405,7 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
                  mix_lr: float = CACHE_MIX_LR, remembered: NGram | None = None,
                  recalled: TextIndex | None = None, match: bool = True,
                  match_trust: Sequence[float] = MATCH_TRUST, online: OnlineSource | None = None,
-                 min_match: int = MIN_MATCH) -> CacheEngine:
+                 min_match: int = MIN_MATCH, low_order: int = 0) -> CacheEngine:
     """`base` mixed with a cache of one document: an adaptive n-gram that has read the
     document's text as opened (its last CACHE_READS_BYTES) and counts what is typed next,
     and with `remembered` (`memory.ngram`: the static n-gram of the text the model was
@@ -425,7 +429,7 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
         matcher = MatchModel(recalled, min_match)
         matcher.history.extend(data)
     return CacheEngine(base, caches, lr=mix_lr, trust=trust_table(order), memory_trust=MEMORY_TRUST,
-                       match=matcher, match_trust=match_trust, online=online)
+                       match=matcher, match_trust=match_trust, online=online, low_order=low_order)
 
 
 def _counted(order: int, data: bytes) -> NGram:

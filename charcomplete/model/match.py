@@ -23,10 +23,12 @@ import numpy as np
 
 MIN_MATCH = 6  # bytes of context that must agree before a match predicts anything
 MAX_LENGTH = 48  # a match is not measured further back than this (the confidence saturates)
-# Length buckets the confidence (and the mixer's weight set) is learned for: 0 no match, then
-# lengths up to each bound.
+# Length buckets the confidence is learned for, per source: 0 no match, then lengths up to each bound.
 LENGTH_BOUNDS = (0, 8, 12, 16, 24, 32, MAX_LENGTH)
-LEVELS = len(LENGTH_BOUNDS)
+# The mixer's weight sets (`mix_level`): no match; a match in the text read up to LONG bytes,
+# longer; in the memory up to LONG, longer. Finer sets split what the mixer learns too thinly.
+LONG = 16
+LEVELS = 5
 INDEX_BITS = 22  # a memory's hash table: 4M slots of int32 (16 MiB), a few collisions at 2 MiB
 
 
@@ -35,7 +37,14 @@ def length_level(length: int) -> int:
     for level, bound in enumerate(LENGTH_BOUNDS):
         if length <= bound:
             return level
-    return LEVELS - 1
+    return len(LENGTH_BOUNDS) - 1
+
+
+def mix_level(match: Match) -> int:
+    """The mixer's weight set for `match` (0: none; see LEVELS)."""
+    if match.length == 0:
+        return 0
+    return 1 + 2 * match.source + (match.length > LONG)
 
 
 _MULT = 0x9E3779B97F4A7C15
@@ -123,10 +132,11 @@ class MatchModel:
         self.history = History(min_match)
         self.memory = memory
         self.min_match = min_match
-        # Per length bucket: how often the predicted byte came, of how many predictions (a prior of
-        # 3 in 4, which long matches in a writer's text beat).
-        self.hits = np.full(LEVELS, 3.0)
-        self.tries = np.full(LEVELS, 4.0)
+        # Per source and length bucket: how often the predicted byte came, of how many predictions
+        # (a prior of 3 in 4, which long matches in a writer's text beat). Apart: a match in the
+        # memory is right less often than one in the text being written.
+        self.hits = np.full((2, len(LENGTH_BOUNDS)), 3.0)
+        self.tries = np.full((2, len(LENGTH_BOUNDS)), 4.0)
 
     def recalling(self, memory: TextIndex | None) -> MatchModel:
         """A twin that searches `memory` in place of this one's; what was read and the learned
@@ -146,23 +156,23 @@ class MatchModel:
         return text[match.position] if match.position < len(text) else -1
 
     def confidence(self, match: Match) -> tuple[int, float, int]:
-        """(predicted byte or -1, its learned probability, length bucket)."""
+        """(predicted byte or -1, its learned probability, the mixer's weight set: `mix_level`)."""
         byte = self.predicted(match)
         if byte < 0:
             return -1, 0.0, 0
-        level = length_level(match.length)
-        return byte, float(self.hits[level] / self.tries[level]), level
+        where = match.source, length_level(match.length)
+        return byte, float(self.hits[where] / self.tries[where]), mix_level(match)
 
     def learn(self, match: Match, byte: int) -> None:
         """The byte that came after the context `match` described (before it reads it)."""
         predicted = self.predicted(match)
         if predicted >= 0:
-            level = length_level(match.length)
-            self.hits[level] += predicted == byte
-            self.tries[level] += 1.0
-            if self.tries[level] > 1000.0:  # adapt: the text's recent behaviour counts most
-                self.hits[level] *= 0.5
-                self.tries[level] *= 0.5
+            where = match.source, length_level(match.length)
+            self.hits[where] += predicted == byte
+            self.tries[where] += 1.0
+            if self.tries[where] > 1000.0:  # adapt: the text's recent behaviour counts most
+                self.hits[where] *= 0.5
+                self.tries[where] *= 0.5
 
     def advance(self, match: Match, byte: int, context: bytes) -> None:
         """Move `match` past `byte`; `context` is the text read, ending with `byte`."""
