@@ -101,8 +101,8 @@ def unscored(files: list[Path], max_bytes: int) -> list[Path]:
     return out
 
 
-def row(label: str, name: str, static: dict, adaptive: dict | None, anchor: dict) -> str:
-    text = f"{label:<12} {name:<36} " + figures(static)
+def row(label: str, name: str, static: dict | None, adaptive: dict | None, anchor: dict) -> str:
+    text = f"{label:<12} {name:<36} " + (figures(static) if static else f"{'-':>7} {'-':>6} {'-':>6} {'-':>6}")
     text += " " + (figures(adaptive) if adaptive else f"{'-':>7} {'-':>6} {'-':>6} {'-':>6}")
     best = (adaptive or static)["bpc"]
     cells = [anchor.get(key) for key in ("ppmd", "ppmd_conditional", "xz", "xz_conditional")]
@@ -128,6 +128,7 @@ def main() -> None:
     parser.add_argument("--max-bytes", type=int, default=100_000)
     parser.add_argument("--ksr-bytes", type=int, default=20_000)
     parser.add_argument("--static-only", action="store_true", help="skip the adaptive reading (the slow part)")
+    parser.add_argument("--adapt-only", action="store_true", help="skip the static reading")
     parser.add_argument("--sets", default=None, help="comma-separated held-out sets (default: all)")
     parser.add_argument("--new-user-minutes", type=float, default=0.0)
     parser.add_argument("--new-user", action="append", default=[], metavar="OPTIONS",
@@ -179,8 +180,10 @@ def main() -> None:
         for spec, model in models.items():
             anchor = {**cold, **anchors(text, training[spec])} if spec in training else cold
             common = {"max_bytes": args.max_bytes, "ksr_bytes": args.ksr_bytes}
-            log(f"{set_name}: {spec} static")
-            static = evaluate(model, docs, **common)
+            static = None
+            if not args.adapt_only:
+                log(f"{set_name}: {spec} static")
+                static = evaluate(model, docs, **common)
             adaptive = None
             if not args.static_only:
                 log(f"{set_name}: {spec} adapting")
