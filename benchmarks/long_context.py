@@ -167,6 +167,10 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="the notes' 90%% as the model's memory")
     parser.add_argument("--memory-bytes", type=int, default=None, help="of that memory, the last this many bytes "
                         "(default memory.MEMORY_BYTES)")
+    parser.add_argument("--recall-bytes", type=int, default=None, help="the match model searches the last this many "
+                        "bytes (default: --memory-bytes)")
+    parser.add_argument("--older", action="store_true", help="before the notes, the pretraining corpus's other "
+                        "sources (older text of a larger folder)")
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/charcomplete-long-context"))
     args = parser.parse_args()
     if not PRETRAIN.is_dir() or not NOTES.is_dir():
@@ -178,9 +182,18 @@ def main() -> None:
         from charcomplete.core.config import DOC_START as SEP
         from charcomplete.model import memory
 
-        text = bytes([SEP]).join(path.read_bytes() for path in notes_split()[0])
-        text = text[-(args.memory_bytes or memory.MEMORY_BYTES) :]
-        remembered = {"remembered": memory.ngram_of(text), "recalled": memory.recall_of(text)}
+        files = notes_split()[0]
+        if args.older:
+            from pretrain_corpus import source_files, training_sources
+
+            files = [path for source in training_sources() for path in source_files(source)] + files
+        whole = bytes([SEP]).join(path.read_bytes() for path in files)
+        text = whole[-(args.memory_bytes or memory.MEMORY_BYTES) :]
+        recall = whole[-(args.recall_bytes or len(text)) :]
+        started = time.perf_counter()
+        remembered = {"remembered": memory.ngram_of(text), "recalled": memory.recall_of(recall)}
+        print(f"memory: n-gram of {len(text):,} bytes, match index of {len(recall):,} bytes, built in "
+              f"{time.perf_counter() - started:.1f} s")
     sets = held_out_sets()
     print(f"{'set':<12} {'variant':<28} {'bpc':>7} {'us/byte':>8}")
     for name in args.sets.split(","):
