@@ -26,6 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "data"))
+from anchors import anchors  # noqa: E402
 from notes_benchmark import NOTES, notes_split  # noqa: E402
 from pretrain_corpus import PRETRAIN, held_out_sets  # noqa: E402
 
@@ -48,12 +49,14 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-def dev_documents(files: list[Path], max_bytes: int) -> list[bytes]:
+def dev_documents(files: list[Path], max_bytes: int, skip: int = SKIP) -> list[bytes]:
+    """The whole documents after the first `skip` bytes, their first `max_bytes` (skip 0: the
+    held-out figures' text itself, as `evaluate` cuts it)."""
     out, position, kept = [], 0, 0
     for path in files:
         data = path.read_bytes()
         position += len(data)
-        if position - len(data) < SKIP or not data:
+        if position - len(data) < skip or not data:
             continue
         out.append(data[: max_bytes - kept])
         kept += len(out[-1])
@@ -171,6 +174,9 @@ def main() -> None:
                         "bytes (default: --memory-bytes)")
     parser.add_argument("--older", action="store_true", help="before the notes, the pretraining corpus's other "
                         "sources (older text of a larger folder)")
+    parser.add_argument("--held-out", action="store_true", help="score the held-out figures' text (the first "
+                        "--max-bytes of each set) instead of the dev slice, with the PPMd and xz anchors: for the "
+                        "report only, never to choose")
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/charcomplete-long-context"))
     args = parser.parse_args()
     if not PRETRAIN.is_dir() or not NOTES.is_dir():
@@ -195,13 +201,15 @@ def main() -> None:
         print(f"memory: n-gram of {len(text):,} bytes, match index of {len(recall):,} bytes, built in "
               f"{time.perf_counter() - started:.1f} s")
     sets = held_out_sets()
-    print(f"{'set':<12} {'variant':<28} {'bpc':>7} {'us/byte':>8}")
+    print(f"{'set':<12} {'variant':<28} {'bpc':>7} {'us/byte':>8}" + ("   ppmd     xz  /ppmd" if args.held_out else ""))
     for name in args.sets.split(","):
-        docs = dev_documents(sets[name], args.max_bytes)
+        docs = dev_documents(sets[name], args.max_bytes, 0 if args.held_out else SKIP)
         probs = neural_probs(docs, args.scratch)
+        anchor = anchors(b"".join(docs)) if args.held_out else None
         for variant in args.variants.split(","):
             bpc, us = score(docs, probs, VARIANTS[variant], remembered)
-            print(f"{name:<12} {variant:<28} {bpc:>7.4f} {us:>8.1f}", flush=True)
+            extra = f" {anchor['ppmd']:>6.3f} {anchor['xz']:>6.3f} {bpc / anchor['ppmd']:>6.3f}" if anchor else ""
+            print(f"{name:<12} {variant:<28} {bpc:>7.4f} {us:>8.1f}" + extra, flush=True)
 
 
 if __name__ == "__main__":
