@@ -14,6 +14,9 @@ this module imports torch."""
 
 from __future__ import annotations
 
+import queue
+import threading
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -138,9 +141,6 @@ class OnlineWeights:
     session's `forget --all`, pause and exclusions must not keep online weights)."""
 
     def __init__(self, adapter: OnlineAdapter, chunk: int = 32, background: bool = True, name: str = "adapted"):
-        import queue
-        import threading
-
         if chunk < 1:
             raise ValueError("chunk must be at least one byte")
         self.adapter, self.chunk, self.background, self.name = adapter, chunk, background, name
@@ -150,7 +150,6 @@ class OnlineWeights:
         self._jobs: queue.Queue = queue.Queue()
         self._worker: threading.Thread | None = None
         self._unpublished = False  # the worker skipped exporting its last update (more were waiting)
-        self._threading = threading
 
     # -------------------------------------------------------------- the session's side
 
@@ -204,7 +203,7 @@ class OnlineWeights:
             self._run(job, publish=True)
             return
         if self._worker is None:
-            self._worker = self._threading.Thread(target=self._work, name="charcomplete-online-weights", daemon=True)
+            self._worker = threading.Thread(target=self._work, name="charcomplete-online-weights", daemon=True)
             self._worker.start()
         self._jobs.put(job)
 
@@ -216,7 +215,7 @@ class OnlineWeights:
                     return
                 # Export only the newest weights: when the typist is ahead, intermediate engines
                 # would be replaced before any keystroke read them.
-                self._run(job, publish=self._jobs.unfinished_tasks <= 1)
+                self._run(job, publish=self._jobs.empty())
             finally:
                 self._jobs.task_done()
 
