@@ -9,7 +9,12 @@ Held-out sets (data/pretrain_corpus.py), never trained on by the built-in model:
 sources of the pretraining corpus (the Rust book; cheat/cheatsheets' shell commands) and the
 notes benchmark's held-out notes. For each model and set, on the first --max-bytes: static
 bits per character, next-character top-1 and keystroke savings (on the first --ksr-bytes),
-then the same read adaptively (`eval --adapt`: dynamic evaluation and the cache).
+then the same read adaptively (`eval --adapt`: dynamic evaluation and the cache). Beside each
+model figure, the anchors (benchmarks/anchors.py): PPMd var.H order 24 and xz reading the same
+text cold, and for a model trained on the user's text (the new-user and stranger runs), PPMd
+and xz conditional on that text (training + held-out, less the training alone); the ratios
+adapting / PPMd cold and adapting / PPMd conditional are the issue 23 targets (<= 0.80 and
+<= 0.88).
 
 --new-user-minutes M runs the new-user protocol first: in a fresh home, `charcomplete train
 <the notes benchmark's training notes> --minutes M` with no other option (it fine-tunes this
@@ -38,14 +43,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "data"))  # first: benchmarks/ has a notes_benchmark.py of its own
+from anchors import anchors  # noqa: E402
 from machine import describe  # noqa: E402
 from notes_benchmark import NOTES, notes_split  # noqa: E402
 from pretrain_corpus import PRETRAIN, copy_files, held_out_sets  # noqa: E402
 
 HEADER = (f"{'held-out set':<12} {'model':<36} {'static':>7} {'top-1':>6} {'KSR':>6} {'both':>6} {'adapt':>7} "
-          f"{'top-1':>6} {'KSR':>6} {'both':>6}")
+          f"{'top-1':>6} {'KSR':>6} {'both':>6} {'ppmd':>6} {'ppmd|t':>6} {'xz':>6} {'xz|t':>6} {'a/ppmd':>6} "
+          f"{'a/p|t':>6}")
 # KSR: keystroke savings of a typist who takes whole suggestions (Tab); both: one who also takes
 # a suggestion's first word (Ctrl+Right) when only that fits (charcomplete.evaluate.evaluation).
+# ppmd, xz: the anchors read cold; |t: conditional on the model's training text (new-user runs);
+# a/ppmd, a/p|t: the adapting bpc over PPMd cold and PPMd conditional.
 
 
 def log(message: str) -> None:
@@ -92,9 +101,18 @@ def unscored(files: list[Path], max_bytes: int) -> list[Path]:
     return out
 
 
-def row(label: str, name: str, static: dict, adaptive: dict | None) -> str:
-    text = f"{label:<12} {name:<36} " + figures(static)
-    return text + (" " + figures(adaptive) if adaptive else "")
+def row(label: str, name: str, static: dict | None, adaptive: dict | None, anchor: dict) -> str:
+    text = f"{label:<12} {name:<36} " + (figures(static) if static else f"{'-':>7} {'-':>6} {'-':>6} {'-':>6}")
+    text += " " + (figures(adaptive) if adaptive else f"{'-':>7} {'-':>6} {'-':>6} {'-':>6}")
+    best = (adaptive or static)["bpc"]
+    cells = [anchor.get(key) for key in ("ppmd", "ppmd_conditional", "xz", "xz_conditional")]
+    ratios = [best / anchor[key] if key in anchor else None for key in ("ppmd", "ppmd_conditional")]
+    return text + "".join(f" {value:>6.3f}" if value is not None else f" {'-':>6}" for value in cells + ratios)
+
+
+def scored_text(docs: list[bytes], max_bytes: int) -> bytes:
+    """The bytes a model is scored on (the first `max_bytes` of the documents, as `evaluate` cuts them)."""
+    return b"".join(docs)[:max_bytes]
 
 
 def figures(result: dict) -> str:
@@ -110,6 +128,7 @@ def main() -> None:
     parser.add_argument("--max-bytes", type=int, default=100_000)
     parser.add_argument("--ksr-bytes", type=int, default=20_000)
     parser.add_argument("--static-only", action="store_true", help="skip the adaptive reading (the slow part)")
+    parser.add_argument("--adapt-only", action="store_true", help="skip the static reading")
     parser.add_argument("--sets", default=None, help="comma-separated held-out sets (default: all)")
     parser.add_argument("--new-user-minutes", type=float, default=0.0)
     parser.add_argument("--new-user", action="append", default=[], metavar="OPTIONS",
@@ -132,11 +151,13 @@ def main() -> None:
         sets = {name: sets[name] for name in args.sets.split(",")}
     models = {spec: load(spec) for spec in args.models.split(",")}
     work = Path(tempfile.mkdtemp(prefix="generalise-"))
+    training: dict[str, bytes] = {}  # model -> the user's text it was trained on (new-user runs)
     runs = {f"new user ({args.new_user_minutes:g} min)": ["--minutes", str(args.new_user_minutes)]}
     runs = runs if args.new_user_minutes else {}
     runs.update({f"new user ({options})": options.split() for options in args.new_user})
     for number, (label, options) in enumerate(runs.items()):
         models[label] = load(str(new_user(options, work / f"run-{number}")))
+        training[label] = b"".join(path.read_bytes() for path in notes_split()[0])
     for name in args.stranger:
         # A stranger: text the built-in model never saw, of the kind scored; the scored part is not trained on.
         files = unscored(sets[name] if name in sets else held_out_sets()[name], args.max_bytes)
@@ -144,6 +165,7 @@ def main() -> None:
         folder = new_user(options, work / f"stranger-{name}", files,
                           Path(os.path.commonpath([str(path.parent) for path in files])))
         models[f"new user on {name} ({' '.join(options)})"] = load(str(folder))
+        training[f"new user on {name} ({' '.join(options)})"] = b"".join(path.read_bytes() for path in files)
     print(f"machine: {describe()}")
     for spec, model in models.items():
         print(f"model {spec}: {model.config.describe()}, {model.meta.trained_chars:,} characters "
@@ -153,16 +175,22 @@ def main() -> None:
     report: dict = {"machine": describe(), "max_bytes": args.max_bytes, "ksr_bytes": args.ksr_bytes, "rows": []}
     for set_name, files in sets.items():
         docs = [f.read_bytes() for f in files]
+        text = scored_text(docs, args.max_bytes)
+        cold = anchors(text)
         for spec, model in models.items():
+            anchor = {**cold, **anchors(text, training[spec])} if spec in training else cold
             common = {"max_bytes": args.max_bytes, "ksr_bytes": args.ksr_bytes}
-            log(f"{set_name}: {spec} static")
-            static = evaluate(model, docs, **common)
+            static = None
+            if not args.adapt_only:
+                log(f"{set_name}: {spec} static")
+                static = evaluate(model, docs, **common)
             adaptive = None
             if not args.static_only:
                 log(f"{set_name}: {spec} adapting")
                 adaptive = evaluate(model, docs, adapt=True, **common)
-            print(row(set_name, Path(spec).name if "/" in spec else spec, static, adaptive), flush=True)
-            report["rows"].append({"set": set_name, "model": spec, "static": static, "adaptive": adaptive})
+            print(row(set_name, Path(spec).name if "/" in spec else spec, static, adaptive, anchor), flush=True)
+            report["rows"].append({"set": set_name, "model": spec, "static": static, "adaptive": adaptive,
+                                   "anchors": anchor})
             if args.json:
                 args.json.write_text(json.dumps(report, indent=1, default=str))
 

@@ -73,6 +73,7 @@ class AdaptSettings:
     mix_lr: float = CACHE_MIX_LR  # learning rate of the mixing weights
     mixing: str = "linear"  # linear or geometric (cache.Mixer); geometric was 0.06 bpc worse
     memory: bool = True  # with the cache, the model's memory of its training text too (memory.py)
+    match: bool = True  # with the cache, the match model of the text read and the memory (match.py)
 
     @property
     def any(self) -> bool:
@@ -200,6 +201,7 @@ def evaluate(
     decoders: dict[str, dict] | None = None,
     cache_text: bytes | None = None,
     progress: Progress | None = None,
+    byte_bits: bool = False,
 ) -> dict:
     """Evaluate `model` (a model name, LoadedModel, numpy Engine, NGram or NGramEngine)
     on `documents`; returns every figure in a JSON-ready dict.
@@ -214,7 +216,9 @@ def evaluate(
         of the model's own memory (memory.py: the text `train` learned from), which a
         model name or LoadedModel brings unless settings.memory is off.
     progress: called every PROGRESS_EVERY bytes and after each document with (bytes read,
-        bytes in all, bits per character so far)"""
+        bytes in all, bits per character so far)
+    byte_bits: also return each byte's bits ("byte_bits", a list): what a session typing the
+        same text must reproduce"""
     engine, loaded = _resolve(model)
     settings = AdaptSettings(**asdict(settings)) if settings is not None else AdaptSettings()
     settings.dynamic = adapt if dynamic is None else dynamic
@@ -233,12 +237,14 @@ def evaluate(
     if not decoders:
         raise ValueError("give at least one decoding setting")
 
-    remembered = None
+    remembered = recalled = None
     if settings.cache and cache_text:
         remembered = memory.ngram_of(cache_text)
+        recalled = memory.recall_of(cache_text) if settings.match else None
     elif settings.cache and settings.memory and loaded is not None:
         remembered = memory.ngram(loaded.folder)
-    run = _Pass(engine, loaded, settings, decoders, remembered)
+        recalled = memory.recall(loaded.folder) if settings.match and remembered is not None else None
+    run = _Pass(engine, loaded, settings, decoders, (remembered, recalled), byte_bits)
     total = sum(len(doc) for doc in docs)
     started = time.perf_counter()
     for doc in docs:
@@ -250,15 +256,21 @@ class _Pass:
     """One evaluation pass: the predictor as it adapts, what it scored, and the typists."""
 
     def __init__(self, engine: Predictor, loaded: LoadedModel | None, settings: AdaptSettings,
-                 decoders: dict[str, dict], remembered: NGram | None) -> None:
+                 decoders: dict[str, dict], remembered: tuple, byte_bits: bool = False) -> None:
+        """remembered: (the memory's n-gram, its match index), either None."""
         self.engine, self.settings = engine, settings
-        self.adapter = None
+        self.adapter = self.online = None
         if settings.dynamic:
-            from charcomplete.learn.adapt import OnlineAdapter  # torch: only now
+            from charcomplete.learn.adapt import OnlineAdapter, OnlineWeights  # torch: only now
 
             self.adapter = OnlineAdapter(loaded.config, loaded.weights, lr=settings.lr,
                                          optimizer=settings.optimizer, decay=settings.decay)
-        self.top: Predictor = _with_cache(engine, settings, remembered) if settings.cache else engine
+            # The same online weights a session uses, in their deterministic mode: each chunk's
+            # step is taken at its boundary and the next byte is predicted by the new weights.
+            self.online = OnlineWeights(self.adapter, settings.chunk, background=False, name=engine.name)
+        self.top: Predictor = (_with_cache(engine, settings, remembered, self.online) if settings.cache
+                               else engine)
+        self.bits: list[float] | None = [] if byte_bits else None
         self.typists = [_Typist(label, dict(options), keys)
                         for label, options in decoders.items() for keys in TYPISTS]
         self.tally = _Tally()
@@ -273,41 +285,49 @@ class _Pass:
             self.ksr_chars += len(char_starts(doc))
             for typist in self.typists:
                 typist.next = 0
+        if self.online is not None:
+            self.online.start_document()  # the last document's partial chunk is learned, the hidden state reset
+            self._swap()
         state = self.top.start()
-        if self.adapter is not None:
-            self.adapter.start_document()
-        chunk_start = 0
         for i, byte in enumerate(doc):
             t0 = time.perf_counter()
             logp = state.log_probs()  # (256,)
             tally.step_s += time.perf_counter() - t0
             lp = float(logp[byte])
             tally.bits -= lp / LN2
+            if self.bits is not None:
+                self.bits.append(-lp / LN2)
             better = int(np.count_nonzero(logp >= lp)) - 1  # ties count against it: a flat guess is no hit
             tally.top1 += better == 0
             tally.top3 += better < 3
             if typing:
                 _type(self.typists, state, doc, i, tally)
             if isinstance(self.top, LearningPredictor):
-                self.top.observe(state, byte)
+                self.top.observe(state, byte)  # a typing cache also feeds the byte to the online weights
+            if self.online is not None and not isinstance(self.top, CacheEngine):
+                self.online.feed(bytes((byte,)))
             t0 = time.perf_counter()
             state.feed(bytes((byte,)))
             tally.step_s += time.perf_counter() - t0
-            if self.adapter is not None and (i + 1 - chunk_start >= self.settings.chunk or i + 1 == len(doc)):
-                state = self._adapt(doc[chunk_start : i + 1], state)
-                chunk_start = i + 1
+            if self.online is not None and self._swap():
+                state = state.carried_to(self.top)
             if progress is not None and (i + 1) % PROGRESS_EVERY == 0 and i + 1 < len(doc):
                 progress(tally.bytes + i + 1, total, tally.bits / (tally.bytes + i + 1))
         tally.bytes += len(doc)
         if progress is not None:
             progress(tally.bytes, total, tally.bits / max(1, tally.bytes))
 
-    def _adapt(self, chunk: bytes, state: PredictorState) -> PredictorState:
-        """A gradient step on `chunk`; the next bytes are predicted by the new weights, from the carried state."""
-        self.adapter.update(chunk)
-        self.engine = self.adapter.engine(self.engine.name)
-        self.top = self.top.rebased(self.engine) if isinstance(self.top, CacheEngine) else self.engine
-        return state.carried_to(self.top)
+    def _swap(self) -> bool:
+        """Take the online weights' newest engine, as a session does between keystrokes; True when new."""
+        if isinstance(self.top, CacheEngine):
+            top = self.top.current()
+            changed, self.top = top is not self.top, top
+            self.engine = top.base
+            return changed
+        fresh = self.online.latest()
+        if fresh is not None:
+            self.engine = self.top = fresh
+        return fresh is not None
 
     def report(self, docs: list[bytes], seconds: float) -> dict:
         """Every figure, JSON-ready."""
@@ -346,6 +366,8 @@ class _Pass:
                                     "p99": float(np.percentile(latencies, 99)), "suggestions": int(latencies.size)}
         if self.adapter is not None:
             result["adapter_steps"] = self.adapter.steps
+        if self.bits is not None:
+            result["byte_bits"] = self.bits
         if isinstance(self.top, CacheEngine):
             weights = np.array([self.top.mixer.weights(b) for b in range(self.top.bins)])
             result["cache_weight_mean"] = float(weights[:, 1:].sum(axis=1).mean())
@@ -353,14 +375,16 @@ class _Pass:
         return result
 
 
-def _with_cache(engine: Predictor, settings: AdaptSettings, remembered: NGram | None) -> CacheEngine:
-    """The engine mixed with a cache of the text read, and the memory n-gram when there is one:
-    with linear mixing, the editor's own typing cache."""
+def _with_cache(engine: Predictor, settings: AdaptSettings, remembered: tuple, online=None) -> CacheEngine:
+    """The engine mixed with a cache of the text read, and the memory n-gram (and its match
+    index) when there is one: with linear mixing, the editor's own typing cache."""
+    remembered, recalled = remembered
     if settings.mixing == "linear":
-        return typing_cache(engine, "", settings.cache_order, settings.mix_lr, remembered=remembered)
+        return typing_cache(engine, "", settings.cache_order, settings.mix_lr, remembered=remembered,
+                            recalled=recalled, match=settings.match, online=online)
     caches = [NGram(settings.cache_order, adaptive=True)]
     caches += [remembered] if remembered is not None else []
-    return CacheEngine(engine, caches, lr=settings.mix_lr, mixing=settings.mixing)
+    return CacheEngine(engine, caches, lr=settings.mix_lr, mixing=settings.mixing, online=online)
 
 
 def _type(typists: list[_Typist], state: PredictorState, doc: bytes, i: int, tally: _Tally) -> None:

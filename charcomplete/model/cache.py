@@ -12,12 +12,27 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
 from charcomplete.core.config import DOC_START
 from charcomplete.core.predictor import PRIME_WINDOW, TAIL_BYTES, Predictor, PredictorState
+from charcomplete.model.match import LEVELS as MATCH_LEVELS
+from charcomplete.model.match import MAX_LENGTH, MIN_MATCH, Match, MatchModel, TextIndex
 from charcomplete.model.ngram import NGram
+
+
+class OnlineSource(Protocol):
+    """New neural weights learned online from the text typed (`learn.adapt.OnlineWeights`:
+    dynamic evaluation, off the keystroke path). The typing cache feeds it each byte the user
+    wrote and swaps in what `latest` hands back (`CacheEngine.current`)."""
+
+    def feed(self, data: bytes) -> None: ...
+
+    def start_document(self) -> None: ...
+
+    def latest(self) -> Predictor | None: ...
 
 
 def _count_bucket(count: float) -> int:
@@ -117,35 +132,53 @@ class CacheEngine:
 
     def __init__(self, base: Predictor, caches: Sequence[NGram], lr: float = 0.02, neural_bins: int = 1,
                  mixing: str = "linear", trust: Sequence[Sequence[float]] | None = None,
-                 memory_trust: Sequence[float] = ()):
+                 memory_trust: Sequence[float] = (), match: MatchModel | None = None,
+                 match_trust: Sequence[float] = (), online: OnlineSource | None = None, low_order: int = 0):
         """trust: with linear mixing, the first cache's starting weight per bin, as a table
         [longest context found + 1][count bucket] (see CACHE_TRUST), and memory_trust the
         second's per memory level (see MEMORY_TRUST); the others start at the default: about
-        12% each everywhere."""
+        12% each everywhere. match: a match model (match.py), mixed in as the last component,
+        its weight set chosen by its match length (match_trust: its starting weight per
+        length bucket, see MATCH_TRUST). online: where new neural weights come from as the
+        text is typed (see `current`). low_order: also the first cache's prediction from its
+        last `low_order` bytes of context only, as a component of its own (0: not)."""
         if not caches:
             raise ValueError("a CacheEngine needs at least one n-gram")
         self.base = base
         self.caches = list(caches)
+        self.match = match
+        self.online = online
+        self.low_order = low_order
         self.neural_bins = neural_bins
         self.levels = MEMORY_LEVELS if len(caches) > 1 else 1
-        self.bins = (caches[0].order + 1) * 4 * neural_bins * self.levels
+        self.match_levels = MATCH_LEVELS if match is not None else 1
+        self.bins = (caches[0].order + 1) * 4 * neural_bins * self.levels * self.match_levels
         self.lr, self.mixing, self.trust, self.memory_trust = lr, mixing, trust, tuple(memory_trust)
+        self.match_trust = tuple(match_trust)
+        components = 1 + len(caches) + (low_order > 0) + (match is not None)
         start = None
         if trust is not None:
             if mixing != "linear" or neural_bins != 1 or len(trust) != caches[0].order + 1:
                 raise ValueError("a trust table fits the first cache's order, linear mixing and no neural bins")
-            start = np.zeros((self.bins, 1 + len(caches)))
-            start[:, 1] = np.repeat(_logit(np.asarray(trust, dtype=np.float64).reshape(-1)), self.levels)
+            start = np.zeros((self.bins, components))
+            start[:, 1] = np.repeat(_logit(np.asarray(trust, dtype=np.float64).reshape(-1)),
+                                    self.levels * self.match_levels)
             start[:, 2:] = -2.0  # the default start's logits
             if len(caches) > 1 and memory_trust:
-                start[:, 2] = np.tile(_logit(np.asarray(memory_trust, dtype=np.float64)), self.bins // self.levels)
-        self.mixer = Mixer(1 + len(caches), self.bins, lr=lr, kind=mixing, start=start)
+                start[:, 2] = np.tile(np.repeat(_logit(np.asarray(memory_trust, dtype=np.float64)),
+                                                self.match_levels), self.bins // self.levels // self.match_levels)
+            if match is not None and match_trust:
+                start[:, -1] = np.tile(_logit(np.asarray(match_trust, dtype=np.float64)),
+                                       self.bins // self.match_levels)
+        self.mixer = Mixer(components, self.bins, lr=lr, kind=mixing, start=start)
         self.name = f"{base.name}+cache"
 
     @property
     def context_bytes(self) -> int:
-        """Bytes of recent text a state keeps for the caches."""
-        return max(max(cache.context_bytes for cache in self.caches), TAIL_BYTES)
+        """Bytes of recent text a state keeps for the caches (and the match model, which
+        measures a match that far back)."""
+        return max(max(cache.context_bytes for cache in self.caches), TAIL_BYTES,
+                   MAX_LENGTH + 1 if self.match is not None else 0)
 
     def describe(self) -> str:
         return f"{self.base.describe()} + a cache of the text read"
@@ -163,17 +196,38 @@ class CacheEngine:
         twin.name = f"{base.name}+cache"
         return twin
 
-    def remembering(self, remembered: NGram | None) -> CacheEngine:
+    def remembering(self, remembered: NGram | None, recalled: TextIndex | None = None) -> CacheEngine:
         """A twin with this document's cache, and `remembered` (`memory.ngram`) in place of
-        the memory it had (None: none): the editor adds the model's memory once it is built,
-        and changes it with the model. What the mixer learned of the document's cache carries
-        over; the memory's weights start from `memory_trust`. Carry states over with `carried_to`."""
+        the memory it had (None: none), and with a match model, `recalled` (`memory.recall`:
+        the memory's text, indexed) in place of the memory it searched: the editor adds the
+        model's memory once it is built, and changes it with the model. What the mixer
+        learned of the document's cache (and of the match model) carries over; the memory's
+        weights start from `memory_trust`. Carry states over with `carried_to`."""
         caches = self.caches[:1] + ([remembered] if remembered is not None else [])
+        match = self.match.recalling(recalled) if self.match is not None else None
         twin = CacheEngine(self.base, caches, lr=self.lr, neural_bins=self.neural_bins, mixing=self.mixing,
-                           trust=self.trust, memory_trust=self.memory_trust)
-        learned = self.mixer.params.reshape(-1, self.levels, self.mixer.params.shape[1])[:, 0, :2]
-        twin.mixer.params[:, :2] = np.repeat(learned, twin.levels, axis=0)
+                           trust=self.trust, memory_trust=self.memory_trust, match=match,
+                           match_trust=self.match_trust, online=self.online, low_order=self.low_order)
+        k = self.mixer.params.shape[1]
+        mine = self.mixer.params.reshape(-1, self.levels, self.match_levels, k)[:, 0]  # (bins, match levels, K)
+        theirs = twin.mixer.params.reshape(-1, twin.levels, twin.match_levels, twin.mixer.params.shape[1])
+        theirs[..., :2] = mine[:, None, :, :2]
+        if match is not None:
+            theirs[..., -1] = mine[:, None, :, -1]
         return twin
+
+    def current(self) -> CacheEngine:
+        """This engine, or a twin over the newest weights its online source finished since (a
+        `rebased` twin: what the caches and the mixer learned carries over). Call it between
+        keystrokes and carry the state over (`state.carried_to(twin)`) when it is a new one."""
+        fresh = self.online.latest() if self.online is not None else None
+        return self.rebased(fresh) if fresh is not None else self
+
+    def new_document(self) -> None:
+        """The text typed next is a new document (the online source resets its hidden state);
+        then take `current()` before `start()`."""
+        if self.online is not None:
+            self.online.start_document()
 
     def zero_state(self) -> CacheState:
         return CacheState(self, self.base.zero_state())
@@ -186,7 +240,10 @@ class CacheEngine:
         base state's tail alone is 4 bytes, too short for an order-8 cache)."""
         data = text.encode("utf-8", errors="replace") if isinstance(text, str) else bytes(text)
         read = bytes([DOC_START]) + data if len(data) <= window else data[len(data) - window :]
-        return CacheState(self, self.base.prime(data, window), read[-self.context_bytes :])
+        state = CacheState(self, self.base.prime(data, window), read[-self.context_bytes :])
+        if self.match is not None:
+            self.match.find(state.match, state.context)
+        return state
 
     def components(self, state: CacheState) -> tuple[np.ndarray, int]:
         """(K, 256) probabilities of the base and each cache, and the mixing bin."""
@@ -204,6 +261,12 @@ class CacheEngine:
                 bin_ = (cache_bin * self.neural_bins + min(confidence, self.neural_bins - 1)) * self.levels
             elif index == 1:
                 bin_ += _memory_level(found, float(probs.max()), cache.order)
+        if self.low_order:
+            rows.append(self.caches[0].lookup(context[max(0, len(context) - self.low_order) :])[0])
+        if self.match is not None:
+            byte, sure, level = self.match.confidence(state.match)
+            rows.append(_matched(neural, byte, sure) if byte >= 0 else neural)
+            bin_ = bin_ * self.match_levels + level
         return np.array(rows), bin_
 
     def read(self, state: CacheState, data: bytes) -> None:
@@ -218,17 +281,35 @@ class CacheEngine:
         for cache in self.caches:
             if cache.adaptive:
                 cache.observe(state.context, byte)
+        if self.match is not None:
+            self.match.learn(state.match, byte)
+            self.match.observe(byte)
+        if self.online is not None:
+            self.online.feed(bytes((byte,)))
+
+
+def _matched(neural: np.ndarray, byte: int, sure: float) -> np.ndarray:
+    """The match model's distribution: `sure` on the byte it predicts, the rest shared as the
+    neural model shares it among the other bytes."""
+    rest = neural.copy()
+    rest[byte] = 0.0
+    total = float(rest.sum())
+    out = rest * ((1.0 - sure) / total) if total > 1e-12 else np.full_like(neural, (1.0 - sure) / 255)
+    out[byte] = sure
+    return out
 
 
 class CacheState:
     """A base engine's state plus the recent bytes the caches need as context."""
 
-    __slots__ = ("engine", "inner", "context", "_components")
+    __slots__ = ("engine", "inner", "context", "match", "_components")
 
-    def __init__(self, engine: CacheEngine, inner: PredictorState, context: bytes | None = None):
+    def __init__(self, engine: CacheEngine, inner: PredictorState, context: bytes | None = None,
+                 match: Match | None = None):
         self.engine = engine
         self.inner = inner
         self.context = inner.tail if context is None else context
+        self.match = match if match is not None else Match()  # where the match model's context matched
         self._components = None
 
     @property
@@ -236,20 +317,30 @@ class CacheState:
         return self.inner.tail
 
     def fork(self) -> CacheState:
-        return CacheState(self.engine, self.inner.fork(), self.context)
+        return CacheState(self.engine, self.inner.fork(), self.context, self.match.copy())
 
     def feed(self, data: bytes | str) -> None:
         if isinstance(data, str):
             data = data.encode("utf-8")
         if data:
             self.inner.feed(data)
-            self.context = (self.context + data)[-self.engine.context_bytes :]
+            matcher = self.engine.match
+            if matcher is None:
+                self.context = (self.context + data)[-self.engine.context_bytes :]
+            else:
+                for byte in data:
+                    self.context = (self.context + bytes((byte,)))[-self.engine.context_bytes :]
+                    matcher.advance(self.match, byte, self.context)
             self._components = None
 
     def carried_to(self, engine: CacheEngine) -> CacheState:
         """The same text read, under `engine` (this one `rebased` on new weights): the base
         state is carried to the new base, the caches' context is kept."""
-        return CacheState(engine, self.inner.carried_to(engine.base), self.context)
+        state = CacheState(engine, self.inner.carried_to(engine.base), self.context, self.match.copy())
+        mine, theirs = self.engine.match, engine.match
+        if theirs is not None and (mine is None or (mine.memory, mine.history) != (theirs.memory, theirs.history)):
+            theirs.find(state.match, state.context)  # the match pointed into text the new engine does not search
+        return state
 
     def cached_components(self) -> tuple[np.ndarray, int]:
         if self._components is None:
@@ -298,6 +389,9 @@ CACHE_TRUST = (
 # 1.642, a flat 12% 1.680. A memory sure of a 7-byte context it has read is right often
 # enough to be shown from a document's first keystroke.
 MEMORY_TRUST = (0.05, 0.2, 0.4, 0.7)
+# How far to trust the match model (match.py) before the mixer has learned it, per match length
+# weight set (match.mix_level: none; in the text read up to 16 bytes, longer; in the memory the same).
+MATCH_TRUST = (0.02, 0.2, 0.35, 0.1, 0.25)
 CACHE_READS_BYTES = 64 * 1024  # of a document as opened, the cache counts this much (its end)
 
 
@@ -308,7 +402,10 @@ def trust_table(order: int) -> tuple[tuple[float, ...], ...]:
 
 
 def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
-                 mix_lr: float = CACHE_MIX_LR, remembered: NGram | None = None) -> CacheEngine:
+                 mix_lr: float = CACHE_MIX_LR, remembered: NGram | None = None,
+                 recalled: TextIndex | None = None, match: bool = True,
+                 match_trust: Sequence[float] = MATCH_TRUST, online: OnlineSource | None = None,
+                 min_match: int = MIN_MATCH, low_order: int = 0) -> CacheEngine:
     """`base` mixed with a cache of one document: an adaptive n-gram that has read the
     document's text as opened (its last CACHE_READS_BYTES) and counts what is typed next,
     and with `remembered` (`memory.ngram`: the static n-gram of the text the model was
@@ -317,10 +414,22 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
     This is the editor's half of what `eval --adapt` measures as "+ cache": names,
     commands and links a writer repeats get suggested after their first use, and those of
     their trained folders from the start. The mixer starts from CACHE_TRUST and learns from
-    each typed byte."""
+    each typed byte.
+
+    match: also a match model (match.py) of the document's text and of `recalled`
+    (`memory.recall`: the memory's text, indexed), for contexts longer than the n-grams'.
+
+    online: dynamic evaluation as the user types (`learn.adapt.OnlineWeights`, background
+    in a session, deterministic in `eval --adapt`): each observed byte is fed to it, and
+    `current()` swaps in its newest weights between keystrokes."""
     data = text.encode("utf-8", errors="replace")[-CACHE_READS_BYTES:]
     caches = [_counted(order, data)] + ([remembered] if remembered is not None else [])
-    return CacheEngine(base, caches, lr=mix_lr, trust=trust_table(order), memory_trust=MEMORY_TRUST)
+    matcher = None
+    if match:
+        matcher = MatchModel(recalled, min_match)
+        matcher.history.extend(data)
+    return CacheEngine(base, caches, lr=mix_lr, trust=trust_table(order), memory_trust=MEMORY_TRUST,
+                       match=matcher, match_trust=match_trust, online=online, low_order=low_order)
 
 
 def _counted(order: int, data: bytes) -> NGram:

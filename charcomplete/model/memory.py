@@ -4,7 +4,8 @@ A recurrent network learns a writer's style, but not every name, path, command a
 their notes; an n-gram of the notes does. `charcomplete train` keeps the text it learned
 from (the user's documents, at most MEMORY_BYTES, the latest kept) beside the weights, and
 the surfaces that suggest while the user types in a document (the editor, `eval --adapt`,
-the language server) mix an order-MEMORY_ORDER n-gram of it into their typing cache
+the language server) mix an order-MEMORY_ORDER n-gram of its last NGRAM_BYTES (`ngram`)
+and a match model searching all of it (`recall`, match.py) into their typing cache
 (`cache.typing_cache`). On the notes benchmark's dev slice, with the memory of the notes'
 training 90%, it took `eval --adapt` from 1.666 to 1.593 bits per character (BENCHMARKS.md,
 "Adaptation"). The shell server has its own memory, the shell's history.
@@ -26,13 +27,23 @@ from pathlib import Path
 
 from charcomplete.core.config import DOC_START
 from charcomplete.core.errors import ModelError
+from charcomplete.model.match import TextIndex
 from charcomplete.model.ngram import NGram
 from charcomplete.storage.atomic import atomic_write_bytes
 
 MEMORY_FILE = "memory.bin"
-# Text kept, at most: its order-8 n-gram takes about 50 MB of memory and a second to build per
-# MB of text, and the editor (target: under 250 MB) holds it for the whole session.
-MEMORY_BYTES = 2 * 1024 * 1024
+# Sized by measurement (issue 23.3, benchmarks/memory_size.py and long_context.py): the order-8
+# n-gram costs about 18 MB of arrays per MB of text (37 MB at 2 MiB, 116 MB at 16 MiB), a second
+# to build per MB and a peak of 60 MB of process memory per MB while it builds; the editor
+# (target: under 250 MB) holds it for the whole session, so it reads only the last NGRAM_BYTES.
+# The match model's index costs 1 MB per MB of text plus a 16 MiB table and 0.1 s per MB to
+# build, so it searches everything kept. On the notes dev slice, the n-gram of the last 1 MiB of
+# the author's other notes with the index over all 1.66 MB: 1.5829 bpc, against 1.5911 with
+# both over 1 MiB (and 1.5639 with the n-gram over all: the author's own older text is worth
+# most); 14 MB of other sources' text before the notes bought 0.0016 more. A notes folder of
+# 10-50 MB keeps its latest 16 MiB: 5-6 MB on disk compressed, 1.5 s to index.
+MEMORY_BYTES = 16 * 1024 * 1024
+NGRAM_BYTES = 2 * 1024 * 1024
 MEMORY_ORDER = 8  # 7 bytes of context: a name or a path is found again after a few letters
 _MAX_STORED = MEMORY_BYTES + 64 * 1024  # zlib never grows text by more than a few bytes per 16 kB
 _SEPARATOR = bytes([DOC_START])
@@ -107,6 +118,8 @@ def copy(source: Path, target: Path) -> None:
 
 
 _built: dict[str, NGram] = {}  # fingerprint of a memory's text -> its n-gram (read-only once built)
+_indexed: dict[str, TextIndex] = {}  # fingerprint of a memory's text -> its match index (read-only)
+_recalled: dict[tuple, str] = {}  # as `_read`, for the match index
 _read: dict[tuple, str] = {}  # (file, its size, mtime and inode) -> that fingerprint, for files read already
 _building = threading.Lock()
 
@@ -134,7 +147,7 @@ def ngram(folder: Path) -> NGram | None:
     if not text:
         return None
     key = hashlib.sha256(text).hexdigest()
-    model = _built_for(key, text)
+    model = _built_for(key, text[-NGRAM_BYTES:])
     if stamp is not None:
         with _building:
             _read.clear()
@@ -143,8 +156,8 @@ def ngram(folder: Path) -> NGram | None:
 
 
 def ngram_of(text: bytes) -> NGram:
-    """The memory n-gram of `text` (built once per process for the same text)."""
-    return _built_for(hashlib.sha256(text).hexdigest(), text)
+    """The memory n-gram of `text` (its last NGRAM_BYTES; built once per process for the same text)."""
+    return _built_for(hashlib.sha256(text).hexdigest(), text[-NGRAM_BYTES:])
 
 
 def _built_for(key: str, text: bytes) -> NGram:
@@ -155,3 +168,40 @@ def _built_for(key: str, text: bytes) -> NGram:
             _built.clear()  # one model's memory at a time: a process suggests from one model
             _built[key] = model
     return model
+
+
+def recall(folder: Path) -> TextIndex | None:
+    """The memory of the model in `folder` (all of it) indexed for the match model (match.py),
+    or None when it has none: built once per process and text, shared like `ngram`'s n-gram;
+    the same file unchanged is not read again. Raises ModelError for a damaged memory."""
+    path = folder / MEMORY_FILE
+    try:
+        info = path.lstat()
+        stamp = ("recall", str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+    except OSError:
+        stamp = None
+    with _building:
+        known = _indexed.get(_recalled.get(stamp, ""))
+    if known is not None:
+        return known
+    text = read(folder)
+    if not text:
+        return None
+    index = recall_of(text)
+    if stamp is not None:
+        with _building:
+            _recalled.clear()
+            _recalled[stamp] = hashlib.sha256(text).hexdigest()
+    return index
+
+
+def recall_of(text: bytes) -> TextIndex:
+    """The match index of `text` (built once per process for the same text)."""
+    key = hashlib.sha256(text).hexdigest()
+    with _building:
+        index = _indexed.get(key)
+        if index is None:
+            index = TextIndex(text)
+            _indexed.clear()  # one model's memory at a time
+            _indexed[key] = index
+    return index

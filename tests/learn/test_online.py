@@ -1,0 +1,88 @@
+"""Online weights (learn/adapt.py `OnlineWeights`): dynamic evaluation driven by typed text,
+in a worker thread or at each chunk's boundary, swapped into the typing cache between
+keystrokes; `eval --adapt` runs the same path, so a session typing the same text gets the
+same per-byte probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from charcomplete.core.config import LN2, ModelConfig
+from charcomplete.evaluate.evaluation import AdaptSettings, evaluate
+from charcomplete.learn.adapt import OnlineAdapter, OnlineWeights
+from charcomplete.model import memory
+from charcomplete.model.cache import typing_cache
+from charcomplete.model.engine import Engine
+from charcomplete.storage import store
+from tests.helpers import random_weights, save_weights
+
+TEXT = ["a line the model has never seen; another line; " * 6, "then a second document, a line; " * 5]
+SETTINGS = AdaptSettings(lr=0.5, chunk=16)
+
+
+@pytest.fixture
+def tiny_model() -> str:
+    config = ModelConfig(cell="gru", embed=8, hidden=24)
+    name = save_weights("tiny", config, random_weights(config, seed=1, scale=0.3, radius=0.9))
+    memory.write(store.model_folder(name), b"a line the model remembers\x02another line it keeps")
+    return name
+
+
+def session_bits(name: str, documents: list[str], background: bool) -> list[float]:
+    """What a suggestion session does: the typing cache over online weights, each typed byte
+    observed and read, the newest weights swapped in between keystrokes (a background worker
+    waited for after each byte, so nothing depends on the thread's timing)."""
+    loaded = store.load_model(name)
+    adapter = OnlineAdapter(loaded.config, loaded.weights, lr=SETTINGS.lr, decay=SETTINGS.decay)
+    online = OnlineWeights(adapter, SETTINGS.chunk, background=background, name=loaded.name)
+    engine = typing_cache(Engine.from_model(loaded), "", remembered=memory.ngram(loaded.folder),
+                          recalled=memory.recall(loaded.folder), online=online)
+    bits = []
+    for document in documents:
+        engine.new_document()
+        online.wait()
+        engine = engine.current()
+        state = engine.start()
+        for byte in document.encode():
+            bits.append(-float(state.log_probs()[byte]) / LN2)
+            engine.observe(state, byte)
+            state.feed(bytes((byte,)))
+            online.wait()
+            newest = engine.current()
+            if newest is not engine:
+                engine, state = newest, state.carried_to(newest)
+    online.close()
+    return bits
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_session_typing_the_text_gets_the_per_byte_probabilities_eval_reports(tiny_model, background):
+    result = evaluate(tiny_model, TEXT, adapt=True, settings=SETTINGS, ksr_bytes=0, byte_bits=True)
+    assert result["mode"] == "dynamic+cache" and result["adapter_steps"] > 10
+    typed = session_bits(tiny_model, TEXT, background)
+    assert len(typed) == len(result["byte_bits"])
+    np.testing.assert_allclose(typed, result["byte_bits"], rtol=0, atol=1e-9)
+    # and the weights did move: without them the same cache gives other figures
+    fixed = evaluate(tiny_model, TEXT, adapt=True, dynamic=False, settings=SETTINGS, ksr_bytes=0, byte_bits=True)
+    assert np.abs(np.asarray(fixed["byte_bits"]) - typed).max() > 0.01
+
+
+def test_background_updates_never_block_and_forget_restores_the_starting_weights(tiny_model):
+    loaded = store.load_model(tiny_model)
+    adapter = OnlineAdapter(loaded.config, loaded.weights, lr=SETTINGS.lr)
+    online = OnlineWeights(adapter, chunk=8, background=True)
+    assert online.latest() is None  # nothing learned yet
+    online.feed(b"seven b")  # less than a chunk: no update
+    online.wait()
+    assert online.latest() is None and adapter.steps == 0
+    online.feed(b"ytes and more bytes than two chunks")
+    online.wait()
+    adapted = online.latest()
+    assert adapter.steps == 5 and adapted is not None
+    assert online.latest() is None  # handed out once
+    start = Engine.from_model(loaded).start().probs()
+    assert np.abs(adapted.start().probs() - start).max() > 1e-4
+    forgotten = online.forget()
+    np.testing.assert_allclose(forgotten.start().probs(), start, atol=1e-6)
+    online.close()
