@@ -54,7 +54,7 @@ from charcomplete.learn.learner import (
 )
 from charcomplete.storage import store
 from charcomplete.storage.documents import ReadOnlyDocumentError, interrupted_save_backup, write_document
-from charcomplete.suggest.session import Session, SessionOptions, load_engine, load_memory
+from charcomplete.suggest.session import Session, SessionOptions, load_engine, load_memory, load_online
 
 # A bigger file is not notes. At the old 32 MiB limit a file took 22 s to open and 2.5 s per
 # keystroke (issue 14). Measured under load with the Pilot: 4 MiB opens in about 5 s and a
@@ -668,9 +668,20 @@ class EditorApp(App):
         remembered, warning = load_memory(engine)
         if warning:
             self.call_from_thread(self.notify, warning[0].upper() + warning[1:], severity="warning")
-        if remembered is None and (self.cache is None or len(self.cache.caches) == 1):
-            return  # nothing to add, nothing to take away
-        self.call_from_thread(self._remember, switches, remembered)
+        if remembered is not None or (self.cache is not None and len(self.cache.caches) > 1):
+            self.call_from_thread(self._remember, switches, remembered)
+        if self.learn and self.session.online is None:
+            # The weights learn from what is typed too (the same online learning `eval --adapt`
+            # measures), made here: it imports torch, seconds the event loop must not wait.
+            online = load_online(engine)
+            self.call_from_thread(self._go_online, switches, online)
+
+    def _go_online(self, switches: int, online) -> None:
+        if switches != self.switches or self._quitting or not self.learn:
+            if online is not None:
+                online.close()
+            return
+        self.session.go_online(online)
 
     def _remember(self, switches: int, remembered) -> None:
         if self.cache is None or switches != self.switches:

@@ -41,6 +41,7 @@ import numpy as np
 from charcomplete.core.config import LN2
 from charcomplete.core.errors import CharcompleteError
 from charcomplete.core.predictor import LearningPredictor, Predictor, PredictorState
+from charcomplete.learn.online import ONLINE_CHUNK, ONLINE_DECAY, ONLINE_LR, ONLINE_OPTIMIZER
 from charcomplete.model import memory
 from charcomplete.model.cache import CACHE_MIX_LR, CACHE_ORDER, CacheEngine, typing_cache
 from charcomplete.model.engine import Engine
@@ -63,12 +64,12 @@ class AdaptSettings:
 
     dynamic: bool = False  # gradient steps on the text read (torch)
     cache: bool = False  # mix in an n-gram of the text read
-    chunk: int = 32  # bytes between two gradient steps (64 a little worse, 2.69 vs 2.67 bpc; 16 too, 1.742 vs 1.732)
-    lr: float = 0.1  # dynamic evaluation's learning rate (SGD 0.1 beat Adam 1e-4..1e-3 and SGD 0.03 or 0.3)
-    optimizer: str = "sgd"  # sgd or adam
+    chunk: int = ONLINE_CHUNK  # bytes between two steps (64 a little worse, 2.69 vs 2.67 bpc; 16 too, 1.742 vs 1.732)
+    lr: float = ONLINE_LR  # dynamic evaluation's learning rate (SGD 0.1 beat Adam 1e-4..1e-3 and SGD 0.03 or 0.3)
+    optimizer: str = ONLINE_OPTIMIZER  # sgd or adam
     # Pull the weights back towards the starting ones by this share after each step (Krause et
     # al.'s global prior): with order-8 and order-6 caches 0 1.709, 0.005 1.692, 0.01 1.693, 0.03 1.700 bpc.
-    decay: float = 0.01
+    decay: float = ONLINE_DECAY
     cache_order: int = CACHE_ORDER  # the cache n-gram's order (the editor's typing cache's)
     mix_lr: float = CACHE_MIX_LR  # learning rate of the mixing weights
     mixing: str = "linear"  # linear or geometric (cache.Mixer); geometric was 0.06 bpc worse

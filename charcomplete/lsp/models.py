@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 from charcomplete.suggest.decoder import Suggestion
-from charcomplete.suggest.session import Session, SessionOptions, load_memory
+from charcomplete.suggest.session import Session, SessionOptions, load_memory, load_online
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,14 @@ class DocumentModels:
         remembered, warning = load_memory(self.engine)
         if warning:
             log.warning("%s", warning)  # the weights still serve; the server's log says why
-        options = SessionOptions(learn=self.learn, suggest=self.suggest_options)
-        self._sessions[uri] = Session(self.engine, text, options, remembered)
+        options = SessionOptions(learn=self.learn, online=self.learn, suggest=self.suggest_options)
+        online = load_online(self.engine) if self.learn else None  # the weights learn from the typing too
+        self._sessions[uri] = Session(self.engine, text, options, remembered, online)
 
     def close(self, uri: str) -> None:
-        self._sessions.pop(uri, None)
+        session = self._sessions.pop(uri, None)
+        if session is not None:
+            session.close()
 
     def advance(self, snapshot: Snapshot) -> None:
         """Read the text up to the cursor (after an edit), learning what was typed."""

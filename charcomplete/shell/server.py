@@ -159,7 +159,7 @@ class Suggestions:
     def __init__(self, settings: ServeSettings):
         from charcomplete.core.exclusions import Exclusions
         from charcomplete.storage import store
-        from charcomplete.suggest.session import Session
+        from charcomplete.suggest.session import Session, SessionOptions
 
         self.settings = settings
         self.exclusions = Exclusions.of(store.exclude_patterns())
@@ -170,7 +170,8 @@ class Suggestions:
         # Older history is counted as one stream, each command after a document start as a
         # request sees it; the latest commands go through the mixer, which learns from them.
         older, newer = _split_recent(history, HISTORY_MIXER_BYTES)
-        self.session = Session.open(settings.model, "".join(f"\0{line}\n" for line in older))
+        options = SessionOptions(online=settings.learn)  # the weights learn from the commands too
+        self.session = Session.open(settings.model, "".join(f"\0{line}\n" for line in older), options)
         for line in newer:
             self.session.learn_line(line)
         self.lock = threading.Lock()

@@ -61,6 +61,19 @@ class Completer:
         # turn the next call's character offset into bytes without the text before it.
         self._anchor: tuple[int, str, int] | None = None
 
+    def _adopt_newer_weights(self) -> None:
+        """Weights learned online from the text typed (the typing cache's `current()`: dynamic
+        evaluation finished in its worker since the last keystroke) are taken here, between two
+        keystrokes, and the states read so far carried over: nothing is read again."""
+        current = getattr(self.engine, "current", None)
+        newest = current() if current is not None else self.engine
+        if newest is self.engine:
+            return
+        self.engine = newest
+        if self._state is not None:
+            self._state = self._state.carried_to(newest)
+        self._checkpoints = [(position, state.carried_to(newest)) for position, state in self._checkpoints]
+
     def state_for(self, text: str | bytes) -> PredictorState:
         """The state after `text`, the whole text before the cursor (the Completer's own:
         fork it before changing it)."""
@@ -69,6 +82,7 @@ class Completer:
     def state_at(self, tail: str | bytes, offset: int) -> PredictorState:
         """The state after the text before the cursor, given as its end: `tail`, which starts
         `offset` characters into the document (bytes when `tail` is bytes)."""
+        self._adopt_newer_weights()
         if isinstance(tail, str):
             data = tail.encode("utf-8", errors="replace")
             base = self._byte_offset(offset)
@@ -76,7 +90,9 @@ class Completer:
         else:
             data, base = bytes(tail), offset
             self._anchor = None
-        return self._read(data, base)
+        self._read(data, base)
+        self._adopt_newer_weights()  # a step the bytes just read finished predicts the next byte
+        return self._state
 
     def complete(self, text_before_cursor: str | bytes, **options) -> Suggestion:
         return self.complete_at(text_before_cursor, 0, **options)

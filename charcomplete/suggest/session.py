@@ -33,7 +33,8 @@ class SessionOptions:
     """How a surface wants its suggestions made."""
 
     cache: bool = True  # mix the model with a cache of the document and what is typed (False: the model alone)
-    memory: bool = True  # and with the model's memory of its training text
+    memory: bool = True  # and with the model's memory of its training text (its n-gram and its match index)
+    online: bool = False  # and the weights learn from what is typed (dynamic evaluation, in a worker thread)
     learn: bool = True  # the cache counts what is typed (False while the user pauses learning)
     suggest: dict = field(default_factory=dict)  # decoder policy fields (max_chars, budget_ms, ...)
 
@@ -45,19 +46,39 @@ def load_engine(name: str):
     return Engine.load(name)
 
 
-def load_memory(engine) -> tuple[NGram | None, str | None]:
-    """The n-gram of `engine`'s model's memory (a few seconds for the largest: off the keystroke
-    path), and a sentence saying why there is none when it could not be read (the weights still
-    serve; the surface says so where its user will see it)."""
+@dataclass(frozen=True)
+class Remembered:
+    """A model's memory as suggestions use it: its n-gram and its match index (`model.memory`)."""
+
+    ngram: NGram
+    index: object | None = None  # memory.recall's TextIndex (None: no match model over the memory)
+
+
+def load_memory(engine) -> tuple[Remembered | None, str | None]:
+    """`engine`'s model's memory (seconds for the largest: off the keystroke path), and a sentence
+    saying why there is none when it could not be read (the weights still serve; the surface
+    says so where its user will see it)."""
     from charcomplete.model import memory
 
     folder = getattr(engine, "folder", None)
     if folder is None:
         return None, None
     try:
-        return memory.ngram(folder), None
+        ngram = memory.ngram(folder)
+        return (Remembered(ngram, memory.recall(folder)) if ngram is not None else None), None
     except CharcompleteError as error:
         return None, f"suggesting without the model's memory: {error}"
+
+
+def load_online(engine):
+    """Online weights for `engine`'s model (`learn.online`: torch is imported, seconds: off the
+    keystroke path); None when the model cannot be read for it."""
+    from charcomplete.learn.online import online_weights
+
+    try:
+        return online_weights(engine.name)
+    except CharcompleteError:
+        return None
 
 
 class Session:
@@ -65,11 +86,14 @@ class Session:
     new weights and forgetting."""
 
     def __init__(self, engine: Predictor, text: str = "", options: SessionOptions | None = None,
-                 remembered: NGram | None = None):
+                 remembered: Remembered | None = None, online=None):
         self.options = options or SessionOptions()
         self.engine = engine
+        self.online = online  # learn.adapt.OnlineWeights, or None
         self.cache: CacheEngine | None = (
-            typing_cache(engine, text, remembered=remembered) if self.options.cache else None
+            typing_cache(engine, text, remembered=remembered.ngram if remembered else None,
+                         recalled=remembered.index if remembered else None, online=online)
+            if self.options.cache else None
         )
         self._learning = self.options.learn and self.cache is not None
         self.completer = self.new_completer()
@@ -80,12 +104,22 @@ class Session:
         """Load model `name` and its memory, and open a session on `text` (slow: off the keystroke path)."""
         engine = load_engine(name)
         options = options or SessionOptions()
-        remembered = None
+        remembered = online = None
         if options.cache and options.memory:
             remembered, warning = load_memory(engine)
             if warning:
                 log.warning("%s", warning)
-        return cls(engine, text, options, remembered)
+        if options.cache and options.online:
+            online = load_online(engine)
+        return cls(engine, text, options, remembered, online)
+
+    def go_online(self, online) -> None:
+        """Let the weights learn from what is typed from now on (`load_online`, made off the
+        keystroke path); the Completer takes each new set between two keystrokes."""
+        if self.cache is None or online is None:
+            return
+        self.online = online
+        self.cache.online = online  # the Completer's predictor is this cache, or a twin sharing it
 
     # ------------------------------------------------------------ suggestions
 
@@ -133,17 +167,24 @@ class Session:
 
     def swap(self, engine: Predictor, *, install: bool = True) -> Completer:
         """Suggest with new weights from now on; the cache and its mixer carry over. `install`
-        False: only build the new Completer (the caller installs it when its context is read)."""
+        False: only build the new Completer (the caller installs it when its context is read).
+        What the weights learned online goes: the new weights (a publish of the learner, or
+        another model) start the online learning afresh."""
         self.engine = engine
+        if self.online is not None:
+            self.online.close()
+            self.online = load_online(engine)
         if self.cache is not None:
             self.cache = self.cache.rebased(engine)
+            self.cache.online = self.online
         return self._replace_completer(install)
 
-    def remember(self, remembered: NGram | None, *, install: bool = True) -> Completer:
+    def remember(self, remembered: Remembered | None, *, install: bool = True) -> Completer:
         """Mix in `remembered` (the model's memory, from `load_memory`) in place of the one the
         cache had; the document's own cache carries over."""
         if self.cache is not None:
-            self.cache = self.cache.remembering(remembered)
+            self.cache = self.cache.remembering(remembered.ngram if remembered else None,
+                                                remembered.index if remembered else None)
         return self._replace_completer(install)
 
     def _replace_completer(self, install: bool) -> Completer:
@@ -162,9 +203,18 @@ class Session:
         `engine` (the model in use now: the one before may have been deleted)."""
         self._forget_stamp = forget_generation_stamp()
         self.engine = engine
-        self.cache = typing_cache(engine, text) if self.options.cache else None
+        if self.online is not None:  # what the weights learned online is forgotten too
+            self.online.close()
+            self.online = load_online(engine)
+        self.cache = typing_cache(engine, text, online=self.online) if self.options.cache else None
         self._learning = self._learning and self.cache is not None
         self.completer = self.new_completer()
+
+    def close(self) -> None:
+        """Stop the online weights' worker (the session is done)."""
+        if self.online is not None:
+            self.online.close()
+            self.online = None
 
 
 def model_in_use() -> str:

@@ -1,0 +1,77 @@
+"""The suggestion session every surface uses (issue 24) carries the one adaptation path (issue 23):
+typed through a session, a text gets the per-byte probabilities `eval --adapt` reports for it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from charcomplete.core.config import LN2, ModelConfig
+from charcomplete.evaluate.evaluation import evaluate
+from charcomplete.learn.online import online_weights
+from charcomplete.model import memory
+from charcomplete.model.engine import Engine
+from charcomplete.storage import store
+from charcomplete.suggest.session import Session, SessionOptions, load_memory
+from tests.helpers import random_weights, save_weights
+
+TEXT = "a line the model has never seen; another line it keeps; " * 5
+
+
+@pytest.fixture
+def tiny_model() -> str:
+    config = ModelConfig(cell="gru", embed=8, hidden=24)
+    name = save_weights("tiny", config, random_weights(config, seed=1, scale=0.3, radius=0.9))
+    memory.write(store.model_folder(name), b"a line the model remembers\x02another line it keeps")
+    return name
+
+
+def typed_through_a_session(name: str, text: str) -> list[float]:
+    """A keystroke at a time, as a surface types: the Completer reads each new byte (learning from
+    it: the cache counts it, the online weights take a step at each chunk's end) and the next
+    keystroke's state carries over the newest weights. The online weights run in their
+    deterministic mode, so the figures do not depend on a thread's timing."""
+    engine = Engine.load(name)
+    remembered, warning = load_memory(engine)
+    assert warning is None and remembered is not None
+    session = Session(engine, "", SessionOptions(online=True), remembered, online_weights(name, background=False))
+    data = text.encode()
+    bits = []
+    for i, byte in enumerate(data):
+        state = session.completer.state_for(data[:i])
+        bits.append(-float(state.log_probs()[byte]) / LN2)
+    session.close()
+    return bits
+
+
+def test_a_session_gets_the_per_byte_probabilities_eval_adapt_reports(tiny_model):
+    result = evaluate(tiny_model, [TEXT], adapt=True, ksr_bytes=0, byte_bits=True)
+    assert result["mode"] == "dynamic+cache" and result["adapter_steps"] >= 5
+    typed = typed_through_a_session(tiny_model, TEXT)
+    assert len(typed) == len(result["byte_bits"])
+    np.testing.assert_allclose(typed, result["byte_bits"], rtol=0, atol=1e-9)
+
+
+def test_without_online_weights_the_session_is_eval_without_dynamic_steps(tiny_model):
+    engine = Engine.load(tiny_model)
+    remembered, _ = load_memory(engine)
+    session = Session(engine, "", SessionOptions(), remembered)
+    data = TEXT.encode()
+    typed = [-float(session.completer.state_for(data[:i]).log_probs()[b]) / LN2 for i, b in enumerate(data)]
+    fixed = evaluate(tiny_model, [TEXT], adapt=True, dynamic=False, ksr_bytes=0, byte_bits=True)
+    np.testing.assert_allclose(typed, fixed["byte_bits"], rtol=0, atol=1e-9)
+    online = evaluate(tiny_model, [TEXT], adapt=True, ksr_bytes=0, byte_bits=True)
+    assert np.abs(np.asarray(online["byte_bits"]) - typed).max() > 1e-3  # the online weights change the figures
+
+
+def test_forget_drops_what_the_weights_learned_online(tiny_model):
+    engine = Engine.load(tiny_model)
+    session = Session(engine, "", SessionOptions(online=True), None, online_weights(tiny_model, background=False))
+    start = session.completer.state_for(b"").probs().copy()
+    session.read(TEXT.encode())
+    moved = session.completer.state_for(TEXT.encode()).engine
+    assert moved is not session.cache or session.online.adapter.steps > 0
+    session.forget(engine)
+    np.testing.assert_allclose(session.completer.state_for(b"").probs(), start, atol=1e-6)
+    assert session.online.adapter.steps == 0
+    session.close()
