@@ -54,7 +54,7 @@ from charcomplete.learn.learner import (
 )
 from charcomplete.storage import store
 from charcomplete.storage.documents import ReadOnlyDocumentError, interrupted_save_backup, write_document
-from charcomplete.suggest.session import Session, SessionOptions, load_engine, load_memory, load_online
+from charcomplete.suggest.session import Session, SessionOptions, load_engine, load_memory
 
 # A bigger file is not notes. At the old 32 MiB limit a file took 22 s to open and 2.5 s per
 # keystroke (issue 14). Measured under load with the Pilot: 4 MiB opens in about 5 s and a
@@ -243,7 +243,9 @@ class EditorApp(App):
         # Suggestions come from the session every surface uses: the model mixed with a cache of
         # this document and what is typed into it, and with the model's memory (added once it is
         # built, off the event loop); `cache` False: the model alone (`edit --no-learn`). The cache
-        # lives in memory only and stops counting while learning is paused.
+        # lives in memory only and stops counting while learning is paused. The session's online
+        # weights stay off here: they import torch, which the editor never does (0.3 GB of memory
+        # and seconds of start); its learner process learns for it instead.
         self.session = Session(engine, initial, SessionOptions(cache=cache, memory=cache, learn=not self.excluded,
                                                               suggest=self.suggest_options))
         self.redactions = Redactions()
@@ -670,18 +672,6 @@ class EditorApp(App):
             self.call_from_thread(self.notify, warning[0].upper() + warning[1:], severity="warning")
         if remembered is not None or (self.cache is not None and len(self.cache.caches) > 1):
             self.call_from_thread(self._remember, switches, remembered)
-        if self.learn and self.session.online is None:
-            # The weights learn from what is typed too (the same online learning `eval --adapt`
-            # measures), made here: it imports torch, seconds the event loop must not wait.
-            online = load_online(engine)
-            self.call_from_thread(self._go_online, switches, online)
-
-    def _go_online(self, switches: int, online) -> None:
-        if switches != self.switches or self._quitting or not self.learn:
-            if online is not None:
-                online.close()
-            return
-        self.session.go_online(online)
 
     def _remember(self, switches: int, remembered) -> None:
         if self.cache is None or switches != self.switches:

@@ -66,6 +66,8 @@ class SuggestingTextArea(TextArea):
         # The Completer keeps one inference state: one thread at a time may use it, and
         # install_completer takes this lock to swap in new weights between two suggestions.
         self.completer_lock = threading.Lock()
+        # After a cursor jump, read the text before the cursor in a worker (False: the next key does).
+        self.prime_after_jumps = True
         self.latencies: deque[float] = deque(maxlen=500)  # ms, keystroke -> suggestion shown
         self._cursor_context = CursorContext()  # the document's changes and row starts: each keystroke's tail
         self._changed_from: Location | None = None  # the change in progress touches nothing before this
@@ -153,7 +155,7 @@ class SuggestingTextArea(TextArea):
         if self.suggestion and (not selection.is_empty or selection.end != self._anchor):
             self.suggestion = ""
             self._request += 1
-        if self.completer is not None and selection.is_empty and self.is_mounted:
+        if self.prime_after_jumps and self.completer is not None and selection.is_empty and self.is_mounted:
             # After whatever moved it has finished (an undo or a paste moves the cursor mid-edit).
             self.call_after_refresh(self._prime_if_jumped)
 
