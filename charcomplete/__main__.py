@@ -1,4 +1,4 @@
-"""`python -m charcomplete` (also what torchrun launches)."""
+"""Running the package as a module (`python -P -m charcomplete`; also what torchrun launches)."""
 
 from charcomplete.launcher import main
 

@@ -1,7 +1,7 @@
 """How charcomplete starts itself as a child process (the shell server, the learner, the
 shell snippets' command), so that what runs is always the installed package.
 
-`python -m charcomplete` puts the current directory first on `sys.path`: a `charcomplete/`
+Running the package as a module puts the current directory first on `sys.path`: a `charcomplete/`
 folder in whatever directory the user happens to be in would run instead of the installed
 package (issue 25). `-P` (Python 3.11+) leaves the current directory out and nothing else;
 on 3.10, which lacks it, isolated mode (`-I`) does the same and also ignores PYTHON*
