@@ -124,6 +124,17 @@ _read: dict[tuple, str] = {}  # (file, its size, mtime and inode) -> that finger
 _building = threading.Lock()
 
 
+def _file_stamp(folder: Path) -> tuple | None:
+    """What says the memory file is unchanged (path, size, mtime, inode), so an unchanged one is
+    not read again; None when it cannot be looked at."""
+    path = folder / MEMORY_FILE
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    return str(path), info.st_size, info.st_mtime_ns, info.st_ino
+
+
 def ngram(folder: Path) -> NGram | None:
     """The order-MEMORY_ORDER n-gram of the memory of the model in `folder`, or None when it
     has none. Built once per process and text, then shared: it is static (a document's typing
@@ -133,12 +144,7 @@ def ngram(folder: Path) -> NGram | None:
     editor's keystroke p99 with a memory went from 10 to 15-20 ms). The same file unchanged is
     not read again: a language server opens many documents. Raises ModelError for a damaged
     memory."""
-    path = folder / MEMORY_FILE
-    try:
-        info = path.lstat()
-        stamp = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
-    except OSError:
-        stamp = None
+    stamp = _file_stamp(folder)
     with _building:
         known = _built.get(_read.get(stamp, ""))
     if known is not None:
@@ -174,12 +180,7 @@ def recall(folder: Path) -> TextIndex | None:
     """The memory of the model in `folder` (all of it) indexed for the match model (match.py),
     or None when it has none: built once per process and text, shared like `ngram`'s n-gram;
     the same file unchanged is not read again. Raises ModelError for a damaged memory."""
-    path = folder / MEMORY_FILE
-    try:
-        info = path.lstat()
-        stamp = ("recall", str(path), info.st_size, info.st_mtime_ns, info.st_ino)
-    except OSError:
-        stamp = None
+    stamp = _file_stamp(folder)
     with _building:
         known = _indexed.get(_recalled.get(stamp, ""))
     if known is not None:
