@@ -15,8 +15,8 @@ class). The editor writes to the child's stdin, the child answers on its stdout;
 stderr is the learner's log (`learner.log`, in the state folder). The end of the
 editor's stream without a `Stop` means the editor is gone without asking for a publish.
 
-What it learns, what a publish must pass, and where it publishes are described in
-`charcomplete.learn.learner_child`.
+What it learns is described in `charcomplete.learn.learner_text`, what a publish must pass
+and where it publishes in `charcomplete.learn.learner_publish`.
 
 `forget --all` reaches running learners through the forget generation: a file in the
 state folder whose content changes at every forget. A learner remembers it at start and

@@ -41,7 +41,8 @@ from charcomplete.learn.learner import (
     encode_message,
     log_path,
 )
-from charcomplete.learn.learner_child import file_limit, learn, split_document
+from charcomplete.learn.learner_session import learn
+from charcomplete.learn.learner_text import file_limit, split_document
 from charcomplete.model.engine import Engine
 from charcomplete.storage import store
 from tests.helpers import CLI, cli_env
@@ -570,9 +571,9 @@ def test_the_size_walk_never_follows_a_link_out_of_the_sources(tmp_path):
 
 def test_a_session_with_nothing_new_to_learn_logs_no_repeats(tiny_model, capsys, monkeypatch):
     # Issue 26: on a short note the learner made its steps and then logged the same line every 30 s.
-    from charcomplete.learn import learner_child
+    from charcomplete.learn import learner_session
 
-    monkeypatch.setattr(learner_child, "LOG_EVERY_S", 0.05)  # the log's period, shortened; nothing else changes
+    monkeypatch.setattr(learner_session, "LOG_EVERY_S", 0.05)  # the log's period, shortened; nothing else changes
     settings = LearnerSettings(publish_every_s=1e9, batch=4, seq_len=16, idle_steps=6)
     text = notes_text(settings, learned=4, held=1)
     started = time.monotonic()
