@@ -40,6 +40,10 @@ class LearnerStats:
 
     steps: int = 0  # updates made in this session
     user_steps: int = 0  # those made on the document
+    # Characters learned from the document, each weighted by the step's share of the full learning
+    # rate: a warm-up step at a twentieth of it learns about a twentieth as much. Divided by the
+    # document's length now, it says how many passes over the document were learned (`passes`).
+    user_chars_at_full_rate: float = 0.0
     chars: int = 0
     published_steps: int = 0  # `steps` at the last publish
     published_chars: int = 0

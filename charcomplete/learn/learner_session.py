@@ -131,7 +131,7 @@ class Session:
         if self.paused or self.document is None or len(self.document.train) < 3:
             return False  # nothing complete written yet: the sources alone were learned by `charcomplete train`
         settings = self.settings
-        passes = self.stats.user_steps * settings.batch * settings.seq_len / len(self.document.train)
+        passes = self.stats.user_chars_at_full_rate / len(self.document.train)
         return passes < settings.passes and self.stats.steps - self.changed_at_step < settings.idle_steps
 
     def loop(self) -> None:
@@ -190,15 +190,20 @@ class Session:
         self.stats.chars += x.numel()
         if use_user:
             self.stats.user_steps += 1
+            self.stats.user_chars_at_full_rate += x.numel() * warm
             bpc = loss / LN2
             self.stats.ema_bpc = bpc if self.stats.ema_bpc is None else 0.9 * self.stats.ema_bpc + 0.1 * bpc
 
     def _user_batch(self):
-        """Lanes cut from the document's training text; half of them from its latest part."""
+        """Lanes cut from the document's training text; half of them from its latest part.
+
+        A short document gets fewer lanes, about one pass over it per step: a full batch would
+        spend all its `passes` in a single step (issue 26: one step per session on a short note,
+        a warm-up step at that, which learned next to nothing)."""
         data = self.document.train
         length = min(self.settings.seq_len, len(data) - 1)
         last_start = len(data) - 1 - length
-        lanes = self.settings.batch
+        lanes = min(self.settings.batch, -(-(len(data) - 1) // length))
         starts = self.rng.integers(0, last_start + 1, size=lanes)
         recent_from = max(0, len(data) - self.settings.recent_bytes - 1)
         starts[: lanes // 2] = self.rng.integers(min(recent_from, last_start), last_start + 1, size=lanes // 2)

@@ -582,3 +582,19 @@ def test_a_session_with_nothing_new_to_learn_logs_no_repeats(tiny_model, capsys,
     assert lines, "no progress line at all"
     steps = [re.search(r"step (\d+): ", line).group(1) for line in lines]
     assert len(steps) == len(set(steps)), lines
+
+
+def test_a_short_note_is_learned_in_several_steps_up_to_its_passes(tiny_model):
+    # Issue 26: on an 85-character note a full batch covered the note a dozen times in one step,
+    # so the session made one step (a warm-up step, at a twentieth of the learning rate) and stopped.
+    settings = LearnerSettings(publish_every_s=1e9, progress_every_s=0.05)
+    note = "今天我们讨论循环神经网络的训练。\nThe cat sat on the mat today.\n"
+    started = time.monotonic()
+    messages = run_session(tiny_model, settings, note, lambda ms: time.monotonic() - started > 6, timeout=20)
+    steps = messages[-1].steps
+    assert isinstance(messages[-1], Stopped)
+    # Each step now covers the note about once; warm-up steps count by their share of the rate, so
+    # two passes at the full rate take about nine steps on the note (and a few on the sources).
+    assert 6 <= steps <= 40, steps
+    progress = [m.steps for m in messages if isinstance(m, Progress)]
+    assert progress[-1] == progress[-5] == steps  # and then it stops: the passes' cap holds
