@@ -262,7 +262,8 @@ class _Pass:
         self.engine, self.settings = engine, settings
         self.adapter = self.online = None
         if settings.dynamic:
-            from charcomplete.learn.adapt import OnlineAdapter, OnlineWeights  # torch: only now
+            from charcomplete.learn.adapt import OnlineAdapter  # torch: only now
+            from charcomplete.learn.online import OnlineWeights
 
             self.adapter = OnlineAdapter(loaded.config, loaded.weights, lr=settings.lr,
                                          optimizer=settings.optimizer, decay=settings.decay)

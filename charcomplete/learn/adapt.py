@@ -9,13 +9,11 @@ reset at each document start.
 
 `OnlineAdapter` holds a torch `CharModel` built from a model's weights and exports the
 adapted weights as a new numpy `Engine`, so suggestions keep running without torch in
-the loop. The evaluator uses it; the editor's background learner can too. Importing
-this module imports torch."""
+the loop. `online.OnlineWeights` drives it as the user types; `eval --adapt`, `lsp` and
+`serve` run it in their own process, the editor in its learner's (`online_remote`).
+Importing this module imports torch."""
 
 from __future__ import annotations
-
-import queue
-import threading
 
 import numpy as np
 import torch
@@ -115,119 +113,9 @@ class OnlineAdapter:
     def weights(self) -> dict[str, np.ndarray]:
         return weights_to_numpy(self.model)
 
+    def close(self) -> None:
+        """Nothing to let go of: the updates handed over run here, to the end."""
+
     def engine(self, name: str = "adapted") -> Engine:
         """The adapted weights as a numpy engine (a copy: later updates do not change it)."""
         return Engine(name, self.config, self.weights())
-
-
-class OnlineWeights:
-    """Dynamic evaluation driven by the text as it is typed, off the keystroke path.
-
-    The suggestion session (or `eval --adapt`) hands it each byte the user wrote (`feed`);
-    every `chunk` bytes make one `OnlineAdapter.update`. Between keystrokes the session asks
-    `latest()` for the newest weights as a numpy `Engine` and swaps it in (through
-    `cache.CacheEngine.current`, which the typing cache does for it). Two modes:
-
-    - background (the editor, `lsp`, `serve`): a worker thread takes the updates, so a
-      keystroke never waits for torch (its matrix products release the GIL); `latest()`
-      returns only what is finished, the newest engine once, then None until the next;
-    - deterministic (`background=False`, `eval --adapt`, tests): the update runs inside
-      `feed` at the chunk boundary, so the next byte is predicted by the new weights, which
-      is what eval scores. `wait()` makes a background run reach the same point, so a session
-      that waits after each chunk gives the same per-byte probabilities as eval.
-
-    `start_document()` ends a document (its last partial chunk is learned, as eval does)
-    and resets the hidden state for the next; `forget()` drops all that was learned (the
-    session's `forget --all`, pause and exclusions must not keep online weights)."""
-
-    def __init__(self, adapter: OnlineAdapter, chunk: int = 32, background: bool = True, name: str = "adapted"):
-        if chunk < 1:
-            raise ValueError("chunk must be at least one byte")
-        self.adapter, self.chunk, self.background, self.name = adapter, chunk, background, name
-        self.pending = bytearray()  # bytes fed since the last chunk was handed over
-        self._fresh: Engine | None = None  # the newest engine, not yet taken by `latest`
-        self._lock = threading.Lock()
-        self._jobs: queue.Queue = queue.Queue()
-        self._worker: threading.Thread | None = None
-        self._unpublished = False  # the worker skipped exporting its last update (more were waiting)
-
-    # -------------------------------------------------------------- the session's side
-
-    def feed(self, data: bytes) -> None:
-        """The user wrote `data` (after everything fed so far)."""
-        for byte in data:
-            self.pending.append(byte)
-            if len(self.pending) >= self.chunk:
-                self._submit(("update", bytes(self.pending)))
-                self.pending = bytearray()
-
-    def start_document(self) -> None:
-        """What follows is a new document: learn the last one's partial chunk, reset the hidden state."""
-        if self.pending:
-            self._submit(("update", bytes(self.pending)))
-            self.pending = bytearray()
-        self._submit(("start", None))
-
-    def latest(self) -> Engine | None:
-        """The newest adapted engine not handed out yet, or None; never waits."""
-        with self._lock:
-            fresh, self._fresh = self._fresh, None
-        return fresh
-
-    def wait(self) -> None:
-        """Until every update handed over is done (a no-op in deterministic mode)."""
-        if self._worker is not None:
-            self._jobs.join()
-
-    def forget(self) -> Engine:
-        """Drop everything learned online: back to the starting weights (returned as an engine)."""
-        self.wait()
-        self.pending = bytearray()
-        self.adapter.reset()
-        engine = self.adapter.engine(self.name)
-        with self._lock:
-            self._fresh = engine
-        return engine
-
-    def close(self) -> None:
-        """Stop the worker (after the updates already handed over)."""
-        if self._worker is not None:
-            self._jobs.put(None)
-            self._worker.join()
-            self._worker = None
-
-    # -------------------------------------------------------------- the updates
-
-    def _submit(self, job: tuple) -> None:
-        if not self.background:
-            self._run(job, publish=True)
-            return
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._work, name="charcomplete-online-weights", daemon=True)
-            self._worker.start()
-        self._jobs.put(job)
-
-    def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            try:
-                if job is None:
-                    return
-                # Export only the newest weights: when the typist is ahead, intermediate engines
-                # would be replaced before any keystroke read them.
-                self._run(job, publish=self._jobs.empty())
-            finally:
-                self._jobs.task_done()
-
-    def _run(self, job: tuple, publish: bool) -> None:
-        kind, chunk = job
-        if kind == "start":
-            self.adapter.start_document()
-        else:
-            self.adapter.update(chunk)
-            self._unpublished = True
-        if publish and self._unpublished:
-            engine = self.adapter.engine(self.name)
-            with self._lock:
-                self._fresh = engine
-            self._unpublished = False

@@ -183,8 +183,45 @@ class Failed:
     message: str
 
 
+@dataclass(frozen=True)
+class OnlineStart:
+    """editor -> learner: start the online weights (again) from the weights last published
+    (or loaded): the editor suggests with those now (`online_remote`)."""
+
+    session: int  # names this start; chunks and answers carry it (a chunk of an older one is ignored)
+
+
+@dataclass(frozen=True)
+class OnlineChunk:
+    """editor -> learner: the next `ONLINE_CHUNK` bytes typed; take one online step on them."""
+
+    session: int
+    seq: int  # counts the chunks since OnlineStart; the answer carries it
+    data: str  # the bytes, base64
+
+
+@dataclass(frozen=True)
+class OnlineDocument:
+    """editor -> learner: what is typed next starts a new document (reset the online hidden state)."""
+
+
+@dataclass(frozen=True)
+class OnlineReset:
+    """editor -> learner: drop what the online weights learned (forget, exclusions, pause)."""
+
+
+@dataclass(frozen=True)
+class OnlineUpdated:
+    """learner -> editor: the online weights took chunk `seq`; they are in `online_remote.weights_path`."""
+
+    session: int
+    seq: int
+    bits: float  # bits per byte the weights gave the chunk before the step
+
+
 Message = (Text | Pause | Resume | Stop | Ready | SourcesRead | Progress | Published | Refused | Busy
-           | Rebased | Forgotten | Stopped | Failed)
+           | Rebased | Forgotten | Stopped | Failed | OnlineStart | OnlineChunk | OnlineDocument | OnlineReset
+           | OnlineUpdated)
 _MESSAGE_TYPES = {cls.__name__: cls for cls in Message.__args__}
 
 
@@ -276,6 +313,9 @@ class Learner:
                  on_message: Callable[[Message], None] | None = None):
         self.model_name = model_name
         self.on_message = on_message
+        # The online weights' answers go here, not to `on_message`: they are the business of the
+        # thread waiting for them (`online_remote.RemoteAdapter`), not of the surface's loop.
+        self.on_online: Callable[[OnlineUpdated | None], None] | None = None
         self.settings = settings or LearnerSettings()
         self.process: subprocess.Popen | None = None
         self.stopped = False  # told to stop (or handed over): nothing more is sent
@@ -333,7 +373,10 @@ class Learner:
     def _read(self) -> None:
         for line in self.process.stdout:
             message = decode_message(line)
-            if message is not None:
+            if isinstance(message, OnlineUpdated):
+                if self.on_online is not None:
+                    self.on_online(message)
+            elif message is not None:
                 self.ready = self.ready or isinstance(message, Ready)
                 if self.on_message is not None:
                     try:
@@ -342,6 +385,8 @@ class Learner:
                         logging.getLogger(__name__).exception("a learner message was not handled")
                 else:
                     self._received.put(message)
+        if self.on_online is not None:  # None: no more answers will come
+            self.on_online(None)
         if self.on_message is not None:  # the end of its output: the process is gone, or going
             try:
                 self.process.wait(timeout=5)
@@ -380,6 +425,9 @@ class Learner:
 
     def send_text(self, text: str) -> None:
         self._send(Text(text))
+
+    def send_online(self, message: OnlineStart | OnlineChunk | OnlineDocument | OnlineReset) -> None:
+        self._send(message)
 
     def pause(self) -> None:
         self._send(Pause())

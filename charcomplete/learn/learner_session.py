@@ -4,7 +4,8 @@ The document being edited gets most updates (`user_share`), half of them cut fro
 part, where the user is writing; the rest come from the folders the model was trained on
 (`learner_text`). Every `publish_every_s` the weights are offered to the `Publisher`
 (`learner_publish`), which saves them only when they pass its held-out checks. Messages from
-the editor (the text, pause, resume, stop) arrive in `inbox`; what happened goes to `outbox`.
+the editor (the text, pause, resume, stop, and the chunks its online weights step on:
+`learner_online`) arrive in `inbox`; what happened goes to `outbox`.
 `charcomplete forget` is noticed between steps: everything learned is dropped, nothing published."""
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from charcomplete.learn.learner import (
     forget_generation,
 )
 from charcomplete.learn.learner_log import log
+from charcomplete.learn.learner_online import OnlineServer
 from charcomplete.learn.learner_publish import Candidate, Forget, LearnerStats, Publisher
 from charcomplete.learn.learner_text import Background, DocumentSplit, read_background, split_document
 from charcomplete.learn.training import ChunkStream, Trainer
@@ -72,6 +74,8 @@ class Session:
 
         self.publisher = Publisher(loaded, settings, reference, self._send, self._check_forget,
                                    general=self._read_general_heldout(loaded))
+        # The editor's online weights start from what it suggests with: the weights last published.
+        self.online = OnlineServer(loaded.config, reference.weights, self._send, settings.threads)
         self.background, scanned = read_background(loaded.meta.sources, loaded.meta.exclude,
                                                     settings, self.rng)
         if scanned is not None:
@@ -100,6 +104,8 @@ class Session:
         self.outbox.put(message)
 
     def _handle(self, message) -> None:
+        if self.online.handle(message):
+            return
         if isinstance(message, Text):
             self.document = split_document(message.text, self.settings)
             self.changed_at_step = self.stats.steps
@@ -140,6 +146,8 @@ class Session:
         except Forget:
             self._forget()
             return
+        finally:
+            self.online.close()
         self._send(Stopped(steps=self.stats.steps))
         log(f"stopped after {self.stats.steps} steps")
 

@@ -16,6 +16,7 @@ and `remember`, which are quick."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from charcomplete.core.errors import CharcompleteError
@@ -89,7 +90,8 @@ class Session:
                  remembered: Remembered | None = None, online=None):
         self.options = options or SessionOptions()
         self.engine = engine
-        self.online = online  # learn.adapt.OnlineWeights, or None
+        self.online = online  # learn.online.OnlineWeights, or None
+        self._online_for = load_online  # makes the online weights for new weights (go_online changes it)
         self.cache: CacheEngine | None = (
             typing_cache(engine, text, remembered=remembered.ngram if remembered else None,
                          recalled=remembered.index if remembered else None, online=online)
@@ -113,13 +115,18 @@ class Session:
             online = load_online(engine)
         return cls(engine, text, options, remembered, online)
 
-    def go_online(self, online) -> None:
-        """Let the weights learn from what is typed from now on (`load_online`, made off the
-        keystroke path); the Completer takes each new set between two keystrokes."""
-        if self.cache is None or online is None:
+    def go_online(self, online_for: Callable[[Predictor], object]) -> None:
+        """Let the weights learn from what is typed from now on, through `online_for(engine)`
+        (an `online.OnlineWeights` for those weights; quick: the editor's steps them in its
+        learner process, `online_remote.remote_online`), also for the weights swapped in later.
+        The Completer takes each new set between two keystrokes."""
+        if self.cache is None:
             return
-        self.online = online
-        self.cache.online = online  # the Completer's predictor is this cache, or a twin sharing it
+        self._online_for = online_for
+        if self.online is not None:
+            self.online.close()
+        self.online = online_for(self.engine)
+        self.cache.online = self.online  # the Completer's predictor is this cache, or a twin sharing it
 
     # ------------------------------------------------------------ suggestions
 
@@ -173,7 +180,7 @@ class Session:
         self.engine = engine
         if self.online is not None:
             self.online.close()
-            self.online = load_online(engine)
+            self.online = self._online_for(engine)
         if self.cache is not None:
             self.cache = self.cache.rebased(engine)
             self.cache.online = self.online
@@ -205,7 +212,7 @@ class Session:
         self.engine = engine
         if self.online is not None:  # what the weights learned online is forgotten too
             self.online.close()
-            self.online = load_online(engine)
+            self.online = self._online_for(engine)
         self.cache = typing_cache(engine, text, online=self.online) if self.options.cache else None
         self._learning = self._learning and self.cache is not None
         self.completer = self.new_completer()

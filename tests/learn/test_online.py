@@ -1,4 +1,4 @@
-"""Online weights (learn/adapt.py `OnlineWeights`): dynamic evaluation driven by typed text,
+"""Online weights (learn/online.py `OnlineWeights`): dynamic evaluation driven by typed text,
 in a worker thread or at each chunk's boundary, swapped into the typing cache between
 keystrokes; `eval --adapt` runs the same path, so a session typing the same text gets the
 same per-byte probabilities."""
@@ -10,7 +10,8 @@ import pytest
 
 from charcomplete.core.config import LN2, ModelConfig
 from charcomplete.evaluate.evaluation import AdaptSettings, evaluate
-from charcomplete.learn.adapt import OnlineAdapter, OnlineWeights
+from charcomplete.learn.adapt import OnlineAdapter
+from charcomplete.learn.online import OnlineWeights
 from charcomplete.model import memory
 from charcomplete.model.cache import typing_cache
 from charcomplete.model.engine import Engine

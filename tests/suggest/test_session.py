@@ -26,7 +26,7 @@ def tiny_model() -> str:
     return name
 
 
-def typed_through_a_session(name: str, text: str) -> list[float]:
+def typed_through_a_session(name: str, text: str, online=None) -> list[float]:
     """A keystroke at a time, as a surface types: the Completer reads each new byte (learning from
     it: the cache counts it, the online weights take a step at each chunk's end) and the next
     keystroke's state carries over the newest weights. The online weights run in their
@@ -34,7 +34,8 @@ def typed_through_a_session(name: str, text: str) -> list[float]:
     engine = Engine.load(name)
     remembered, warning = load_memory(engine)
     assert warning is None and remembered is not None
-    session = Session(engine, "", SessionOptions(online=True), remembered, online_weights(name, background=False))
+    online = online(engine) if online is not None else online_weights(name, background=False)
+    session = Session(engine, "", SessionOptions(online=True), remembered, online)
     data = text.encode()
     bits = []
     for i, byte in enumerate(data):
@@ -50,6 +51,27 @@ def test_a_session_gets_the_per_byte_probabilities_eval_adapt_reports(tiny_model
     typed = typed_through_a_session(tiny_model, TEXT)
     assert len(typed) == len(result["byte_bits"])
     np.testing.assert_allclose(typed, result["byte_bits"], rtol=0, atol=1e-9)
+
+
+def test_the_editors_online_weights_stepped_in_its_learner_process_give_the_same_probabilities(tiny_model):
+    # The editor never imports torch: its online steps run in its learner process (online_remote).
+    from charcomplete.learn.learner import Learner, LearnerSettings
+    from charcomplete.learn.online import ONLINE_CHUNK, OnlineWeights
+    from charcomplete.learn.online_remote import RemoteAdapter, weights_path
+
+    result = evaluate(tiny_model, [TEXT], adapt=True, ksr_bytes=0, byte_bits=True)
+    learner = Learner(tiny_model, LearnerSettings()).start()
+    try:
+        typed = typed_through_a_session(
+            tiny_model, TEXT,
+            online=lambda engine: OnlineWeights(RemoteAdapter(learner, engine), ONLINE_CHUNK, background=False))
+        path = weights_path(learner.pid)
+        assert path.exists() and path.stat().st_mode & 0o777 == 0o600
+    finally:
+        learner.hand_over()
+        learner.process.wait(30)
+    np.testing.assert_allclose(typed, result["byte_bits"], rtol=0, atol=1e-6)
+    assert not path.exists()  # what was learned online ends with the learner
 
 
 def test_without_online_weights_the_session_is_eval_without_dynamic_steps(tiny_model):

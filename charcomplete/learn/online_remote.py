@@ -1,0 +1,106 @@
+"""The editor's online weights, stepped in its learner process.
+
+Dynamic evaluation needs torch, and torch in the editor's process costs about 300 MB of
+memory (70 -> 365 MB peak in a trial): the editor never imports it. Its learner process has
+torch already, so the online steps run there (`learner_online.OnlineServer`) and the editor
+holds only a `RemoteAdapter`: the `online.Adapter` that `online.OnlineWeights` drives, whose
+`update` sends a chunk over the learner's pipe and waits (on OnlineWeights' worker thread,
+never on a keystroke) for the answer, and whose `engine` reads the new weights from
+`weights_path(pid)`, a private file (0600, in the state folder) the learner rewrites
+atomically after each step and removes when it ends. The steps are the very ones `eval
+--adapt`, `lsp` and `serve` take in their own process (`online.online_adapter`), on the same
+bytes, so the editor adapts as `eval --adapt` measures (tests/learn/test_online_remote.py)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from charcomplete.core.paths import locations
+from charcomplete.learn.learner import Learner, OnlineChunk, OnlineDocument, OnlineReset, OnlineStart, OnlineUpdated
+from charcomplete.learn.online import ONLINE_CHUNK, OnlineWeights
+from charcomplete.model.engine import Engine
+
+ANSWER_TIMEOUT_S = 30.0  # an online step is ~10-50 ms; a learner this late is stuck or gone
+_sessions = itertools.count(1)
+
+
+def weights_path(pid: int) -> Path:
+    """Where the learner process `pid` keeps its latest online weights."""
+    return locations().state / f"online-weights-{pid}.npz"
+
+
+class RemoteAdapter:
+    """An `online.Adapter` whose steps run in `learner`'s process; `base` is the engine the
+    editor suggests with now (the weights the learner starts its online weights from)."""
+
+    def __init__(self, learner: Learner, base: Engine):
+        self.learner, self.base = learner, base
+        self._answered = threading.Condition()
+        self._sent = 0  # chunks sent since the last start
+        self._answer: OnlineUpdated | None = None
+        self._gone = False
+        self._has_weights = False  # an answer arrived since the last start or reset
+        self.session = next(_sessions)
+        learner.on_online = self._on_answer
+        learner.send_online(OnlineStart(self.session))
+
+    def _on_answer(self, answer: OnlineUpdated | None) -> None:
+        with self._answered:
+            if answer is None:
+                self._gone = True
+            elif answer.session == self.session:
+                self._answer = answer
+            self._answered.notify_all()
+
+    def close(self) -> None:
+        """No more answers are wanted: a step still waiting for one gives up now."""
+        with self._answered:
+            self._gone = True
+            self._answered.notify_all()
+
+    def start_document(self) -> None:
+        self.learner.send_online(OnlineDocument())
+
+    def reset(self) -> None:
+        self.learner.send_online(OnlineReset())
+        self._has_weights = False
+
+    def update(self, chunk: bytes) -> float:
+        """One step on `chunk` in the learner; its bits per byte before the step (NaN when the
+        learner did not answer: it is gone, or stuck)."""
+        with self._answered:
+            self._sent += 1
+            seq = self._sent
+        self.learner.send_online(OnlineChunk(self.session, seq, base64.b64encode(chunk).decode("ascii")))
+        with self._answered:
+            answered = self._answered.wait_for(
+                lambda: self._gone or (self._answer is not None and self._answer.seq >= seq), ANSWER_TIMEOUT_S)
+            if not answered or self._gone:
+                return math.nan
+            self._has_weights = True
+            return self._answer.bits
+
+    def engine(self, name: str = "adapted") -> Engine:
+        """The newest online weights as a numpy engine (the base engine before any step)."""
+        pid = self.learner.pid
+        if not self._has_weights or pid is None:
+            return self.base
+        try:
+            with np.load(weights_path(pid), allow_pickle=False) as stored:
+                weights = {key: stored[key] for key in stored.files}
+            engine = Engine(name, self.base.config, weights)
+        except (OSError, ValueError, KeyError):
+            return self.base  # the learner ended meanwhile (its file goes with it): suggest with the base
+        engine.folder = self.base.folder  # the same model: its memory is where the base's is
+        return engine
+
+
+def remote_online(learner: Learner, engine: Engine) -> OnlineWeights:
+    """Online weights for the editor: stepped in `learner`'s process, from `engine`'s weights."""
+    return OnlineWeights(RemoteAdapter(learner, engine), ONLINE_CHUNK, background=True, name=engine.name)
