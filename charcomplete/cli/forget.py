@@ -108,6 +108,15 @@ def _forget_everything(yes: bool) -> None:
         _remove(log)  # a running server's open log goes on in a file with no name, gone when it exits
     if removed_logs:
         print(f"removed the logs {', '.join(log.name for log in removed_logs)} in {where.state}")
+    # The editor's online weights, handed over by its learner (a running learner's session ends
+    # at this forget and takes its file with it; these are the files of a learner that was killed).
+    from charcomplete.learn.online_remote import WEIGHTS_GLOB
+
+    online = sorted(where.state.glob(WEIGHTS_GLOB)) if where.state.is_dir() else []
+    for path in online:
+        _remove(path)
+    if online:
+        print(f"removed {len(online)} file(s) of online weights in {where.state}")
     if where.cache.exists() or where.cache.is_symlink():
         _remove(where.cache)
         print(f"removed the cache in {where.cache}")

@@ -30,9 +30,12 @@ ANSWER_TIMEOUT_S = 30.0  # an online step is ~10-50 ms; a learner this late is s
 _sessions = itertools.count(1)
 
 
+WEIGHTS_GLOB = "online-weights-*.npz"  # every learner's file in the state folder (`forget --all` removes them)
+
+
 def weights_path(pid: int) -> Path:
     """Where the learner process `pid` keeps its latest online weights."""
-    return locations().state / f"online-weights-{pid}.npz"
+    return locations().state / WEIGHTS_GLOB.replace("*", str(pid))
 
 
 class RemoteAdapter:

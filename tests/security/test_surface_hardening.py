@@ -376,3 +376,17 @@ def test_forget_all_removes_every_log(charcomplete_home):
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert [log.name for log in logs if log.exists()] == []
+
+
+def test_forget_all_removes_the_online_weights_a_killed_learner_left(charcomplete_home):
+    # Issue 23: the editor's online weights are handed over in a file; a learner killed before it
+    # could remove it leaves what it learned from the typing there, until `forget --all`.
+    state = charcomplete_home / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    left = state / "online-weights-4242.npz"
+    left.write_bytes(b"weights learned from the typing")
+    result = subprocess.run([*CLI, "forget", "--all", "--yes"], capture_output=True, text=True, env=cli_env(),
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert not left.exists()
+    assert "online weights" in result.stdout
