@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from machine import describe
 
 TEXT = (
@@ -42,11 +43,7 @@ TEXT = (
 
 
 def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
+    return float(np.percentile(np.asarray(values), q)) if len(values) else float("nan")
 
 
 def peak_rss_mb(pid: int | str = "self") -> float:

@@ -24,6 +24,7 @@ import statistics
 import tempfile
 import time
 
+import numpy as np
 from machine import describe
 
 LINE = "To rebase the branch in git, run git rebase main and then check the result of it all.\n"
@@ -31,8 +32,7 @@ TYPED = "Then search every line in vim for the word you want, and list the old l
 
 
 def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+    return float(np.percentile(np.asarray(values), q)) if len(values) else float("nan")
 
 
 def run(mb: float, keys: int, mode: str) -> tuple[float, list[float], list[float]]:

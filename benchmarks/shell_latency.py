@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 from machine import describe
 
 COMMANDS = [
@@ -30,8 +31,7 @@ COMMANDS = [
 
 
 def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return float(np.percentile(np.asarray(values), q)) if len(values) else float("nan")
 
 
 def summary(values: list[float]) -> str:
