@@ -499,7 +499,7 @@ async def test_unsaved_text_is_journaled_privately_and_offered_back(engine, tmp_
         assert stat.S_IMODE(journal.parent.stat().st_mode) == 0o700
         assert app.journal.read().text == "saved unsaved\n"
         # The editor dies here without quitting: the journal stays.
-        app.journal = Journal(None)  # (so the test's clean exit does not remove the real one)
+        app.journaling.journal = Journal(None)  # (so the test's clean exit does not remove the real one)
     os.utime(path, (time.time() - 60, time.time() - 60))
     again = make_app(engine, path)
     async with again.run_test(size=SIZE) as pilot:
@@ -517,7 +517,7 @@ async def test_two_sessions_keep_their_own_journals(engine, tmp_path):
         await pilot.press(*"first words")
         await wait_for(pilot, first.journal.path.exists, what="the first journal")
         await first.workers.wait_for_complete()
-        kept, first.journal = first.journal, Journal(None)  # the first editor "dies" with its journal
+        kept, first.journaling.journal = first.journal, Journal(None)  # the first editor "dies" with its journal
     async with second.run_test(size=SIZE) as pilot:
         assert isinstance(second.screen, RecoverScreen)  # the dead session's text is offered
         await pilot.press("escape")  # not now: it stays for later
@@ -565,7 +565,7 @@ async def _die_with_unsaved_text(engine, path, *keys: str) -> Journal:
         await wait_for(pilot, lambda: (entry := app.journal.read()) is not None and entry.selection == selection,
                        what="the journal of the text and the cursor")
         await app.workers.wait_for_complete()
-        kept, app.journal = app.journal, Journal(None)  # dies: its journal stays
+        kept, app.journaling.journal = app.journal, Journal(None)  # dies: its journal stays
     os.utime(path, (time.time() - 60, time.time() - 60))
     return kept
 
@@ -771,11 +771,11 @@ async def test_pausing_learning_stops_sending_and_journaling(engine, tmp_path):
         await wait_for(pilot, lambda: app.learner_state == "learning", timeout=30, what="the learner")
         await pilot.press("f3")
         assert app.learner_state == "paused"
-        sent = app._sent_version
+        sent = app.learning.sent_version
         counted = app.cache.caches[0].observed_bytes
         await pilot.press(*"private words here")
         await pilot.pause(0.3)
-        assert app._sent_version == sent
+        assert app.learning.sent_version == sent
         assert not app.journal.path.exists()
         assert app.cache.caches[0].observed_bytes == counted  # nor does the suggestions' cache count it
         await pilot.press("f3")

@@ -259,7 +259,7 @@ def test_an_interrupted_in_place_save_is_reported_at_open(tmp_path):
 
 
 def test_a_file_over_the_open_limit_is_refused_in_one_sentence(tmp_path):
-    from charcomplete.editor.app import MAX_DOCUMENT_BYTES
+    from charcomplete.editor.reading import MAX_DOCUMENT_BYTES
 
     path = tmp_path / "huge.md"
     with open(path, "wb") as handle:
