@@ -40,9 +40,19 @@ CUT_BY_SAVINGS = True  # show the prefix worth most: P(it is typed) * (its keys 
 # once (the shell server's history: `echo zy` after `echo zygo-marker` showed nothing at 0.5), so
 # 0.2 stays until the cost of a wrong suggestion is settled (BENCHMARKS.md, "Suggestions").
 MIN_VALUE = 0.2  # show nothing that saves fewer keys than this on average
-# CJK text (the Chinese item of issue 26; figures in /work/notes/zh.md, chosen on zh-rust-book
-# ch17-ch18): a suggestion's worth counts the keys it saves, a CJK character costing IME_KEYS
-# (characters.py says why 2), and a word is judged by whole characters, so that ，。 end one.
+# CJK text (issue 26, item 6): a suggestion's worth counts the keys it saves, a CJK character
+# costing IME_KEYS (characters.py says why 2, a documented figure, not a tuned one), and a word
+# is judged by whole characters, so that ，。 end one. Dev slice: zh-rust-book ch17-00..02 (13,910
+# characters, 18,880 keys through an input method), benchmarks/suggestion_policy.py --text,
+# savings and net of 0.25 key per wrong suggestion, both in IME keys, and the wrong share:
+#                                   built-in alone   built-in+cache   zh alone        zh+cache
+#   before (1 key a character)     6.5/2.6% 83.5%   22.2/18.3% 72.6% 15.0/12.2% 68.2% 24.8/21.6% 64.8%
+#   + word_chars                   6.5/2.6% 83.5%   22.2/18.4% 72.4% 15.0/12.2% 68.2% 24.8/21.6% 64.8%
+#   + ime_keys 2 (the default)     7.6/3.2% 80.7%   26.8/21.5% 68.1% 18.2/15.0% 60.7% 31.5/27.1% 57.8%
+#   + char_prob                    the default's figures to 0.1 (min_total bounds the search first)
+# (zh: the built-in model after 4 minutes of `train` on ch00-ch16.) At a whole Esc per wrong
+# suggestion the built-in model with the cache loses 1.2 points (6.8% -> 5.6%): it shows 47% more.
+# English notes (the dev slice above): the same figures before and after.
 WORD_CHARS = True  # punctuation and spaces past ASCII (，。“”) end a word; False: every non-ASCII byte is a word byte
 CHAR_PROB = False  # min_prob judged per character, min_prob ** (the keys it costs); False: per byte
 # The Completer's (every interactive surface's) search budget (Policy.budget_ms): past 3 ms no
