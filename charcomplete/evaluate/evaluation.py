@@ -17,7 +17,10 @@ the function the editor's Completer calls, with the same defaults) and:
   types one character.
 
 keystroke savings (KSR) = 1 - keys / characters. Bits and accuracy are per byte (a
-character for ASCII text); DOC_START itself is read, never predicted.
+character for ASCII text); DOC_START itself is read, never predicted. Each typist also counts
+keys as an input method spends them ("ime_savings"): a CJK character it types costs
+`characters.IME_KEYS` keys, and the text typed unaided as many (for text without CJK
+characters the two figures are the same).
 
 Adaptation (`adapt=True`, or `dynamic`/`cache` one at a time):
 - dynamic evaluation: after each `chunk` bytes have been predicted, the model takes a
@@ -47,6 +50,7 @@ from charcomplete.model.cache import CACHE_MIX_LR, CACHE_ORDER, CacheEngine, typ
 from charcomplete.model.engine import Engine
 from charcomplete.model.ngram import NGram, NGramEngine
 from charcomplete.storage.store import LoadedModel
+from charcomplete.suggest.characters import typing_keys
 from charcomplete.suggest.decoder import next_word, suggest
 
 MAX_BYTES = 100_000  # text evaluated (bits, accuracy); the notes benchmark reads its first 100 kB
@@ -90,6 +94,7 @@ class _Typist:
     keys_used: str  # "whole" (Tab), "word" (Ctrl+Right) or "both"
     next: int = 0  # position of the next decision in the current document
     keys: int = 0
+    ime_keys: float = 0.0  # the keys again, a CJK character typed costing IME_KEYS (the module's docstring)
     shown: int = 0
     accepted: int = 0
     accepted_chars: int = 0
@@ -99,10 +104,13 @@ class _Typist:
     asked: int = 0  # suggestions this typist computed (a typist sharing another's offer computes none)
     seconds: float = 0.0  # time they took
 
-    def figures(self, chars: int) -> dict:
+    def figures(self, chars: int, ime_total: float) -> dict:
+        """ime_total: the keys the text costs typed unaided through an input method."""
         return {
             "savings": 1.0 - self.keys / chars if chars else 0.0,
             "keys": self.keys,
+            "ime_savings": 1.0 - self.ime_keys / ime_total if ime_total else 0.0,
+            "ime_keys": self.ime_keys,
             "shown": self.shown,
             "accepted": self.accepted,
             "precision": self.accepted / self.shown if self.shown else 0.0,
@@ -277,6 +285,7 @@ class _Pass:
                         for label, options in decoders.items() for keys in TYPISTS]
         self.tally = _Tally()
         self.ksr_docs = self.ksr_bytes = self.ksr_chars = 0  # what the typists typed
+        self.ksr_ime_keys = 0.0  # ...and what it costs typed unaided through an input method
 
     def read(self, doc: bytes, typing: bool, progress: Progress | None, total: int) -> None:
         """Predict each byte of `doc` before anything learns from it; the typists type it when `typing`."""
@@ -285,6 +294,7 @@ class _Pass:
             self.ksr_docs += 1
             self.ksr_bytes += len(doc)
             self.ksr_chars += len(char_starts(doc))
+            self.ksr_ime_keys += typing_keys(doc.decode("utf-8", errors="replace"))
             for typist in self.typists:
                 typist.next = 0
         if self.online is not None:
@@ -338,7 +348,7 @@ class _Pass:
         by_label: dict[str, dict] = {}
         for typist in self.typists:
             entry = by_label.setdefault(typist.label, {"label": typist.label, "options": typist.options})
-            entry[typist.keys_used] = typist.figures(self.ksr_chars)
+            entry[typist.keys_used] = typist.figures(self.ksr_chars, self.ksr_ime_keys)
         decoders = list(by_label.values())
         result = {
             "model": engine.name,
@@ -363,6 +373,8 @@ class _Pass:
             latencies = np.asarray(tally.latencies) * 1e3
             result["ksr"] = {"documents": self.ksr_docs, "bytes": self.ksr_bytes, "chars": self.ksr_chars,
                              **{keys: main[keys]["savings"] for keys in TYPISTS},
+                             "ime_keys": self.ksr_ime_keys,
+                             **{f"ime_{keys}": main[keys]["ime_savings"] for keys in TYPISTS},
                              "precision": main["whole"]["precision"]}
             result["latency_ms"] = {"p50": float(np.percentile(latencies, 50)),
                                     "p99": float(np.percentile(latencies, 99)), "suggestions": int(latencies.size)}
@@ -408,6 +420,7 @@ def _type(typists: list[_Typist], state: PredictorState, doc: bytes, i: int, tal
         elif typist.keys_used == "both" and offer and not doc.startswith(offer.encode("utf-8"), i):
             offer = next_word(offer)  # not all of it: does its first word fit?
         typist.keys += 1
+        typist.ime_keys += 1  # a Tab, or the character typed (its other keys below)
         data = offer.encode("utf-8")
         if data:
             typist.shown += 1
@@ -419,7 +432,10 @@ def _type(typists: list[_Typist], state: PredictorState, doc: bytes, i: int, tal
                 typist.accepted_chars += len(offer)
                 typist.next = i + len(data)
                 continue
-        typist.next = i + char_length(doc, i)
+        length = char_length(doc, i)
+        if length > 1:  # a multi-byte character typed: what the input method spends on it beyond one key
+            typist.ime_keys += typing_keys(doc[i : i + length].decode("utf-8", errors="replace")) - 1
+        typist.next = i + length
 
 
 def _mode(settings: AdaptSettings, neural: bool, engine) -> str:

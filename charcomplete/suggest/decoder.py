@@ -6,8 +6,10 @@ callers import them from here.
   word together with the space or punctuation after it, and further whole words the
   model is sure of; never past the end of the line) or where the model stops being
   confident, and never inside a UTF-8 character; of that, the part that saves the most
-  keys on average. What saves too little (one character, a long shot) or is only spaces
-  is not shown at all.
+  keys on average. What saves too little (one key: one character, a long shot) or is only
+  spaces is not shown at all. Keys, not characters: a CJK character costs an input method
+  IME_KEYS keys, so one sure Chinese character is worth a Tab; and a word ends at
+  punctuation in any script (，。 as , and .).
 - `alternatives`: the K best distinct continuations, the suggestion first, each worth
   showing on its own, ranked by the keys they save on average.
 - `sample`: free text generation.
@@ -22,11 +24,15 @@ figures)."""
 from __future__ import annotations
 
 from charcomplete.suggest.characters import (  # noqa: F401
+    IME_KEYS,
     is_continuation,
+    is_ime_char,
     is_stop_byte,
     is_word_byte,
+    is_word_char,
     next_word,
     printable_length,
+    typing_keys,
     unfinished_tail,
     valid_utf8_length,
 )
@@ -35,6 +41,7 @@ from charcomplete.suggest.completer import (  # noqa: F401
 )
 from charcomplete.suggest.policy import (  # noqa: F401
     BEAM,
+    CHAR_PROB,
     CUT_BY_SAVINGS,
     DEFAULT_POLICY,
     FINISH_WORDS,
@@ -46,6 +53,7 @@ from charcomplete.suggest.policy import (  # noqa: F401
     MIN_VALUE,
     MORE,
     WHOLE_WORDS,
+    WORD_CHARS,
     WORDS,
     Policy,
 )

@@ -109,7 +109,8 @@ def _int_field(request: dict, key: str, default: int | None, low: int, high: int
 def completion_answer(best, others, model_name: str) -> dict:
     """The answer to a complete request. "probability" (of the completion: the product of its
     characters' probabilities) and "saves" (the keys it saves on average, probability *
-    (characters - 1)) are there only when the completion is not empty: an empty one is the model
+    (keys - 1): a key per character, characters.IME_KEYS per CJK one) are there only when the
+    completion is not empty: an empty one is the model
     having nothing worth suggesting, not a prediction. Alternatives: the completion first, then
     others worth showing on their own, by "saves"; none when the completion is empty."""
     answer: dict = {"completion": best.text}

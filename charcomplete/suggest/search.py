@@ -12,10 +12,14 @@ import numpy as np
 
 from charcomplete.core.predictor import PredictorState
 from charcomplete.suggest.characters import (
+    IME_KEYS,
     is_continuation,
     is_stop_byte,
     is_word_byte,
+    is_word_char,
+    last_char_length,
     printable_length,
+    typing_keys,
     unfinished_tail,
     valid_utf8_length,
 )
@@ -26,12 +30,19 @@ from charcomplete.suggest.policy import DEFAULT_POLICY, Policy
 class Suggestion:
     text: str
     probability: float  # product of the chosen bytes' probabilities (1.0 for the empty text: it means nothing)
+    ime_keys: float = IME_KEYS  # keys a CJK character costs to type (the policy's): what `saves` counts
+
+    @property
+    def keys(self) -> float:
+        """Keys it takes to type the text unaided: a key per character, IME_KEYS per CJK one."""
+        return typing_keys(self.text, self.ime_keys)
 
     @property
     def saves(self) -> float:
-        """The keys it saves on average: P(it is what the user types) * (its characters - 1),
-        a Tab being a key too. What the suggestion is chosen by, and what ranks alternatives."""
-        return self.probability * max(0, len(self.text) - 1) if self.text else 0.0
+        """The keys it saves on average: P(it is what the user types) * (its keys - 1), a Tab
+        being a key too (for text without CJK characters, its characters - 1). What the
+        suggestion is chosen by, and what ranks alternatives."""
+        return self.probability * max(0.0, self.keys - 1) if self.text else 0.0
 
 
 @dataclass
@@ -51,6 +62,7 @@ class _Path:
     boundary: int = 0  # len(data) at the last word finished (where a cut may fall)
     boundary_logp: float = 0.0  # logp there
     line_end: bool = False  # it stopped because the line (or the text) most likely ends here
+    char_logp: float = 0.0  # logp of the bytes of a character begun and not finished (0 between characters)
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,9 @@ class _Limits:
     finish_typed_word: bool
     cut_by_savings: bool
     min_value: float
+    ime_keys: float
+    word_chars: bool
+    char_prob: bool
     deadline: float  # time.perf_counter() past which paths that have their first words stop (inf: none)
     hard_deadline: float  # ...and past which every path stops
 
@@ -92,6 +107,9 @@ def _limits(policy: Policy, width: int | None = None) -> _Limits:
         policy.finish_typed_word,
         policy.cut_by_savings,
         policy.min_value,
+        policy.ime_keys,
+        policy.word_chars,
+        policy.char_prob,
         *_deadlines(policy.budget_ms),
     )
 
@@ -122,7 +140,7 @@ def _children(path: _Path, limits: _Limits) -> list[tuple[int, float]]:
     for byte in top:
         lp = float(logp[byte])
         total = path.logp + lp
-        if lp < limits.log_min_prob or total < limits.log_min_total or is_stop_byte(byte):
+        if not _likely_enough(path, byte, lp, limits) or total < limits.log_min_total or is_stop_byte(byte):
             continue
         if total - path.boundary_logp < log_more:
             continue
@@ -132,26 +150,56 @@ def _children(path: _Path, limits: _Limits) -> list[tuple[int, float]]:
     return children
 
 
+def _likely_enough(path: _Path, byte: int, lp: float, limits: _Limits) -> bool:
+    """Whether `byte` passes min_prob: on its own (per byte), or with `char_prob` as part of its
+    character, which must be min_prob ** (the keys it costs) likely: the same bar per key saved,
+    so a CJK character worth IME_KEYS keys may be less likely than an ASCII one. A character not
+    finished yet is held to the lowest bar any character has (its probability can only fall)."""
+    if not limits.char_prob or byte < 0x80:
+        return lp >= limits.log_min_prob
+    char_lp = lp + (path.char_logp if is_continuation(byte) else 0.0)
+    data = path.data[-3:] + bytes((byte,))
+    if unfinished_tail(data):
+        return char_lp >= limits.log_min_prob * max(1.0, limits.ime_keys)
+    char = data[-last_char_length(data):].decode("utf-8", errors="replace")
+    return char_lp >= limits.log_min_prob * typing_keys(char, limits.ime_keys)
+
+
 def _grow(path: _Path, byte: int, lp: float, limits: _Limits, fork: bool) -> _Path:
     state = path.state.fork() if fork else path.state
     state.feed(bytes((byte,)))
-    word = is_word_byte(byte)
+    data = path.data + bytes((byte,))
     child = _Path(
         state,
-        path.data + bytes((byte,)),
+        data,
         path.lps + (lp,),
         path.logp + lp,
         path.chars + (not is_continuation(byte)),
         path.words,
-        word,
-        word or path.fresh,
+        path.in_word,
+        path.fresh,
         False,
         path.word_start,
         path.boundary,
         path.boundary_logp,
     )
+    start = len(path.data)  # where the character this byte ends began
+    if limits.word_chars and byte >= 0x80:
+        # A multi-byte character's class (a letter, or punctuation such as ，) is known at its
+        # last byte; until then nothing changes, then it counts as one character from its start.
+        if unfinished_tail(data):
+            child.char_logp = path.char_logp + lp if is_continuation(byte) else lp
+            return child
+        length = last_char_length(data)
+        word, start = is_word_char(data[-length:]), len(data) - length
+    else:
+        word = is_word_byte(byte)
+        if byte >= 0x80 and unfinished_tail(data):
+            child.char_logp = path.char_logp + lp if is_continuation(byte) else lp
+    child.in_word = word
+    child.fresh = word or path.fresh
     if word and not path.in_word:
-        child.word_start = len(path.data)
+        child.word_start = start
     elif not word and path.in_word:
         # The word ends at the first space or punctuation after it; that byte is kept,
         # since it is what the user types next. Ending the word being typed with a lone
@@ -166,10 +214,14 @@ def _grow(path: _Path, byte: int, lp: float, limits: _Limits, fork: bool) -> _Pa
     return child
 
 
-def _root(state: PredictorState) -> _Path:
+def _root(state: PredictorState, limits: _Limits) -> _Path:
     """The empty continuation, on a copy of `state` (which the search then moves)."""
     tail = state.tail
-    return _Path(state.fork(), in_word=bool(tail) and is_word_byte(tail[-1]))
+    if limits.word_chars and tail:
+        in_word = is_word_char(tail[-last_char_length(tail):])
+    else:
+        in_word = bool(tail) and is_word_byte(tail[-1])
+    return _Path(state.fork(), in_word=in_word)
 
 
 def _search(start: _Path, limits: _Limits) -> list[_Path]:
@@ -213,52 +265,71 @@ def _cut(path: _Path, limits: _Limits) -> int:
         keep = max(0, path.word_start)  # ...or inside the word being typed: drop all of it
     keep = valid_utf8_length(path.data[:keep])
     keep = printable_length(path.data[:keep])
-    return _most_saving(path, keep) if limits.cut_by_savings else keep
+    return _most_saving(path, keep, limits) if limits.cut_by_savings else keep
 
 
-def _most_saving(path: _Path, keep: int) -> int:
-    """The length of the prefix of path.data[:keep] that saves the most keys on average:
-    P(the user types it) * (its characters - 1); ties go to the longer. It ends anywhere in
+def _most_saving(path: _Path, keep: int, limits: _Limits) -> int:
+    """The length of the prefix of path.data[:keep] (whole characters) that saves the most keys
+    on average: P(the user types it) * (its keys - 1); ties go to the longer. It ends anywhere in
     the first word (where confidence runs out, as before), but past that only at a word's end,
     before or after the space or punctuation that ends it: a further word is shown whole."""
-    best, best_value, logp, chars, past_first_word = keep, -1.0, 0.0, 0, False
+    best, best_value, logp, keys, past_first_word = keep, -1.0, 0.0, 0.0, False
     data = path.data
-    for end in range(1, keep + 1):
-        byte = data[end - 1]
-        logp += path.lps[end - 1]
-        chars += not is_continuation(byte)
-        after = data[end] if end < len(data) else None
-        if after is not None and is_continuation(after):
-            continue  # inside a character
-        word_end = is_word_byte(byte) and (after is None or not is_word_byte(after))
-        after_word_end = end >= 2 and not is_word_byte(byte) and is_word_byte(data[end - 2])
+    words = _word_classes(data, limits.word_chars)  # (end, is a word character), one per character
+    start = 0
+    for index, (end, word) in enumerate(words):
+        if end > keep:
+            break
+        logp += sum(path.lps[start:end])
+        keys += typing_keys(data[start:end].decode("utf-8", "replace"), limits.ime_keys)
+        start = end
+        after = words[index + 1][1] if index + 1 < len(words) else None
+        word_end = word and (after is None or not after)
+        after_word_end = index >= 1 and not word and words[index - 1][1]
         if past_first_word and not (word_end or after_word_end or end == keep):
             continue
-        value = math.exp(logp) * (chars - 1)
+        value = math.exp(logp) * (keys - 1)
         if value >= best_value:
             best, best_value = end, value
         past_first_word = past_first_word or word_end
     return best
 
 
+def _word_classes(data: bytes, word_chars: bool) -> list[tuple[int, bool]]:
+    """(where each character of `data` ends, whether it is a word character): whole characters
+    judged by `is_word_char` (`word_chars`), or by their first byte as before; an unfinished last
+    character is included, a lone byte is a character of its own."""
+    out, start = [], 0
+    while start < len(data):
+        lead = data[start]
+        need = 1 if lead < 0xC0 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+        end = start + 1
+        while end < min(len(data), start + need) and is_continuation(data[end]):
+            end += 1
+        out.append((end, is_word_char(data[start:end]) if word_chars else is_word_byte(lead)))
+        start = end
+    return out
+
+
 def _finish(path: _Path, limits: _Limits) -> Suggestion | None:
     """The path cut and decoded; None when what is left is not worth showing."""
     keep = _cut(path, limits)
     text = path.data[:keep].decode("utf-8")
-    if len(text) < limits.min_chars or (not limits.blank_ok and text.isspace()):
+    keys = typing_keys(text, limits.ime_keys)
+    if keys < limits.min_chars or (not limits.blank_ok and text.isspace()):
         return None  # too short to save a key, or only a space: it would look like nothing
     probability = math.exp(math.fsum(path.lps[:keep]))
-    if probability * (len(text) - 1) < limits.min_value:
+    if probability * (keys - 1) < limits.min_value:
         return None  # it would save too little on average to be worth the reading
-    return Suggestion(text, probability)
+    return Suggestion(text, probability, limits.ime_keys)
 
 
 def _best(paths: list[_Path], limits: _Limits) -> Suggestion | None:
     """Of the stopped paths, the one worth most: the keys it saves on average, P(the user
-    types it) * (its length - 1), the measure the cut used (issue 15's policies: * its length)."""
+    types it) * (its keys - 1), the measure the cut used (issue 15's policies: * its keys)."""
     options = [option for option in (_finish(path, limits) for path in paths) if option is not None]
     tab = 1 if limits.cut_by_savings else 0
-    return max(options, key=lambda s: s.probability * (len(s.text) - tab), default=None)
+    return max(options, key=lambda s: s.probability * (s.keys - tab), default=None)
 
 
 def suggest(state: PredictorState, policy: Policy | None = None, **overrides) -> Suggestion:
@@ -275,7 +346,7 @@ def suggest(state: PredictorState, policy: Policy | None = None, **overrides) ->
     if _inside_character(state):
         return Suggestion("", 1.0)  # the text ends mid-character: nothing decodable to add
     limits = _limits(policy)
-    return _best(_search(_root(state), limits), limits) or Suggestion("", 1.0)
+    return _best(_search(_root(state, limits), limits), limits) or Suggestion("", 1.0, policy.ime_keys)
 
 
 def alternatives(
@@ -302,16 +373,16 @@ def alternatives(
         return [main]
     limits = _limits(policy, width=1)
     logp = state.log_probs()  # (256,)
-    root = _root(state)
+    root = _root(state, limits)
     main_first = main.text.encode("utf-8")[:1]  # the main suggestion stands for its first byte's branch
-    most_chars = max(1, limits.max_chars - 1)
+    most_keys = max(1.0, limits.max_chars * max(1.0, limits.ime_keys) - 1)  # the most any option can save
     others: list[Suggestion] = []
     for byte in np.argsort(logp)[::-1].tolist():
         lp = float(logp[byte])
         others.sort(key=_rank)
-        # An option saves at most P(its first byte) * (max_chars - 1): once `wanted` options save
-        # more than that, no later one can enter the top (so the answer does not depend on k).
-        bound = math.exp(lp) * most_chars
+        # An option saves at most P(its first byte) * (its most keys - 1): once `wanted` options
+        # save more than that, no later one can enter the top (so the answer does not depend on k).
+        bound = math.exp(lp) * most_keys
         if lp < math.log(min_first) or bound < limits.min_value or (
                 len(others) >= wanted and bound < others[wanted - 1].saves):
             break

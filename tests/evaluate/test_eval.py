@@ -220,3 +220,21 @@ def test_dynamic_evaluation_needs_weights():
     with pytest.raises(CharcompleteError, match="needs the model's weights"):
         evaluate(engine, ["text"], adapt=True)
     assert np.isfinite(evaluate(engine, ["text"], adapt=True, dynamic=False)["bpc"])
+
+
+def test_keystroke_savings_through_an_input_method_count_two_keys_a_chinese_character():
+    # Issue 26: typed through an input method a CJK character costs characters.IME_KEYS keys;
+    # "神经网络。" is 4 of them and a full stop: 9 keys unaided, 5 characters.
+    from charcomplete.suggest.decoder import Policy
+
+    text = "神经网络。"
+    sure = NGram(order=8).fit(("\0" + text).encode() * 50)  # knows the text by heart
+    decoders = {"default": {}, "nothing": dataclasses.asdict(Policy(min_value=1e9))}
+    result = evaluate(sure, [text], ksr_bytes=100, decoders=decoders)
+    assert result["ksr"]["chars"] == 5 and result["ksr"]["ime_keys"] == 9
+    shown, nothing = (entry["whole"] for entry in result["decoders"])
+    assert (nothing["keys"], nothing["ime_keys"], nothing["ime_savings"]) == (5, 9, 0.0)
+    # The whole text is suggested at once and taken with one Tab: 1 key of 5, or of 9.
+    assert (shown["keys"], shown["ime_keys"]) == (1, 1)
+    assert shown["savings"] == pytest.approx(1 - 1 / 5) and shown["ime_savings"] == pytest.approx(1 - 1 / 9)
+    assert result["ksr"]["ime_whole"] == pytest.approx(1 - 1 / 9)
