@@ -81,6 +81,7 @@ class Learning:
             learner.hand_over()
             return
         self.learner = learner
+        self.suggestions.go_online(learner)  # the online weights step in the learner's process
         early, self._early = [event for event in self._early if event.learner is learner], []
         for event in early:
             self._hear(event.said)
@@ -97,6 +98,7 @@ class Learning:
 
     def hand_over(self) -> None:
         """The app is closing: the learner finishes what is left to do (its final publish) on its own."""
+        self.suggestions.go_offline()
         if self.learner is not None:
             self.learner.hand_over()
 
@@ -154,6 +156,7 @@ class Learning:
             self.failed(f"the background learner failed: {message.message}")
 
     def failed(self, reason: str) -> None:
+        self.suggestions.go_offline()  # no learner steps them any more
         self.host.learner_state = LearnerState.ERROR
         self.error = reason
         self.host.notify(f"{reason[0].upper()}{reason[1:]}; editing goes on without learning.",

@@ -15,6 +15,7 @@ from charcomplete.editor.context import Context
 from charcomplete.editor.host import EditorHost, in_thread
 from charcomplete.editor.messages import EngineLoadFailed, EngineSwapped
 from charcomplete.editor.widgets import SuggestingTextArea
+from charcomplete.learn.online_remote import remote_online
 from charcomplete.suggest.session import Session, load_engine, load_memory
 
 
@@ -51,6 +52,10 @@ class Suggestions:
 
     def load_engine(self, name: str, reason: str) -> None:
         """Load `name`'s weights and swap them in; EngineSwapped (with `reason`) or EngineLoadFailed tells the app."""
+        if reason != "learned":
+            # The learner's online weights start from the weights it learns on: for another model,
+            # or after a forget, none may be used until a learner for what is loaded now says so.
+            self.session.go_offline()
         editor = self.host.editor
         in_thread(self.host, self._swap_engine, editor, name, reason, editor.hold_context(), group="engine")
 
@@ -87,6 +92,18 @@ class Suggestions:
             self.switches += 1
             if self.session.cache is not None:
                 self.build_memory()  # another model, another memory (or none)
+
+    # ------------------------------------------------------------ online weights
+
+    def go_online(self, learner) -> None:
+        """The weights learn from what is typed, stepped in `learner`'s process (it runs on the
+        weights suggestions come from): issue 23's one adaptation path, without torch here."""
+        if self.session.cache is None:
+            return
+        self.session.go_online(lambda engine: remote_online(learner, engine))
+
+    def go_offline(self) -> None:
+        self.session.go_offline()
 
     # ------------------------------------------------------------ the model's memory
 

@@ -22,7 +22,7 @@ from textual.widgets.text_area import Location
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from charcomplete.editor.context import DOCUMENT_START, Context, CursorContext
-from charcomplete.suggest.decoder import MIN_CHARS, next_word
+from charcomplete.suggest.decoder import IME_KEYS, MIN_CHARS, next_word, typing_keys
 
 AnswerT = TypeVar("AnswerT")  # what a dialog answers
 
@@ -139,7 +139,8 @@ class SuggestingTextArea(TextArea):
         lone space left after typing the end of a word looks like nothing; a fresh suggestion
         runs on into the next word instead."""
         options = getattr(self.completer, "options", {})
-        return len(rest) >= options.get("min_chars", MIN_CHARS) and (options.get("blank_ok") or not rest.isspace())
+        keys = typing_keys(rest, options.get("ime_keys", IME_KEYS))  # a Chinese character left is worth its keys
+        return keys >= options.get("min_chars", MIN_CHARS) and (options.get("blank_ok") or not rest.isspace())
 
     def can_suggest(self) -> bool:
         """Suggest only with suggestions on, no selection, and the cursor at a line end or before whitespace."""

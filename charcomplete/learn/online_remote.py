@@ -47,7 +47,7 @@ class RemoteAdapter:
         self._answered = threading.Condition()
         self._sent = 0  # chunks sent since the last start
         self._answer: OnlineUpdated | None = None
-        self._gone = False
+        self._gone = learner.stopped or learner.process is None  # a learner handed over answers no more
         self._has_weights = False  # an answer arrived since the last start or reset
         self.session = next(_sessions)
         learner.on_online = self._on_answer

@@ -128,6 +128,16 @@ class Session:
         self.online = online_for(self.engine)
         self.cache.online = self.online  # the Completer's predictor is this cache, or a twin sharing it
 
+    def go_offline(self) -> None:
+        """The weights stop learning online (the editor's learner stopped, or another model was
+        chosen whose learner is not running yet); what they learned goes."""
+        if self.online is not None:
+            self.online.close()
+            self.online = None
+        self._online_for = load_online
+        if self.cache is not None:
+            self.cache.online = None
+
     # ------------------------------------------------------------ suggestions
 
     def suggest(self, tail: str | bytes, offset: int = 0, alternatives: int = 0, **policy) -> list[Suggestion]:

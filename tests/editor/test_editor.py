@@ -742,6 +742,54 @@ def test_learner_publishes_the_editor_swaps_and_torch_stays_out(tiny_model, tmp_
     assert meta["editor_chars"] > 0 and meta["history"][-1]["by"] == "editor"
 
 
+_EDITOR_ONLINE = textwrap.dedent("""
+    import asyncio, sys, time
+    import numpy as np
+    from pathlib import Path
+    from charcomplete.editor import EditorApp
+    from charcomplete.model.engine import Engine
+    from charcomplete.learn.learner import LearnerSettings
+
+    async def main():
+        settings = LearnerSettings(publish_every_s=1e9)  # no publish: the weights change online only
+        app = EditorApp(Path(sys.argv[1]), Engine.load("tiny"), learn=True, learner_settings=settings)
+        async with app.run_test(size=(100, 30)) as pilot:
+            deadline = time.monotonic() + 60
+            while app.learner is None and time.monotonic() < deadline:
+                await pilot.pause(0.05)
+            online = app.suggestions.session.online
+            for n in range(5):  # 5 lines, about 150 bytes: four chunks of 32 for the online steps
+                await pilot.press(*f"zebras cross road {n} at noon.", "enter")
+            answered = lambda: online.adapter._answer is not None and online.adapter._answer.seq >= 4
+            while not answered() and time.monotonic() < deadline:
+                await pilot.pause(0.05)
+            assert answered(), "the learner took no online steps"
+            await pilot.pause(0.2)
+            await pilot.press("z")  # the next keystroke adopts the newest weights
+            await pilot.pause(0.2)
+            base = app.editor.completer.engine.base
+            moved = base is not app.engine and not np.allclose(base.head_w, app.engine.head_w)
+            await pilot.press("ctrl+q", "d")
+            while app.return_code is None and time.monotonic() < deadline:
+                await pilot.pause(0.05)
+        print("torch" in sys.modules, moved, online.adapter._answer.seq, sep="|")
+
+    asyncio.run(main())
+""")
+
+
+def test_the_editor_suggests_with_weights_stepped_online_in_its_learner(tiny_model, tmp_path):
+    # Issue 23: the editor adapts as `eval --adapt` measures, its online steps in the learner
+    # process (tests/suggest/test_session.py shows the probabilities are eval's).
+    result = subprocess.run([sys.executable, "-c", _EDITOR_ONLINE, str(tmp_path / "z.md")],
+                            capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    torch_loaded, moved, steps = result.stdout.strip().splitlines()[-1].split("|")
+    assert torch_loaded == "False"
+    assert moved == "True"
+    assert int(steps) >= 4
+
+
 @pytest.mark.slow
 async def test_a_crashed_learner_leaves_the_editor_working(engine, tmp_path):
     app = make_app(engine, tmp_path / "a.md", learn=True, learner_settings=FAST_LEARNER)
@@ -806,3 +854,14 @@ async def test_a_failed_journal_write_keeps_the_buffer_and_says_so_once(engine, 
         assert [n.message for n in app._notifications].count(warning) == 1
         assert app.editor.text == "saved more text\n"
         assert path.read_text(encoding="utf-8") == "saved\n"
+
+
+async def test_one_chinese_character_left_of_a_suggestion_stays_shown(engine, tmp_path):
+    # Issue 26: a suggestion's worth counts keys, a CJK character costing an input method's two;
+    # typing the first of 神经 must leave 经 shown (one character, but two keys), not drop it.
+    app = make_app(engine, tmp_path / "zh.md")
+    async with app.run_test(size=SIZE):
+        editor = app.editor
+        assert editor._worth_showing("经")
+        assert not editor._worth_showing("e")  # one key left: not worth a Tab
+        assert not editor._worth_showing("，")  # punctuation is one key, as in ASCII
