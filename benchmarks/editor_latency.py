@@ -167,6 +167,9 @@ async def drive(args) -> dict:
         learner_steps = app.learner_steps
         cpu_ms = app.editor._compute_ms
         swaps = app.swaps
+        online = getattr(app.suggestions.session, "online", None) if hasattr(app, "suggestions") else None
+        answer = getattr(getattr(online, "adapter", None), "_answer", None)
+        online_steps = answer.seq if answer is not None else 0  # since the last swap (a publish starts them again)
         if app.learner is not None and app.learner.is_alive():
             learner_rss = peak_rss_mb(app.learner.pid)
     latencies = [(at - key_at[version]) * 1000 for version, at in shown if version in key_at]
@@ -191,6 +194,7 @@ async def drive(args) -> dict:
         "read_ahead_ms": read_ahead_ms,
         "learner_steps": learner_steps,
         "swaps": swaps,
+        "online_steps": online_steps,
         "editor_rss": peak_rss_mb(),
         "learner_rss": learner_rss,
         "model": f"{engine.name} ({engine.config.describe()}, {engine.config.parameter_count():,} parameters)",
@@ -223,7 +227,8 @@ def main() -> None:
     print(f"model: {result['model']}; cache: {'off' if args.no_cache else 'on'}"
           f"{' with the model memory' if result['memory_caches'] else ''}; "
           f"learner: {'off' if args.no_learn else 'on'} "
-          f"({result['learner_steps']} steps, {result['swaps']} weight swaps during the run)")
+          f"({result['learner_steps']} steps, {result['swaps']} weight swaps during the run, "
+          f"{result['online_steps']} online steps since the last)")
     print(f"typed {result['keys']} keys in {result['seconds']:.1f} s; {result['computed']} suggestions computed, "
           f"{result['kept']} keys consumed a shown suggestion; {result['threaded']} computed in a thread, "
           f"the rest inline")
