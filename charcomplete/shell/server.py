@@ -170,7 +170,10 @@ class Suggestions:
         # Older history is counted as one stream, each command after a document start as a
         # request sees it; the latest commands go through the mixer, which learns from them.
         older, newer = _split_recent(history, HISTORY_MIXER_BYTES)
-        options = SessionOptions(online=settings.learn)  # the weights learn from the commands too
+        # What is asked about (a command still being typed, perhaps private or never run) is not
+        # learned: only a command that ran and passed `learn`'s checks is, by the cache and the
+        # online weights alike (`Session.learn_line`).
+        options = SessionOptions(learn=False, online=settings.learn)
         self.session = Session.open(settings.model, "".join(f"\0{line}\n" for line in older), options)
         for line in newer:
             self.session.learn_line(line)

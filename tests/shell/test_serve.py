@@ -107,6 +107,21 @@ def test_learned_commands_are_suggested_by_the_next_server(chain_model):
         stop(process)
 
 
+def test_what_is_typed_at_the_prompt_is_not_learned_until_it_runs(chain_model):
+    # A command being typed (here a private one, with a leading space) is asked about at every
+    # key; only a command that ran and passed the checks (`learn`) may be learned. Asking must
+    # not teach the server the command, through its cache or its online weights.
+    process = start_server()
+    try:
+        typed = " echo qwvx-private-words"
+        for cut in range(2, len(typed) + 1):
+            serve.request({"text": typed[:cut]})
+        completion = serve.request({"text": "echo qw"})["completion"]
+    finally:
+        stop(process)
+    assert not completion.startswith("vx"), completion
+
+
 def test_the_shell_model_is_made_from_the_builtin_one(charcomplete_home):
     process = start_server(model="shell")
     try:
