@@ -105,25 +105,33 @@ def chain_weights(transitions: dict[str, dict[str, float]] | dict[int, dict[int,
     return config, weights
 
 
-def memorised_weights(config: ModelConfig, text: bytes) -> dict[str, np.ndarray]:
-    """Weights of a model that has learned `text` by heart (real torch training, a few seconds),
-    so that its suggestions are predictable."""
+def trained_weights(config: ModelConfig, data: bytes, steps: int, lr: float, batch: int, seq_len: int,
+                    stop_below: float | None = None) -> tuple[dict[str, np.ndarray], float]:
+    """Weights trained for real (torch, seed 0) on `data` for at most `steps` updates, stopping
+    early once the loss is under `stop_below` (after 80 updates); and the last loss."""
     import torch
 
     from charcomplete.learn.training import ChunkStream, Trainer
 
-    data = np.frombuffer(text, dtype=np.uint8).copy()
+    array = np.frombuffer(data, dtype=np.uint8).copy()
     torch.manual_seed(0)
-    trainer = Trainer(config, lr=2e-2)
-    stream = ChunkStream(data, 8, 48, torch.device("cpu"))
-    hidden = None
-    for step in range(400):
+    trainer = Trainer(config, lr=lr)
+    stream = ChunkStream(array, batch, seq_len, torch.device("cpu"))
+    hidden, loss = None, float("nan")
+    for step in range(steps):
         x, y, new_epoch = stream.next()
         loss, hidden = trainer.step(x, y, None if new_epoch else hidden)
-        if step >= 80 and loss < 0.02:
+        if stop_below is not None and step >= 80 and loss < stop_below:
             break
+    return trainer.weights(), loss
+
+
+def memorised_weights(config: ModelConfig, text: bytes) -> dict[str, np.ndarray]:
+    """Weights of a model that has learned `text` by heart (real torch training, a few seconds),
+    so that its suggestions are predictable."""
+    weights, loss = trained_weights(config, text, steps=400, lr=2e-2, batch=8, seq_len=48, stop_below=0.02)
     assert loss < 0.1, loss
-    return trainer.weights()
+    return weights
 
 
 def unigram_bpc(data: np.ndarray) -> float:

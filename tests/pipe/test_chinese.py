@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from charcomplete.core.config import ModelConfig
-from tests.helpers import save_weights
+from tests.helpers import save_weights, trained_weights
 
 CLI = [sys.executable, "-m", "charcomplete", "complete"]
 CONFIG = ModelConfig(cell="gru", embed=8, hidden=32, layers=1)
@@ -24,21 +24,10 @@ CONFIG = ModelConfig(cell="gru", embed=8, hidden=32, layers=1)
 def chinese_weights() -> dict[str, np.ndarray]:
     """After "循环神经" always "网", then one of six characters at random: too many sentences to
     learn by heart, so the model learns the odds (about 1 in 6 for each)."""
-    import torch
-
-    from charcomplete.learn.training import ChunkStream, Trainer
-
     rng = random.Random(0)
     text = "\0" + "".join(f"循环神经网{rng.choice('络站页球关格')}。" for _ in range(4000))
-    data = np.frombuffer(text.encode(), dtype=np.uint8).copy()
-    torch.manual_seed(0)
-    trainer = Trainer(CONFIG, lr=3e-2)
-    stream = ChunkStream(data, 16, 32, torch.device("cpu"))
-    hidden = None
-    for _ in range(100):
-        x, y, new_epoch = stream.next()
-        _, hidden = trainer.step(x, y, None if new_epoch else hidden)
-    return trainer.weights()
+    weights, _ = trained_weights(CONFIG, text.encode(), steps=100, lr=3e-2, batch=16, seq_len=32)
+    return weights
 
 
 @pytest.fixture
