@@ -127,7 +127,7 @@ def run(model, max_chars, alternatives, as_json, sample, temperature, top_k, see
             state = engine.start() if state is None else state  # free text from nothing is fine
             _print_sample(engine, state, max_chars, temperature, top_k, seed, as_json)
         else:
-            state = _read_state(engine, keep_newline)
+            state = _read_state(engine, keep_newline, _remembered(engine))
             _print_completion(engine, state, max_chars, alternatives, as_json)
     except BrokenPipeError:
         reader_gone()
@@ -163,13 +163,32 @@ def _drop_newline(text: bytes, keep: bool) -> bytes:
     return text[:-1] if text.endswith(b"\n") else text
 
 
-def _read_state(engine, keep_newline: bool):
-    """The engine state after the text on stdin, of which only the last window is read;
-    None when stdin holds no text (an empty line in a shell: nothing to complete)."""
+def _remembered(engine):
+    """The model's memory (the text it was trained on: its n-gram and its match index), for a
+    model that has one, so that a phrase of the user's notes is suggested from a pipe too; a
+    memory that cannot be read is said on stderr and the model answers alone."""
+    from charcomplete.suggest.session import load_memory
+
+    remembered, warning = load_memory(engine)
+    if warning:
+        print(f"charcomplete: {warning}", file=sys.stderr)
+    return remembered
+
+
+def _read_state(engine, keep_newline: bool, remembered=None):
+    """The state after the text on stdin, of which only the last window is read (through the
+    model's memory, when `remembered`); None when stdin holds no text (an empty line in a
+    shell: nothing to complete)."""
     text, dropped = _read_tail(sys.stdin.buffer, PRIME_WINDOW + 2)
     text = _drop_newline(text, keep_newline)
     if not text and not dropped:
         return None
+    if remembered is not None:
+        from charcomplete.suggest.session import Session, SessionOptions
+
+        # Nothing is learned from the text piped in: it is read, as a one-shot request.
+        session = Session(engine, "", SessionOptions(learn=False), remembered)
+        return session.completer.state_at(text[-PRIME_WINDOW:], 1 if dropped else 0)
     if not dropped:
         return engine.prime(text)  # from the document start when it fits in the window
     state = engine.zero_state()  # the text began before what was kept: no document marker
@@ -233,7 +252,10 @@ def _serve_lines(engine, max_chars: int | None, alternatives: int) -> None:
     from charcomplete.suggest import protocol
     from charcomplete.suggest.session import Session, SessionOptions
 
-    session = Session(engine, options=SessionOptions(cache=False))  # the model alone, as one-shot `complete`
+    # The model and its memory, as one-shot `complete`; nothing is learned from the requests.
+    remembered = _remembered(engine)
+    options = SessionOptions(learn=False) if remembered is not None else SessionOptions(cache=False)
+    session = Session(engine, options=options, remembered=remembered)
     for raw in protocol.request_lines(sys.stdin.buffer):
         try:
             request = protocol.parse(raw, max_chars=max_chars, alternatives=alternatives)
