@@ -1,4 +1,4 @@
-"""The background learner's process: `python -m charcomplete.learn.learner_child MODEL SETTINGS`,
+"""The background learner's process: `python -P -m charcomplete.learn.learner_child MODEL SETTINGS`,
 started by `charcomplete.learn.learner.Learner` (through `core.selfrun`, never from the current
 directory). It reads the editor's messages from stdin, writes its own to stdout (one JSON line
 each), logs to stderr (`learner.log`, capped), and runs the learning session
