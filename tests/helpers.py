@@ -283,3 +283,14 @@ class Tmux:
 def last_line(screen: str) -> str:
     lines = screen.rstrip().splitlines()
     return lines[-1] if lines else ""
+
+
+def remembering_tiny_model() -> str:
+    """A tiny GRU of random weights, saved as "tiny", with a memory of two short lines."""
+    from charcomplete.model import memory
+    from charcomplete.storage import store
+
+    config = ModelConfig(cell="gru", embed=8, hidden=24)
+    name = save_weights("tiny", config, random_weights(config, seed=1, scale=0.3, radius=0.9))
+    memory.write(store.model_folder(name), b"a line the model remembers\x02another line it keeps")
+    return name

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charcomplete.core.config import LN2, ModelConfig
+from charcomplete.core.config import LN2
 from charcomplete.evaluate.evaluation import AdaptSettings, evaluate
 from charcomplete.learn.adapt import OnlineAdapter
 from charcomplete.learn.online import OnlineWeights
@@ -16,7 +16,7 @@ from charcomplete.model import memory
 from charcomplete.model.cache import typing_cache
 from charcomplete.model.engine import Engine
 from charcomplete.storage import store
-from tests.helpers import random_weights, save_weights
+from tests.helpers import remembering_tiny_model
 
 TEXT = ["a line the model has never seen; another line; " * 6, "then a second document, a line; " * 5]
 SETTINGS = AdaptSettings(lr=0.5, chunk=16)
@@ -24,10 +24,7 @@ SETTINGS = AdaptSettings(lr=0.5, chunk=16)
 
 @pytest.fixture
 def tiny_model() -> str:
-    config = ModelConfig(cell="gru", embed=8, hidden=24)
-    name = save_weights("tiny", config, random_weights(config, seed=1, scale=0.3, radius=0.9))
-    memory.write(store.model_folder(name), b"a line the model remembers\x02another line it keeps")
-    return name
+    return remembering_tiny_model()
 
 
 def session_bits(name: str, documents: list[str], background: bool) -> list[float]:

@@ -6,24 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charcomplete.core.config import LN2, ModelConfig
+from charcomplete.core.config import LN2
 from charcomplete.evaluate.evaluation import evaluate
 from charcomplete.learn.online import online_weights
-from charcomplete.model import memory
 from charcomplete.model.engine import Engine
-from charcomplete.storage import store
 from charcomplete.suggest.session import Session, SessionOptions, load_memory
-from tests.helpers import random_weights, save_weights
+from tests.helpers import remembering_tiny_model
 
 TEXT = "a line the model has never seen; another line it keeps; " * 5
 
 
 @pytest.fixture
 def tiny_model() -> str:
-    config = ModelConfig(cell="gru", embed=8, hidden=24)
-    name = save_weights("tiny", config, random_weights(config, seed=1, scale=0.3, radius=0.9))
-    memory.write(store.model_folder(name), b"a line the model remembers\x02another line it keeps")
-    return name
+    return remembering_tiny_model()
 
 
 def typed_through_a_session(name: str, text: str, online=None) -> list[float]:
