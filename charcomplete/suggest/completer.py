@@ -3,6 +3,8 @@ what changed (every interactive surface uses one, through the session)."""
 
 from __future__ import annotations
 
+import time
+
 from charcomplete.core.predictor import PRIME_WINDOW, LearningPredictor, Predictor, PredictorState
 from charcomplete.suggest.policy import INTERACTIVE_BUDGET_MS
 from charcomplete.suggest.search import Suggestion, alternatives, suggest
@@ -99,16 +101,32 @@ class Completer:
 
     def complete_at(self, tail: str | bytes, offset: int, **options) -> Suggestion:
         """`suggest` after the text before the cursor, given as `state_at` takes it."""
-        return suggest(self.state_at(tail, offset), **{**self.options, **options})
+        started = time.perf_counter()
+        state = self.state_at(tail, offset)
+        return suggest(state, **self._searching(options, started))
 
     def alternatives(self, text_before_cursor: str | bytes, k: int = 3, **options) -> list[Suggestion]:
         return self.alternatives_at(text_before_cursor, 0, k, **options)
 
     def alternatives_at(self, tail: str | bytes, offset: int, k: int = 3, **options) -> list[Suggestion]:
         """`alternatives` after the text before the cursor, given as `state_at` takes it."""
-        return alternatives(self.state_at(tail, offset), k, **{**self.options, **options})
+        started = time.perf_counter()
+        state = self.state_at(tail, offset)
+        return alternatives(state, k, **self._searching(options, started))
 
     # ------------------------------------------------------------ internals
+
+    def _searching(self, options: dict, started: float) -> dict:
+        """The policy fields for the search of a call that started at `started`: its time budget
+        counts the reading of the new bytes too (the keystroke's whole time is what the user
+        waits for), but the search keeps at least half of it (after a jump the reading alone
+        may take longer, and nothing at all would be shown)."""
+        options = {**self.options, **options}
+        budget = options.get("budget_ms")
+        if budget is not None:
+            spent = (time.perf_counter() - started) * 1e3
+            options["budget_ms"] = max(budget - spent, budget / 2)
+        return options
 
     def _byte_offset(self, offset: int) -> int:
         """Where the text `offset` characters in starts in bytes, from the text given before

@@ -55,11 +55,15 @@ MIN_VALUE = 0.2  # show nothing that saves fewer keys than this on average
 # English notes (the dev slice above): the same figures before and after.
 WORD_CHARS = True  # punctuation and spaces past ASCII (，。“”) end a word; False: every non-ASCII byte is a word byte
 CHAR_PROB = False  # min_prob judged per character, min_prob ** (the keys it costs); False: per byte
-# The Completer's (every interactive surface's) search budget (Policy.budget_ms): past 3 ms no
-# further word, past 6 ms nothing more. An order-8 typing cache suggests 40-character runs and a
-# model's memory doubles the look-ups per step; without it the editor's keystroke p99 was 25 ms
-# on a 200 kB document, with it 7-15 ms (BENCHMARKS.md, "Editor").
-INTERACTIVE_BUDGET_MS = 3.0
+# The Completer's (every interactive surface's) time budget (Policy.budget_ms), from the moment
+# a keystroke's call starts to its suggestion, reading the new bytes included: past SOFT_SHARE
+# of it no further word, at it nothing more. An order-8 typing cache suggests 40-character runs
+# and a model's memory doubles the look-ups per step; without a budget the editor's keystroke
+# p99 was 25 ms on a 200 kB document. Issue 23 asks p99 <= 3 ms of the pipe's worst case (every
+# suggestion running to its cap), so the budget is the whole of it, not a soft 3 ms and a hard 6
+# (BENCHMARKS.md, "Speed", has what it costs in keystroke savings).
+INTERACTIVE_BUDGET_MS = 2.5
+SOFT_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -93,9 +97,9 @@ class Policy:
     ime_keys: float = IME_KEYS
     word_chars: bool = WORD_CHARS  # a word ends at punctuation or a space in any script (，。 too)
     char_prob: bool = CHAR_PROB  # min_prob per character (min_prob ** its keys) rather than per byte
-    # Milliseconds of search (None: no limit). Past it a suggestion that has its first `words`
-    # words stops there, as if confidence ran out; past twice it, every path stops where it is
-    # (a first word cut short is still the likeliest start). An interactive caller (the editor,
+    # Milliseconds of search (None: no limit). Past SOFT_SHARE of it a suggestion that has its
+    # first `words` words stops there, as if confidence ran out; at it, every path stops where
+    # it is (a first word cut short is still the likeliest start). An interactive caller (the editor,
     # a language server, a shell) keeps its keystroke-to-suggestion time however long a
     # confident run of the typing cache is. Benchmarks leave it off: their figures must not
     # depend on load.

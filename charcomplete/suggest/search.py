@@ -23,7 +23,7 @@ from charcomplete.suggest.characters import (
     unfinished_tail,
     valid_utf8_length,
 )
-from charcomplete.suggest.policy import DEFAULT_POLICY, Policy
+from charcomplete.suggest.policy import DEFAULT_POLICY, SOFT_SHARE, Policy
 
 
 @dataclass
@@ -118,7 +118,7 @@ def _deadlines(budget_ms: float | None) -> tuple[float, float]:
     if budget_ms is None:
         return math.inf, math.inf
     now, budget = time.perf_counter(), max(0.0, budget_ms) / 1e3
-    return now + budget, now + 2 * budget
+    return now + SOFT_SHARE * budget, now + budget
 
 
 def _policy(policy: Policy | None, overrides: dict) -> Policy:
@@ -228,19 +228,22 @@ def _search(start: _Path, limits: _Limits) -> list[_Path]:
     """Beam search (width 1 = greedy) from `start`; returns every path that stopped. Once
     the deadline has passed, a path that has its first `words` words stops where it is (what
     it shows does not wait on the further words); one still inside them goes on until the
-    hard deadline."""
+    hard deadline, when every path stops where it is."""
     alive = [start]
     stopped: list[_Path] = []
+    timed = limits.deadline < math.inf
     while alive:
-        if limits.deadline < math.inf and (now := time.perf_counter()) > limits.deadline:
-            if now > limits.hard_deadline:
-                return stopped + alive
+        if timed and time.perf_counter() > limits.deadline:
             stopped += [path for path in alive if path.words >= limits.words]
             alive = [path for path in alive if path.words < limits.words]
             if not alive:
                 break
         grown: list[_Path] = []
-        for path in alive:
+        for number, path in enumerate(alive):
+            # Checked before each path grows, not once a level: a level of a wide beam costs
+            # several steps, and the hard deadline is the whole of a keystroke's budget.
+            if timed and time.perf_counter() > limits.hard_deadline:
+                return stopped + alive[number:] + grown
             children = _children(path, limits)
             if not children:
                 stopped.append(path)

@@ -100,15 +100,29 @@ def test_past_its_time_budget_a_suggestion_stops_after_its_first_word(monkeypatc
     config, weights = chain_weights(sure)
     engine = Engine("sure", config, weights)
     assert suggest(engine.prime(b"qu"), budget_ms=None).text == "it go."
-    # Past the budget (a clock that jumps 1.5 s at once; budget 1 s) the first word is still
-    # finished and nothing further is looked at; past twice the budget nothing is grown.
-    for jump, expected in ((1.5, "it "), (2.5, "")):
+    # Past half the budget (a clock that jumps 0.7 s at once; budget 1 s) the first word is
+    # still finished and nothing further is looked at; past the budget nothing is grown.
+    for jump, expected in ((0.7, "it "), (1.5, "")):
         clock = iter([0.0, *[jump] * 100])
         monkeypatch.setattr(search.time, "perf_counter", lambda clock=clock: next(clock))
         assert suggest(engine.prime(b"qu"), budget_ms=1000).text == expected
     monkeypatch.undo()
     # Interactive surfaces (the Completer) carry a budget unless told otherwise.
     assert Completer(engine).options["budget_ms"] > 0 and Completer(engine, budget_ms=None).options["budget_ms"] is None
+
+
+def test_a_keystrokes_budget_counts_the_reading_of_what_was_typed(monkeypatch):
+    sure = {"q": {"u": 0.95}, "u": {"i": 0.9}, "i": {"t": 0.95}, "t": {" ": 0.95}, " ": {"g": 0.95},
+            "g": {"o": 0.95}, "o": {".": 0.95}}
+    config, weights = chain_weights(sure)
+    engine = Engine("sure", config, weights)
+    # The clock: the call starts at 0, reading "qu" ends at 0.7 s, the search then sees 1.0 s.
+    # Budget 1 s: 0.3 s are left, floored at half the budget (0.5 s), so the search's soft
+    # deadline is 0.95 s and its hard one 1.2 s: it finishes the first word and stops there.
+    # Were the reading not counted, 1.0 s would be inside the search's first half: "it go.".
+    clock = iter([0.0, 0.7, 0.7, *[1.0] * 100])
+    monkeypatch.setattr(search.time, "perf_counter", lambda: next(clock))
+    assert Completer(engine, budget_ms=1000).complete("qu").text == "it "
 
 
 def test_an_unsure_last_space_is_left_to_the_next_suggestion():
