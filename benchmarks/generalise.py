@@ -23,8 +23,10 @@ the user?) and on the held-out sources (what did fine-tuning cost elsewhere?).
 --stranger SET does the same (`train --minutes` --stranger-minutes) for a new user the built-in
 model never saw: their text is the held-out set SET (rust-book, cheatsheets) past the part scored.
 --new-user "OPTIONS" (repeatable) does the same with other `train` options, to choose the
-fine-tuning defaults: e.g. --new-user="--steps 600 --lr 3e-4" --new-user="--steps 600 --lr 1e-3"
-(a fixed number of updates, so that the comparison does not depend on the machine's load).
+fine-tuning defaults; --new-user-model FOLDER scores the model such a run trained before (the
+scoring is the slow part: a run cut off after its training goes on from there). E.g.
+--new-user="--steps 600 --lr 3e-4" --new-user="--steps 600 --lr 1e-3" (a fixed number of updates, so
+that the comparison does not depend on the machine's load).
 
 A model is a name in CHARCOMPLETE_HOME (or the built-in `default`) or a model folder's path.
 Needs ../shared/corpora (skips with a message when it is absent)."""
@@ -131,6 +133,9 @@ def main() -> None:
     parser.add_argument("--adapt-only", action="store_true", help="skip the static reading")
     parser.add_argument("--sets", default=None, help="comma-separated held-out sets (default: all)")
     parser.add_argument("--new-user-minutes", type=float, default=0.0)
+    parser.add_argument("--new-user-model", type=Path, default=None, metavar="FOLDER",
+                        help="score the model an earlier new-user run trained (its folder, printed by that "
+                             "run) instead of training one again")
     parser.add_argument("--new-user", action="append", default=[], metavar="OPTIONS",
                         help="train options for a new-user run (repeatable)")
     parser.add_argument("--stranger", action="append", default=[], metavar="SET",
@@ -149,7 +154,7 @@ def main() -> None:
     sets = held_out_sets()
     if args.sets:
         sets = {name: sets[name] for name in args.sets.split(",")}
-    models = {spec: load(spec) for spec in args.models.split(",")}
+    models = {spec: load(spec) for spec in args.models.split(",") if spec}
     work = Path(tempfile.mkdtemp(prefix="generalise-"))
     training: dict[str, bytes] = {}  # model -> the user's text it was trained on (new-user runs)
     runs = {f"new user ({args.new_user_minutes:g} min)": ["--minutes", str(args.new_user_minutes)]}
@@ -158,6 +163,10 @@ def main() -> None:
     for number, (label, options) in enumerate(runs.items()):
         models[label] = load(str(new_user(options, work / f"run-{number}")))
         training[label] = b"".join(path.read_bytes() for path in notes_split()[0])
+    if args.new_user_model is not None:
+        # The scoring is the slow part: a protocol run cut off after its training goes on from its model.
+        models["new user (trained before)"] = load(str(args.new_user_model.resolve()))
+        training["new user (trained before)"] = b"".join(path.read_bytes() for path in notes_split()[0])
     for name in args.stranger:
         # A stranger: text the built-in model never saw, of the kind scored; the scored part is not trained on.
         files = unscored(sets[name] if name in sets else held_out_sets()[name], args.max_bytes)
