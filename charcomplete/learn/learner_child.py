@@ -17,6 +17,7 @@ import threading
 
 from charcomplete.core.errors import CharcompleteError
 from charcomplete.core.logs import CappedLog, stderr_to_capped_log, without_text
+from charcomplete.core.priority import run_when_idle
 from charcomplete.learn.learner import Failed, Message, decode_message, encode_message, settings_from_json
 from charcomplete.learn.learner_log import log
 from charcomplete.learn.learner_session import EDITOR_GONE, learn
@@ -54,7 +55,7 @@ def main(argv: list[str]) -> int:
         os.nice(settings.nice)
     except OSError:
         pass  # not allowed on this system: learning at normal priority is still correct
-    _idle_priority()
+    run_when_idle(whole_process=True)  # on top of the niceness: the learner takes only spare CPU
     # stdout is the channel to the editor; whatever else writes to it (torch warnings) goes to the log.
     outbox = _PipeOutbox(os.dup(1))
     os.dup2(2, 1)
@@ -70,18 +71,6 @@ def main(argv: list[str]) -> int:
         outbox.put(Failed(message=_one_sentence(error)))
         return 1
     return 0
-
-
-def _idle_priority() -> None:
-    """Linux's idle scheduling class, on top of the niceness: the learner then takes only CPU
-    time that nothing else wants, so a suggestion never waits behind a training step. Nice 10
-    alone still weighs a tenth of a normal process: on the quiet 2-core machine the language
-    server's keystroke p99 was 8.2 ms without the learner and 11.5 ms with it."""
-    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        except OSError:
-            pass  # not allowed here: the niceness still holds
 
 
 def _one_sentence(error: BaseException) -> str:

@@ -9,6 +9,7 @@ import queue
 import threading
 from typing import Protocol
 
+from charcomplete.core.priority import run_when_idle
 from charcomplete.model.engine import Engine
 
 # The online defaults every surface's session and `eval --adapt` share (chosen on a dev slice
@@ -142,6 +143,9 @@ class OnlineWeights:
         self._jobs.put(job)
 
     def _work(self) -> None:
+        # A torch step every ONLINE_CHUNK typed bytes on a normal-priority thread took a core the
+        # keystroke path wanted: idle class, the next keystroke's suggestion never waits for it.
+        run_when_idle()
         while True:
             job = self._jobs.get()
             try:
