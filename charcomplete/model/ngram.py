@@ -131,7 +131,8 @@ class NGram:
         # Counts added one byte at a time: per context length, context key -> {byte: count}.
         self._added: list[dict[int, dict[int, float]]] = [{} for _ in range(order)]
         # The added counts of contexts looked up since they last changed, as arrays (the bytes seen,
-        # their counts, the total): a suggestion looks the same contexts up again and again.
+        # their raw counts, the total; the discount is taken at look-up): a suggestion looks the
+        # same contexts up again and again.
         self._arrays: list[dict[int, tuple[np.ndarray, np.ndarray, float]]] = [{} for _ in range(order)]
         # Whole look-ups, while nothing was ever observed (a fitted, static model: a model's memory):
         # the context's last order-1 bytes -> what `lookup` gave. Bounded; dict operations only, so
@@ -161,9 +162,7 @@ class NGram:
                 self.discounts[length] = table.discount()
                 table.set_discount(self.discounts[length])
         self.fitted_bytes = int(len(array))
-        for arrays in self._arrays:
-            arrays.clear()  # drop them with the tables they went with
-        self._lookups.clear()
+        self._lookups.clear()  # (the added counts' arrays stand: they hold raw counts, no discount)
         self._history = bytes(array[len(array) - self.context_bytes :].astype(np.uint8)) if self.context_bytes else b""
         return self
 
@@ -175,8 +174,6 @@ class NGram:
         for length, table in enumerate(self._tables):
             if table is not None:
                 table.set_discount(self.discounts[length])
-        for arrays in self._arrays:
-            arrays.clear()  # (raw counts: kept for simplicity, rebuilt on use)
         self._lookups.clear()
 
     def observe(self, context: bytes, byte: int) -> None:
