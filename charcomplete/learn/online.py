@@ -5,8 +5,10 @@ its factory. Torch-free: the editor imports it, and its adapter runs in the lear
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
+import weakref
 from typing import Protocol
 
 from charcomplete.core.priority import run_when_idle
@@ -52,6 +54,19 @@ class Adapter(Protocol):
 
     def close(self) -> None:
         """The updates still waiting are not wanted (a remote adapter stops waiting for them)."""
+
+
+# Every OnlineWeights whose worker runs. A torch step still running on a daemon thread while the
+# interpreter tears down aborts the process (SIGABRT, "terminate called without an active
+# exception": `serve` exited so with steps queued), so whatever a surface left open is closed
+# before that, at exit.
+_running: weakref.WeakSet[OnlineWeights] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_running() -> None:
+    for online in list(_running):
+        online.close()
 
 
 class OnlineWeights:
@@ -124,12 +139,20 @@ class OnlineWeights:
         return engine
 
     def close(self) -> None:
-        """Stop the worker (after the updates already handed over; a remote adapter drops them)."""
+        """Stop the worker: the updates still queued are dropped (nothing reads weights after
+        this), one in progress finishes, and the thread has ended when this returns."""
         if self._worker is not None:
+            while True:
+                try:
+                    self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                self._jobs.task_done()
             self._jobs.put(None)
             self.adapter.close()
             self._worker.join()
             self._worker = None
+            _running.discard(self)
 
     # -------------------------------------------------------------- the updates
 
@@ -140,6 +163,7 @@ class OnlineWeights:
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="charcomplete-online-weights", daemon=True)
             self._worker.start()
+            _running.add(self)
         self._jobs.put(job)
 
     def _work(self) -> None:

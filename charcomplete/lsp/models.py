@@ -50,6 +50,10 @@ class DocumentModels:
         if session is not None:
             session.close()
 
+    def close_all(self) -> None:
+        for uri in list(self._sessions):
+            self.close(uri)
+
     def advance(self, snapshot: Snapshot) -> None:
         """Read the text up to the cursor (after an edit), learning what was typed."""
         session = self._sessions.get(snapshot.uri)

@@ -432,6 +432,7 @@ class CharcompleteLanguageServer(LanguageServer):
             self.learner.hand_over()
             logger.info("learner handed over (pid %s)", self.learner.pid)
         self.model_thread.shutdown(wait=True, cancel_futures=True)
+        self.models.close_all()  # no request runs now: the sessions' online steps stop
 
 
 def _percentile(values, q: float) -> float | None:

@@ -268,6 +268,7 @@ class Suggestions:
     def close(self) -> None:
         if self.learner is not None:
             self.learner.hand_over()  # it publishes what it learned in the background, then exits
+        self.session.close()  # its online steps stop before the interpreter ends
 
 
 class _Handler(socketserver.StreamRequestHandler):

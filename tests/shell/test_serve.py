@@ -179,3 +179,16 @@ def test_the_bash_key_binding_inserts_the_suggestion_at_the_cursor(server):
               '_charcomplete_insert; printf "%s|%s" "$READLINE_LINE" "$READLINE_POINT"')
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=cli_env(), timeout=60)
     assert result.stdout == "echo the quick  tail|15", result
+
+
+def test_a_server_stopped_with_online_steps_queued_exits_cleanly(charcomplete_home):
+    # A burst of commands queues the online weights' steps (the built-in model's size: tens of ms
+    # each); a SIGTERM then ended the process with SIGABRT ("terminate called without an active
+    # exception": a torch step still running on its daemon thread as the interpreter tore down).
+    process = start_server(model="shell")
+    try:
+        for number in range(40):
+            assert serve.request({"learn": f"git commit -m 'change number {number} of the series'"})["learned"]
+    finally:
+        stderr = stop(process)
+    assert process.returncode == 0, stderr[-300:]
