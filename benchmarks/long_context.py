@@ -31,6 +31,7 @@ from notes_benchmark import NOTES, notes_split  # noqa: E402
 from pretrain_corpus import PRETRAIN, held_out_sets  # noqa: E402
 
 from charcomplete.core.config import DOC_START, LN2  # noqa: E402
+from charcomplete.model.sse import SSESettings  # noqa: E402
 
 SKIP = 100_000  # the held-out figures' part of each set
 
@@ -46,6 +47,17 @@ VARIANTS: dict[str, dict] = {
     "match+order2": {"low_order": 2},
     "match+order3": {"low_order": 3},
     "match+order4": {"low_order": 4},
+    # SSE after the mixer (model/sse.py): the likeliest byte's probability refined by tables
+    # contexted by the mixer's bin and the previous byte, half the answer; then one change each.
+    "match+sse": {"sse": SSESettings()},
+    "match+sse-w25": {"sse": SSESettings(weight=0.25)},
+    "match+sse-w75": {"sse": SSESettings(weight=0.75)},
+    "match+sse-slow": {"sse": SSESettings(rate=0.005)},
+    "match+sse-fast": {"sse": SSESettings(rate=0.05)},
+    "match+sse-top2": {"sse": SSESettings(candidates=2)},
+    "match+sse-bin": {"sse": SSESettings(contexts=("bin",))},
+    "match+sse-order2": {"sse": SSESettings(contexts=("bin", "order1", "order2"))},
+    "match+sse-agree": {"sse": SSESettings(contexts=("bin", "order1", "agree"))},
 }
 
 
