@@ -7,7 +7,7 @@ comes 6 times in 10. SSE measures it online and corrects it.
 
 PAQ's APM works on binary decisions. A 256-byte prediction is binarised along its likeliest
 bytes, as a binary coder would: "is it b1?", then "is it b2, given it is not b1?", ... for
-`candidates` bytes. Each question's probability q goes through tables (`APM`): one row per
+`candidates` bytes. Each question's probability q goes through tables (APMs): one row per
 context, `buckets` points spaced evenly in stretch(q) = ln(q / (1 - q)), interpolated between
 the two nearest; a point holds what probability such a q has had in that context. The answer
 is `weight` * the tables' mean + (1 - weight) * q (the input keeps a say where the tables have
@@ -33,64 +33,33 @@ AGREE_ROWS = 8  # components agreeing with the mixture: 0..7 (the typing cache m
 CONTEXT_ROWS = {"order1": 256, "order2": ORDER2_ROWS, "agree": AGREE_ROWS}  # "bin": the engine's own count
 
 
+# The defaults were chosen on the dev slices (`benchmarks/long_context.py`, the match+sse
+# variants; figures in BENCHMARKS.md, "Quality against PPMd"): without "agree" or with weight 0.5
+# 0.001-0.002 bpc worse; a second candidate, an order-2 table, weight 0.9, a slower or faster
+# rate, 24 buckets, or the answer mixed in the stretch domain each within about 0.001, for cost.
 @dataclass(frozen=True)
 class SSESettings:
     candidates: int = 1  # likeliest bytes asked about, one binary question each
-    contexts: tuple[str, ...] = ("bin", "order1")  # the tables' contexts, their outputs averaged
-    weight: float = 0.5  # the tables' share of the answer, the input's is the rest
+    contexts: tuple[str, ...] = ("bin", "order1", "agree")  # the tables' contexts, their outputs averaged
+    weight: float = 0.75  # the tables' share of the answer, the input's is the rest
     rate: float = 0.02  # the slowest a table point learns (a new point learns as a running mean)
     buckets: int = 33  # points per context row, over stretch(q) in [-LIMIT, LIMIT]
 
 
 LIMIT = 8.0  # stretch(q) is clipped to +-8: q in [3.4e-4, 0.99966]
-
-
-class APM:
-    """An adaptive probability map: (context, q) -> a learned probability, interpolated
-    between points spaced evenly in stretch(q). A point starts at the identity (its own q)
-    and moves toward each outcome at a rate of 1 / (its updates + 1.5), never below `rate`.
-    Python lists, not numpy: a step reads and writes a few scalars, which lists do 3x faster."""
-
-    def __init__(self, contexts: int, buckets: int = 33, rate: float = 0.02):
-        step = 2.0 * LIMIT / (buckets - 1)
-        row = [1.0 / (1.0 + math.exp(LIMIT - i * step)) for i in range(buckets)]
-        self.table = [list(row) for _ in range(contexts)]  # [context][point]
-        self.counts = [[0.0] * buckets for _ in range(contexts)]
-        self.step = step
-        self.last = buckets - 2  # the last lower point
-        self.rate = rate
-
-    def where(self, q: float, context: int) -> tuple[int, int, float]:
-        """(row, lower point, the upper point's share) for probability q in `context`."""
-        s = math.log(q / (1.0 - q))
-        x = ((LIMIT if s > LIMIT else -LIMIT if s < -LIMIT else s) + LIMIT) / self.step
-        low = min(int(x), self.last)
-        return context, low, x - low
-
-    def lookup(self, where: tuple[int, int, float]) -> float:
-        row, low, share = where
-        points = self.table[row]
-        return points[low] + (points[low + 1] - points[low]) * share
-
-    def learn(self, where: tuple[int, int, float], hit: bool) -> None:
-        """Both neighbouring points move toward the outcome, each by its share of the input."""
-        row, low, share = where
-        points, counts = self.table[row], self.counts[row]
-        target = 1.0 if hit else 0.0
-        for point, part in ((low, 1.0 - share), (low + 1, share)):
-            n = counts[point]
-            rate = 1.0 / (n + 1.5)
-            points[point] += part * (rate if rate > self.rate else self.rate) * (target - points[point])
-            counts[point] = n + part
-
-
-Question = tuple[int, float, list[tuple[int, int, float]]]  # (byte, the input's q, each table's point)
+Question = tuple[int, float, int, float, list[int]]  # (byte, q, lower point, upper share, each table's row)
 
 
 class SSE:
     """Refines a 256-byte distribution along its likeliest bytes (see the module docstring):
     `questions` binarises it, `refine` answers them for any look-up (suggestions included),
-    `learn` teaches the tables once the real byte is known."""
+    `learn` teaches the tables once the real byte is known.
+
+    A table (an adaptive probability map) holds per context row `buckets` points spaced evenly
+    in stretch(q); a point starts at the identity (its own q) and moves toward each outcome at
+    a rate of 1 / (its updates + 1.5), never below `rate`. Every table interpolates at the same
+    stretch(q), so a question finds its two points once and each table only its row. Python
+    lists, not numpy: a step reads and writes a few scalars, which lists do 3x faster."""
 
     def __init__(self, settings: SSESettings, bins: int):
         """bins: how many values the "bin" context takes (the engine's)."""
@@ -99,7 +68,12 @@ class SSE:
             if name not in ("bin", *CONTEXT_ROWS):
                 raise ValueError(f"unknown SSE context {name!r}; choose bin, order1, order2 or agree")
         self.rows = [bins if name == "bin" else CONTEXT_ROWS[name] for name in settings.contexts]
-        self.apms = [APM(n * settings.candidates, settings.buckets, settings.rate) for n in self.rows]
+        buckets = settings.buckets
+        self.step = 2.0 * LIMIT / (buckets - 1)
+        identity = [1.0 / (1.0 + math.exp(LIMIT - i * self.step)) for i in range(buckets)]
+        # [table][context row][point]: each rank of candidate has rows of its own
+        self.tables = [[list(identity) for _ in range(n * settings.candidates)] for n in self.rows]
+        self.counts = [[[0.0] * buckets for _ in range(n * settings.candidates)] for n in self.rows]
 
     @property
     def wants_agreement(self) -> bool:
@@ -121,26 +95,34 @@ class SSE:
         return values
 
     def questions(self, p: np.ndarray, contexts: list[int]) -> list[Question]:
-        """p (256,) summing to 1, binarised: per candidate byte, the input's probability of it
-        given no earlier candidate came, and where each table looks that up."""
+        """p (256,) summing to 1, binarised: per candidate byte, the input's probability q of it
+        given no earlier candidate came, the lower point and the upper one's share at stretch(q),
+        and each table's row."""
         out, left = [], 1.0  # left: the input's mass not yet asked about
+        last = self.settings.buckets - 2
         for rank, byte in enumerate(_likeliest(p, self.settings.candidates)):
             pb = float(p[byte])
             q = min(max(pb / left, 1e-9), 1.0 - 1e-9) if left > 1e-12 else 0.5
-            rows = zip(self.apms, self.rows, contexts, strict=True)
-            out.append((byte, q, [apm.where(q, rank * n + context) for apm, n, context in rows]))
+            s = math.log(q / (1.0 - q))
+            x = ((LIMIT if s > LIMIT else -LIMIT if s < -LIMIT else s) + LIMIT) / self.step
+            low = min(int(x), last)
+            rows = [rank * n + context for n, context in zip(self.rows, contexts, strict=True)]
+            out.append((byte, q, low, x - low, rows))
             left -= pb
         return out
 
     def refine(self, p: np.ndarray, questions: list[Question]) -> np.ndarray:
         """p (256,) summing to 1 and its `questions` -> the refined (256,), summing to 1 (as
         closely as p does: the candidates' answers and the rest's scale add up to 1)."""
-        weight, apms = self.settings.weight, self.apms
+        weight, tables = self.settings.weight, self.tables
         answers = []  # (candidate byte, its refined probability)
         left_in, left_out = 1.0, 1.0  # mass past the candidates asked about so far: input, refined
-        for byte, q, wheres in questions:
-            table = sum(apm.lookup(where) for apm, where in zip(apms, wheres, strict=True)) / len(wheres)
-            answer = weight * table + (1.0 - weight) * q
+        for byte, q, low, share, rows in questions:
+            total = 0.0
+            for table, row in zip(tables, rows, strict=True):
+                points = table[row]
+                total += points[low] + (points[low + 1] - points[low]) * share
+            answer = weight * total / len(rows) + (1.0 - weight) * q
             answers.append((byte, left_out * answer))
             left_in -= float(p[byte])
             left_out *= 1.0 - answer
@@ -154,12 +136,19 @@ class SSE:
 
     def learn(self, questions: list[Question], byte: int) -> None:
         """`byte` came after a look-up that asked `questions`: each question asked up to the one
-        that named it (all of them if none did) learns its outcome."""
-        for candidate, _, wheres in questions:
-            hit = candidate == byte
-            for apm, where in zip(self.apms, wheres, strict=True):
-                apm.learn(where, hit)
-            if hit:
+        that named it (all of them if none did) learns its outcome; both points around its
+        stretch(q) move toward it, each by its share."""
+        slowest = self.settings.rate
+        for candidate, _, low, share, rows in questions:
+            target = 1.0 if candidate == byte else 0.0
+            for table, counts, row in zip(self.tables, self.counts, rows, strict=True):
+                points, seen = table[row], counts[row]
+                for point, part in ((low, 1.0 - share), (low + 1, share)):
+                    n = seen[point]
+                    rate = 1.0 / (n + 1.5)
+                    points[point] += part * (rate if rate > slowest else slowest) * (target - points[point])
+                    seen[point] = n + part
+            if target:
                 return
 
 
