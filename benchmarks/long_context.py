@@ -38,18 +38,19 @@ from charcomplete.model.sse import SSESettings  # noqa: E402
 
 SKIP = 100_000  # the held-out figures' part of each set
 
-# name -> typing_cache options; "base" is the cache as it stood before the match model.
+# name -> typing_cache options; "base" is the cache as it stood before the match model, and
+# every variant before the SSE ones is the cache as it stood before SSE (sse=None).
 VARIANTS: dict[str, dict] = {
-    "base": {"match": False},
-    "match": {},
-    "match-4": {"min_match": 4},
-    "match-5": {"min_match": 5},
-    "match-8": {"min_match": 8},
-    "match-trust-low": {"match_trust": (0.02, 0.1, 0.2, 0.05, 0.1)},
-    "match-trust-high": {"match_trust": (0.02, 0.35, 0.5, 0.2, 0.4)},
-    "match+order2": {"low_order": 2},
-    "match+order3": {"low_order": 3},
-    "match+order4": {"low_order": 4},
+    "base": {"match": False, "sse": None},
+    "match": {"sse": None},
+    "match-4": {"min_match": 4, "sse": None},
+    "match-5": {"min_match": 5, "sse": None},
+    "match-8": {"min_match": 8, "sse": None},
+    "match-trust-low": {"match_trust": (0.02, 0.1, 0.2, 0.05, 0.1), "sse": None},
+    "match-trust-high": {"match_trust": (0.02, 0.35, 0.5, 0.2, 0.4), "sse": None},
+    "match+order2": {"low_order": 2, "sse": None},
+    "match+order3": {"low_order": 3, "sse": None},
+    "match+order4": {"low_order": 4, "sse": None},
     # SSE after the mixer (model/sse.py): the likeliest byte's probability refined by tables
     # contexted by the mixer's bin, the previous byte and how many components agree, 3/4 of the
     # answer (SSESettings' defaults); then one change each.
@@ -62,6 +63,7 @@ VARIANTS: dict[str, dict] = {
     "match+sse-no-agree": {"sse": SSESettings(contexts=("bin", "order1"))},
     "match+sse-no-order1": {"sse": SSESettings(contexts=("bin", "agree"))},
     "match+sse+order2": {"sse": SSESettings(contexts=("bin", "order1", "agree", "order2"))},
+    "match+sse-prior0": {"sse": SSESettings(prior=0.0)},
 }
 
 

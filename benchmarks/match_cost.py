@@ -48,7 +48,7 @@ def main() -> None:
     if args.stage == "match":
         engines = {False: typing_cache(base, match=False), True: typing_cache(base, match=True)}
     else:
-        engines = {False: typing_cache(base), True: typing_cache(base, sse=SSESettings())}
+        engines = {False: typing_cache(base, sse=None), True: typing_cache(base, sse=SSESettings())}
     states = {flag: engine.start() for flag, engine in engines.items()}
     read = {False: 0.0, True: 0.0}
     for byte in text[: args.bytes]:

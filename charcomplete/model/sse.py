@@ -35,15 +35,20 @@ CONTEXT_ROWS = {"order1": 256, "order2": ORDER2_ROWS, "agree": AGREE_ROWS}  # "b
 
 # The defaults were chosen on the dev slices (`benchmarks/long_context.py`, the match+sse
 # variants; figures in BENCHMARKS.md, "Quality against PPMd"): without "agree" or with weight 0.5
-# 0.001-0.002 bpc worse; a second candidate, an order-2 table, weight 0.9, a slower or faster
-# rate, 24 buckets, or the answer mixed in the stretch domain each within about 0.001, for cost.
+# 0.001-0.003 bpc worse; a second candidate, an order-2 table, weight 0.9, a slower or faster
+# rate, 24 buckets, or the answer mixed in the stretch domain each within about 0.001.
 @dataclass(frozen=True)
 class SSESettings:
     candidates: int = 1  # likeliest bytes asked about, one binary question each
     contexts: tuple[str, ...] = ("bin", "order1", "agree")  # the tables' contexts, their outputs averaged
     weight: float = 0.75  # the tables' share of the answer, the input's is the rest
-    rate: float = 0.02  # the slowest a table point learns (a new point learns as a running mean)
+    rate: float = 0.02  # the slowest a table point learns (a newer one learns as a running mean)
     buckets: int = 33  # points per context row, over stretch(q) in [-LIMIT, LIMIT]
+    # Updates a point starts as having seen at the identity. At 0 a point's first outcome moves it
+    # 2/3 of the way, so a document's first misses in a bin cut the next guess there by half: a
+    # name typed twice was no longer suggested whole the third time (tests/editor). 16 costs the
+    # dev slices 0.0003-0.0012 bpc.
+    prior: float = 16.0
 
 
 LIMIT = 8.0  # stretch(q) is clipped to +-8: q in [3.4e-4, 0.99966]
@@ -57,9 +62,10 @@ class SSE:
 
     A table (an adaptive probability map) holds per context row `buckets` points spaced evenly
     in stretch(q); a point starts at the identity (its own q) and moves toward each outcome at
-    a rate of 1 / (its updates + 1.5), never below `rate`. Every table interpolates at the same
-    stretch(q), so a question finds its two points once and each table only its row. Python
-    lists, not numpy: a step reads and writes a few scalars, which lists do 3x faster."""
+    a rate of 1 / (its updates + 1.5), never below `rate` (updates counted from `prior`). Every
+    table interpolates at the same stretch(q), so a question finds its two points once and each
+    table only its row. Python lists, not numpy: a step reads and writes a few scalars, which
+    lists do 3x faster."""
 
     def __init__(self, settings: SSESettings, bins: int):
         """bins: how many values the "bin" context takes (the engine's)."""
@@ -73,7 +79,7 @@ class SSE:
         identity = [1.0 / (1.0 + math.exp(LIMIT - i * self.step)) for i in range(buckets)]
         # [table][context row][point]: each rank of candidate has rows of its own
         self.tables = [[list(identity) for _ in range(n * settings.candidates)] for n in self.rows]
-        self.counts = [[[0.0] * buckets for _ in range(n * settings.candidates)] for n in self.rows]
+        self.counts = [[[settings.prior] * buckets for _ in range(n * settings.candidates)] for n in self.rows]
 
     @property
     def wants_agreement(self) -> bool:

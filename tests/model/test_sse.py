@@ -100,3 +100,14 @@ def test_a_prediction_sure_to_the_last_bit_leaves_the_other_bytes_something():
     p[7] = 1.0
     refined = sse.refine(p, sse.questions(p, sse.context_values(0, b"x")))
     assert refined.sum() == pytest.approx(1.0) and refined.min() > 0.0
+
+
+def test_one_miss_early_in_a_document_does_not_overturn_a_sure_guess():
+    sse = SSE(SSESettings(contexts=("order1",)), bins=1)
+    p = spread({7: 0.9})
+    contexts = sse.context_values(0, b"x")
+    sse.learn(sse.questions(p, contexts), 8)
+    assert sse.refine(p, sse.questions(p, contexts))[7] > 0.85  # the prior's 16 outcomes outweigh one
+    fresh = SSE(SSESettings(contexts=("order1",), prior=0.0), bins=1)
+    fresh.learn(fresh.questions(p, contexts), 8)
+    assert fresh.refine(p, fresh.questions(p, contexts))[7] < 0.7  # without it, one miss: 0.9 -> 0.67
