@@ -8,8 +8,11 @@ the whole documents after the first 100 kB (the part the held-out figures score)
 first --max-bytes. The built-in model reads them as `eval --adapt` does (dynamic evaluation,
 32-byte chunks, decaying 1% a step); its per-byte probabilities do not depend on the cache, so
 they are computed once (cached under --scratch) and replayed under each variant of the typing
-cache (`cache.typing_cache` options), which is what changes. With --memory, the notes' 90% is
-the model's memory (the new-user protocol keeps it). Prints bpc per set and variant.
+cache (`cache.typing_cache` options), which is what changes, the variants interleaved byte by
+byte (their us/byte compare under the same load; the first one also pays the shared memory's
+first look-ups, so to compare costs list the baseline twice and read its second row). With
+--memory, the notes' 90% is the model's memory (the new-user protocol keeps it). Prints bpc per
+set and variant.
 Needs ../shared/corpora (skips with a message when it is absent)."""
 
 from __future__ import annotations
@@ -31,21 +34,36 @@ from notes_benchmark import NOTES, notes_split  # noqa: E402
 from pretrain_corpus import PRETRAIN, held_out_sets  # noqa: E402
 
 from charcomplete.core.config import DOC_START, LN2  # noqa: E402
+from charcomplete.model.sse import SSESettings  # noqa: E402
 
 SKIP = 100_000  # the held-out figures' part of each set
 
-# name -> typing_cache options; "base" is the cache as it stood before the match model.
+# name -> typing_cache options; "base" is the cache as it stood before the match model, and
+# every variant before the SSE ones is the cache as it stood before SSE (sse=None).
 VARIANTS: dict[str, dict] = {
-    "base": {"match": False},
-    "match": {},
-    "match-4": {"min_match": 4},
-    "match-5": {"min_match": 5},
-    "match-8": {"min_match": 8},
-    "match-trust-low": {"match_trust": (0.02, 0.1, 0.2, 0.05, 0.1)},
-    "match-trust-high": {"match_trust": (0.02, 0.35, 0.5, 0.2, 0.4)},
-    "match+order2": {"low_order": 2},
-    "match+order3": {"low_order": 3},
-    "match+order4": {"low_order": 4},
+    "base": {"match": False, "sse": None},
+    "match": {"sse": None},
+    "match-4": {"min_match": 4, "sse": None},
+    "match-5": {"min_match": 5, "sse": None},
+    "match-8": {"min_match": 8, "sse": None},
+    "match-trust-low": {"match_trust": (0.02, 0.1, 0.2, 0.05, 0.1), "sse": None},
+    "match-trust-high": {"match_trust": (0.02, 0.35, 0.5, 0.2, 0.4), "sse": None},
+    "match+order2": {"low_order": 2, "sse": None},
+    "match+order3": {"low_order": 3, "sse": None},
+    "match+order4": {"low_order": 4, "sse": None},
+    # SSE after the mixer (model/sse.py): the likeliest byte's probability refined by tables
+    # contexted by the mixer's bin, the previous byte and how many components agree, 3/4 of the
+    # answer (SSESettings' defaults); then one change each.
+    "match+sse": {"sse": SSESettings()},
+    "match+sse-w50": {"sse": SSESettings(weight=0.5)},
+    "match+sse-w90": {"sse": SSESettings(weight=0.9)},
+    "match+sse-slow": {"sse": SSESettings(rate=0.005)},
+    "match+sse-fast": {"sse": SSESettings(rate=0.05)},
+    "match+sse-top2": {"sse": SSESettings(candidates=2)},
+    "match+sse-no-agree": {"sse": SSESettings(contexts=("bin", "order1"))},
+    "match+sse-no-order1": {"sse": SSESettings(contexts=("bin", "agree"))},
+    "match+sse+order2": {"sse": SSESettings(contexts=("bin", "order1", "agree", "order2"))},
+    "match+sse-prior0": {"sse": SSESettings(prior=0.0)},
 }
 
 
@@ -141,25 +159,29 @@ class ReplayState:
         return np.log(np.maximum(self.probs(), 1e-300))
 
 
-def score(docs: list[bytes], probs: np.ndarray, options: dict, remembered) -> tuple[float, float]:
-    """(bpc, microseconds per byte) of the typing cache with `options` over the replayed model."""
+def score(docs: list[bytes], probs: np.ndarray, variants: list[dict], remembered) -> list[tuple[float, float]]:
+    """(bpc, microseconds per byte) of the typing cache with each of `variants`' options over the
+    replayed model; the variants read byte by byte in turn, so that the machine's load falls on
+    each alike (a byte: probs, observe, feed)."""
     from charcomplete.model.cache import typing_cache
 
-    base = Replay(probs)
-    engine = typing_cache(base, "", **remembered, **options)
-    bits, seconds = 0.0, 0.0
+    bases = [Replay(probs) for _ in variants]
+    engines = [typing_cache(base, "", **remembered, **options) for base, options in zip(bases, variants, strict=True)]
+    bits, seconds = [0.0] * len(variants), [0.0] * len(variants)
     for doc in docs:
-        state = engine.start()
+        states = [engine.start() for engine in engines]
         for byte in doc:
-            t0 = time.perf_counter()
-            p = float(state.probs()[byte])
-            engine.observe(state, byte)
-            state.feed(bytes((byte,)))
-            seconds += time.perf_counter() - t0
-            bits -= np.log(max(p, 1e-300)) / LN2
-        base.cursor += len(doc)
+            for i, (engine, state) in enumerate(zip(engines, states, strict=True)):
+                t0 = time.perf_counter()
+                p = float(state.probs()[byte])
+                engine.observe(state, byte)
+                state.feed(bytes((byte,)))
+                seconds[i] += time.perf_counter() - t0
+                bits[i] -= np.log(max(p, 1e-300)) / LN2
+        for base in bases:
+            base.cursor += len(doc)
     n = sum(map(len, docs))
-    return bits / n, seconds / n * 1e6
+    return [(b / n, t / n * 1e6) for b, t in zip(bits, seconds, strict=True)]
 
 
 def main() -> None:
@@ -206,8 +228,8 @@ def main() -> None:
         docs = dev_documents(sets[name], args.max_bytes, 0 if args.held_out else SKIP)
         probs = neural_probs(docs, args.scratch)
         anchor = anchors(b"".join(docs)) if args.held_out else None
-        for variant in args.variants.split(","):
-            bpc, us = score(docs, probs, VARIANTS[variant], remembered)
+        names = args.variants.split(",")
+        for variant, (bpc, us) in zip(names, score(docs, probs, [VARIANTS[v] for v in names], remembered), strict=True):
             extra = f" {anchor['ppmd']:>6.3f} {anchor['xz']:>6.3f} {bpc / anchor['ppmd']:>6.3f}" if anchor else ""
             print(f"{name:<12} {variant:<28} {bpc:>7.4f} {us:>8.1f}" + extra, flush=True)
 

@@ -21,6 +21,7 @@ from charcomplete.core.predictor import PRIME_WINDOW, TAIL_BYTES, Predictor, Pre
 from charcomplete.model.match import LEVELS as MATCH_LEVELS
 from charcomplete.model.match import MAX_LENGTH, MIN_MATCH, Match, MatchModel, TextIndex
 from charcomplete.model.ngram import NGram
+from charcomplete.model.sse import SSE, SSESettings
 
 
 class OnlineSource(Protocol):
@@ -133,7 +134,8 @@ class CacheEngine:
     def __init__(self, base: Predictor, caches: Sequence[NGram], lr: float = 0.02, neural_bins: int = 1,
                  mixing: str = "linear", trust: Sequence[Sequence[float]] | None = None,
                  memory_trust: Sequence[float] = (), match: MatchModel | None = None,
-                 match_trust: Sequence[float] = (), online: OnlineSource | None = None, low_order: int = 0):
+                 match_trust: Sequence[float] = (), online: OnlineSource | None = None, low_order: int = 0,
+                 sse: SSESettings | None = None):
         """trust: with linear mixing, the first cache's starting weight per bin, as a table
         [longest context found + 1][count bucket] (see CACHE_TRUST), and memory_trust the
         second's per memory level (see MEMORY_TRUST); the others start at the default: about
@@ -141,7 +143,8 @@ class CacheEngine:
         its weight set chosen by its match length (match_trust: its starting weight per
         length bucket, see MATCH_TRUST). online: where new neural weights come from as the
         text is typed (see `current`). low_order: also the first cache's prediction from its
-        last `low_order` bytes of context only, as a component of its own (0: not)."""
+        last `low_order` bytes of context only, as a component of its own (0: not). sse: a
+        last stage that refines the mixture (sse.py; None: none, the mixture as it is)."""
         if not caches:
             raise ValueError("a CacheEngine needs at least one n-gram")
         self.base = base
@@ -171,6 +174,9 @@ class CacheEngine:
                 start[:, -1] = np.tile(_logit(np.asarray(match_trust, dtype=np.float64)),
                                        self.bins // self.match_levels)
         self.mixer = Mixer(components, self.bins, lr=lr, kind=mixing, start=start)
+        # SSE's "bin" context: the first cache's bin and the match length, not the memory's
+        # level, so that `remembering` twins (with or without a memory) share its tables.
+        self.sse = SSE(sse, (caches[0].order + 1) * 4 * self.match_levels) if sse is not None else None
         self.name = f"{base.name}+cache"
 
     @property
@@ -208,6 +214,7 @@ class CacheEngine:
         twin = CacheEngine(self.base, caches, lr=self.lr, neural_bins=self.neural_bins, mixing=self.mixing,
                            trust=self.trust, memory_trust=self.memory_trust, match=match,
                            match_trust=self.match_trust, online=self.online, low_order=self.low_order)
+        twin.sse = self.sse  # what it learned of the document carries over, as the match model's confidence
         k = self.mixer.params.shape[1]
         mine = self.mixer.params.reshape(-1, self.levels, self.match_levels, k)[:, 0]  # (bins, match levels, K)
         theirs = twin.mixer.params.reshape(-1, twin.levels, twin.match_levels, twin.mixer.params.shape[1])
@@ -269,6 +276,24 @@ class CacheEngine:
             bin_ = bin_ * self.match_levels + level
         return np.array(rows), bin_
 
+    def sse_contexts(self, probs: np.ndarray, bin_: int, mixed: np.ndarray, context: bytes) -> list[int]:
+        """The SSE tables' context rows for the components `probs` in mixing bin `bin_`, mixed
+        as `mixed`, after `context`."""
+        split = self.neural_bins * self.levels * self.match_levels  # bins per first-cache bin
+        coarse = bin_ // split * self.match_levels + bin_ % self.match_levels
+        agree = int(np.count_nonzero(probs.argmax(axis=1) == mixed.argmax())) if self.sse.wants_agreement else 0
+        return self.sse.context_values(coarse, context, agree)
+
+    def mixed(self, state: CacheState) -> np.ndarray:
+        """The (256,) prediction from `state`: the components mixed, then refined by SSE if any
+        (its questions kept in the state for `observe`)."""
+        probs, bin_ = state.cached_components()
+        mixed = self.mixer.mix(probs, bin_)
+        if self.sse is None:
+            return mixed
+        state.sse_questions = self.sse.questions(mixed, self.sse_contexts(probs, bin_, mixed, state.context))
+        return self.sse.refine(mixed, state.sse_questions)
+
     def read(self, state: CacheState, data: bytes) -> None:
         """The user wrote `data` after `state`: learn from each byte, then read it into the state."""
         for byte in data:
@@ -277,6 +302,11 @@ class CacheEngine:
 
     def observe(self, state: CacheState, byte: int) -> None:
         probs, bin_ = state.cached_components()
+        if self.sse is not None:  # what the last look-up from this state asked, else ask now
+            if state.sse_questions is None:  # (before the mixer learns: what the mixture predicted)
+                mixed = self.mixer.mix(probs, bin_)
+                state.sse_questions = self.sse.questions(mixed, self.sse_contexts(probs, bin_, mixed, state.context))
+            self.sse.learn(state.sse_questions, byte)
         self.mixer.learn(probs, byte, bin_)
         for cache in self.caches:
             if cache.adaptive:
@@ -300,9 +330,10 @@ def _matched(neural: np.ndarray, byte: int, sure: float) -> np.ndarray:
 
 
 class CacheState:
-    """A base engine's state plus the recent bytes the caches need as context."""
+    """A base engine's state plus the recent bytes the caches need as context (and what the
+    engine's SSE asked at its last look-up from here, for `observe` to learn the answer of)."""
 
-    __slots__ = ("engine", "inner", "context", "match", "_components")
+    __slots__ = ("engine", "inner", "context", "match", "_components", "sse_questions")
 
     def __init__(self, engine: CacheEngine, inner: PredictorState, context: bytes | None = None,
                  match: Match | None = None):
@@ -311,6 +342,7 @@ class CacheState:
         self.context = inner.tail if context is None else context
         self.match = match if match is not None else Match()  # where the match model's context matched
         self._components = None
+        self.sse_questions = None
 
     @property
     def tail(self) -> bytes:
@@ -332,6 +364,7 @@ class CacheState:
                     self.context = (self.context + bytes((byte,)))[-self.engine.context_bytes :]
                     matcher.advance(self.match, byte, self.context)
             self._components = None
+            self.sse_questions = None
 
     def carried_to(self, engine: CacheEngine) -> CacheState:
         """The same text read, under `engine` (this one `rebased` on new weights): the base
@@ -348,8 +381,7 @@ class CacheState:
         return self._components
 
     def probs(self) -> np.ndarray:
-        probs, bin_ = self.cached_components()
-        return self.engine.mixer.mix(probs, bin_)
+        return self.engine.mixed(self)
 
     def log_probs(self) -> np.ndarray:
         return np.log(np.maximum(self.probs(), 1e-300))
@@ -405,7 +437,7 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
                  mix_lr: float = CACHE_MIX_LR, remembered: NGram | None = None,
                  recalled: TextIndex | None = None, match: bool = True,
                  match_trust: Sequence[float] = MATCH_TRUST, online: OnlineSource | None = None,
-                 min_match: int = MIN_MATCH, low_order: int = 0) -> CacheEngine:
+                 min_match: int = MIN_MATCH, low_order: int = 0, sse: SSESettings | None = None) -> CacheEngine:
     """`base` mixed with a cache of one document: an adaptive n-gram that has read the
     document's text as opened (its last CACHE_READS_BYTES) and counts what is typed next,
     and with `remembered` (`memory.ngram`: the static n-gram of the text the model was
@@ -421,7 +453,12 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
 
     online: dynamic evaluation as the user types (`learn.adapt.OnlineWeights`, background
     in a session, deterministic in `eval --adapt`): each observed byte is fed to it, and
-    `current()` swaps in its newest weights between keystrokes."""
+    `current()` swaps in its newest weights between keystrokes.
+
+    sse: a last stage refining the mixture (sse.py; None: the mixture as it is). Off by default:
+    on the dev slices `SSESettings()` is 0.0056-0.0096 bpc better for 14-18 us more per byte read
+    (BENCHMARKS.md, "Quality against PPMd"), but its look-ups shorten a suggestion's search within
+    the keystroke budget, and the LSP's automatic and invoked answers then disagreed once."""
     data = text.encode("utf-8", errors="replace")[-CACHE_READS_BYTES:]
     caches = [_counted(order, data)] + ([remembered] if remembered is not None else [])
     matcher = None
@@ -429,7 +466,7 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
         matcher = MatchModel(recalled, min_match)
         matcher.history.extend(data)
     return CacheEngine(base, caches, lr=mix_lr, trust=trust_table(order), memory_trust=MEMORY_TRUST,
-                       match=matcher, match_trust=match_trust, online=online, low_order=low_order)
+                       match=matcher, match_trust=match_trust, online=online, low_order=low_order, sse=sse)
 
 
 def _counted(order: int, data: bytes) -> NGram:
