@@ -61,7 +61,7 @@ CHAR_PROB = False  # min_prob judged per character, min_prob ** (the keys it cos
 # and a model's memory doubles the look-ups per step; without a budget the editor's keystroke
 # p99 was 25 ms on a 200 kB document. Issue 23 asks p99 <= 3 ms of the pipe's worst case (every
 # suggestion running to its cap), so the budget is the whole of it, not a soft 3 ms and a hard 6
-# (BENCHMARKS.md, "Speed", has what it costs in keystroke savings).
+# (BENCHMARKS.md, "Editor", has what it costs in keystroke savings).
 INTERACTIVE_BUDGET_MS = 2.5
 SOFT_SHARE = 0.5
 
