@@ -142,7 +142,12 @@ async def test_alternatives_when_invoked(lsp):
     open_doc(lsp, uri, "the quick brown fox ")
     automatic = await inline(lsp, uri, 0, 20)
     invoked = await inline(lsp, uri, 0, 20, invoked=True)
-    assert len(automatic) == 1 and invoked[0] == automatic[0]
+    # The suggestion comes first among the alternatives: both follow the same path, but a
+    # keystroke's 2.5 ms budget may stop either after its first word (the first request after
+    # opening, its caches cold, more often: "jumps " against "jumps over ").
+    assert len(automatic) == 1 and invoked
+    shorter, longer = sorted((automatic[0], invoked[0]), key=len)
+    assert shorter.startswith("jumps") and longer.startswith(shorter)
     assert len(invoked) == len(set(invoked))
 
 
