@@ -81,7 +81,7 @@ async def type_and_wait(pilot, text: str) -> str:
 
 
 async def test_typing_shows_the_models_suggestion(engine, tmp_path):
-    app = make_app(engine, tmp_path / "a.md", suggest_options={})
+    app = make_app(engine, tmp_path / "a.md", suggest_options={"budget_ms": None})  # what it shows, not how soon
     async with app.run_test(size=SIZE) as pilot:
         # Typed over, a suggestion keeps its rest ("uick brown" after "q" becomes "rown"): a fresh
         # one is computed after an edit that leaves the suggestion, here a typo and its correction.

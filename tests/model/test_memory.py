@@ -136,7 +136,7 @@ def test_a_damaged_memory_leaves_eval_with_one_sentence(sentence_model, tmp_path
 async def test_the_editor_suggests_from_the_models_memory(sentence_model, tmp_path):
     with store.lock_model(sentence_model):
         memory.write(store.model_folder(sentence_model), (NAME_LINE * 30).encode())
-    app = make_app(Engine.load(sentence_model), tmp_path / "new.md", suggest_options={})
+    app = make_app(Engine.load(sentence_model), tmp_path / "new.md", suggest_options={"budget_ms": None})
     async with app.run_test(size=SIZE) as pilot:
         await app.workers.wait_for_complete()  # the memory is built off the event loop
         assert len(app.cache.caches) == 2
@@ -145,7 +145,7 @@ async def test_the_editor_suggests_from_the_models_memory(sentence_model, tmp_pa
 
 async def test_a_damaged_memory_leaves_the_editor_suggesting_and_says_so(sentence_model, tmp_path):
     (store.model_folder(sentence_model) / memory.MEMORY_FILE).write_bytes(b"damaged")
-    app = make_app(Engine.load(sentence_model), tmp_path / "new.md", suggest_options={})
+    app = make_app(Engine.load(sentence_model), tmp_path / "new.md", suggest_options={"budget_ms": None})
     async with app.run_test(size=SIZE) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause(0.1)
