@@ -457,8 +457,8 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
 
     sse: a last stage refining the mixture (sse.py; None: the mixture as it is). Off by default:
     on the dev slices `SSESettings()` is 0.0056-0.0096 bpc better for 14-18 us more per byte read
-    (BENCHMARKS.md, "Quality against PPMd"), but its look-ups shorten a suggestion's search within
-    the keystroke budget, and the LSP's automatic and invoked answers then disagreed once."""
+    (BENCHMARKS.md, "Quality against PPMd"); turning it on waits for every adapting figure and
+    keystroke p99 to be measured again with it."""
     data = text.encode("utf-8", errors="replace")[-CACHE_READS_BYTES:]
     caches = [_counted(order, data)] + ([remembered] if remembered is not None else [])
     matcher = None
