@@ -69,8 +69,8 @@ class AdaptSettings:
     dynamic: bool = False  # gradient steps on the text read (torch)
     cache: bool = False  # mix in an n-gram of the text read
     chunk: int = ONLINE_CHUNK  # bytes between two steps (64 a little worse, 2.69 vs 2.67 bpc; 16 too, 1.742 vs 1.732)
-    lr: float = ONLINE_LR  # dynamic evaluation's learning rate (SGD 0.1 beat Adam 1e-4..1e-3 and SGD 0.03 or 0.3)
-    optimizer: str = ONLINE_OPTIMIZER  # sgd or adam
+    lr: float = ONLINE_LR  # dynamic evaluation's learning rate (online.py has the figures; SGD's best was 0.1)
+    optimizer: str = ONLINE_OPTIMIZER  # rms (Krause et al.'s step), sgd or adam
     # Pull the weights back towards the starting ones by this share after each step (Krause et
     # al.'s global prior): with order-8 and order-6 caches 0 1.709, 0.005 1.692, 0.01 1.693, 0.03 1.700 bpc.
     decay: float = ONLINE_DECAY
@@ -274,7 +274,8 @@ class _Pass:
             from charcomplete.learn.online import OnlineWeights
 
             self.adapter = OnlineAdapter(loaded.config, loaded.weights, lr=settings.lr,
-                                         optimizer=settings.optimizer, decay=settings.decay)
+                                         optimizer=settings.optimizer, decay=settings.decay,
+                                         chunk=settings.chunk)
             # The same online weights a session uses, in their deterministic mode: each chunk's
             # step is taken at its boundary and the next byte is predicted by the new weights.
             self.online = OnlineWeights(self.adapter, settings.chunk, background=False, name=engine.name)

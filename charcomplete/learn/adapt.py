@@ -15,6 +15,8 @@ Importing this module imports torch."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -23,16 +25,26 @@ from charcomplete.core.config import DOC_START, LN2, VOCAB_SIZE, ModelConfig
 from charcomplete.model.engine import Engine
 from charcomplete.model.network import CharModel, Hidden, detach_hidden, weights_from_numpy, weights_to_numpy
 
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "rms")
+# The "rms" step (Krause et al. 2018, "Dynamic evaluation of neural sequence models", section 5):
+# each gradient is divided by its parameter's RMS gradient over general text (+ RMS_EPSILON),
+# and the pull back towards the starting weights is scaled per parameter by the same RMS (a
+# parameter that general text moves a lot may be moved back more), capped at 1 / decay.
+RMS_EPSILON = 2e-5
+STATISTICS_STREAMS = 16  # general text read as this many parallel streams for the RMS statistics
 
 
 class OnlineAdapter:
     """A model that takes one gradient step per chunk of text it has read.
 
-    lr, optimizer: plain SGD (default) or Adam on each chunk's mean cross-entropy. On the
-        notes, SGD at 0.1 on 32-byte chunks did best (see evaluate.AdaptSettings).
-    decay: after each step, pull every weight back towards the weights it started from
-        by this fraction (Krause et al.'s "global prior"), so a long session cannot drift far.
+    lr, optimizer: a step on each chunk's mean cross-entropy: "rms" (each gradient over its RMS
+        on general text, the shared default, online.py has the figures), plain SGD or Adam.
+    statistics, chunk: the general text the RMS is measured on (the built-in model's
+        heldout.txt unless given) and the chunk length it is measured at (the online steps');
+        rms_of: an "rms" adapter of the same model whose RMS to take instead of measuring it.
+    decay: after each step, pull every weight back towards the weights it started from by this
+        fraction (with "rms", times its RMS over the mean RMS: Krause et al.'s "global prior"),
+        so a long session cannot drift far.
     clip: the gradient norm is clipped, as in training, so one odd chunk (a table, a
         pasted log) cannot undo what the model knows."""
 
@@ -45,6 +57,9 @@ class OnlineAdapter:
         decay: float = 0.0,
         clip: float = 1.0,
         threads: int | None = None,
+        statistics: bytes | None = None,
+        chunk: int = 32,
+        rms_of: OnlineAdapter | None = None,
     ):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
@@ -59,6 +74,19 @@ class OnlineAdapter:
         params = list(self.model.parameters())
         if optimizer == "adam":
             self.optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
+        elif optimizer == "rms":
+            self.optimizer = None
+        self.rms = self.pull = None  # the "rms" step's statistics, once measured
+        self._statistics = None  # (text, chunk, digest): what they are to be measured on
+        if optimizer == "rms":
+            # Measuring the RMS costs seconds of CPU, so it waits for the first update (on the worker
+            # thread, off the keystroke path) and is measured once per process for the same weights;
+            # an adapter that starts from newer weights of the same model (the learner's, after each
+            # publish) takes its predecessor's.
+            if rms_of is not None and rms_of.rms is not None:
+                self.rms, self.pull = rms_of.rms, rms_of.pull
+            else:
+                self._statistics = (statistics, chunk, _digest(weights, statistics, chunk, decay))
         else:
             self.optimizer = torch.optim.SGD(params, lr=lr)
         self.lr = lr
@@ -80,7 +108,8 @@ class OnlineAdapter:
         with torch.no_grad():
             for param, start in zip(self.model.parameters(), self.initial, strict=True):
                 param.copy_(start)
-        self.optimizer = type(self.optimizer)(self.model.parameters(), **self.optimizer.defaults)
+        if self.optimizer is not None:
+            self.optimizer = type(self.optimizer)(self.model.parameters(), **self.optimizer.defaults)
         self.steps = self.chars = 0
         self.start_document()
 
@@ -91,16 +120,21 @@ class OnlineAdapter:
         dynamic-evaluation loss)."""
         if not chunk:
             return 0.0
+        if self.optimizer is None:
+            self._measure()
         data = torch.tensor([self.last, *chunk], dtype=torch.int64)
         x = data[:-1].unsqueeze(0)  # (1, T)
         y = data[1:].unsqueeze(0)  # (1, T)
         logits, hidden, _ = self.model(x, self.hidden)  # (1, T, 256)
         loss = F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), y.reshape(-1))
-        self.optimizer.zero_grad(set_to_none=True)
+        self.model.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
-        self.optimizer.step()
-        if self.decay:
+        if self.optimizer is None:
+            self._rms_step()
+        else:
+            self.optimizer.step()
+        if self.decay and self.optimizer is not None:
             with torch.no_grad():
                 for param, start in zip(self.model.parameters(), self.initial, strict=True):
                     param.lerp_(start, self.decay)
@@ -109,6 +143,26 @@ class OnlineAdapter:
         self.steps += 1
         self.chars += len(chunk)
         return loss.item() / LN2
+
+    def _measure(self) -> None:
+        """The RMS statistics, measured if no one has yet (before the first step: with the
+        weights as they started)."""
+        if self.rms is not None:
+            return
+        text, chunk, key = self._statistics
+        measured = _MEASURED.get(key)
+        if measured is None:
+            measured = _gradient_rms(self.model, text or _general_text(), chunk, self.decay)
+            _MEASURED.clear()  # one model's statistics at a time: a process serves one model
+            _MEASURED[key] = measured
+        self.rms, self.pull = measured
+
+    def _rms_step(self) -> None:
+        with torch.no_grad():
+            for param, start, rms, pull in zip(self.model.parameters(), self.initial, self.rms, self.pull,
+                                               strict=True):
+                param.sub_(self.lr * param.grad / (rms + RMS_EPSILON))
+                param.add_(self.decay * pull * (start - param))
 
     def weights(self) -> dict[str, np.ndarray]:
         return weights_to_numpy(self.model)
@@ -119,3 +173,51 @@ class OnlineAdapter:
     def engine(self, name: str = "adapted") -> Engine:
         """The adapted weights as a numpy engine (a copy: later updates do not change it)."""
         return Engine(name, self.config, self.weights())
+
+
+# (weights, text, chunk, decay) digest -> the RMS statistics measured for them in this process
+_MEASURED: dict[bytes, tuple[list, list]] = {}
+
+
+def _digest(weights: dict[str, np.ndarray], text: bytes | None, chunk: int, decay: float) -> bytes:
+    digest = hashlib.blake2b(f"{chunk} {decay} {sorted(weights)}".encode(), digest_size=16)
+    digest.update(text or b"")
+    for name in sorted(weights):
+        digest.update(np.ascontiguousarray(weights[name]).tobytes())
+    return digest.digest()
+
+
+def _general_text() -> bytes:
+    """The built-in model's held-out general text: what every process computes the same RMS from."""
+    from charcomplete.storage import store
+
+    data = store.read_heldout(store.builtin_folder())
+    if not data:
+        raise ValueError("the built-in model's heldout.txt is missing: the rms step needs it")
+    return data
+
+
+def _gradient_rms(model: CharModel, text: bytes, chunk: int, decay: float) -> tuple[list, list]:
+    """Each parameter's RMS gradient over `text` read in `chunk`-byte steps (STATISTICS_STREAMS
+    streams at once, the hidden state carried), and its pull-back rate: its RMS over the mean RMS
+    of all parameters, capped at 1 / decay (Krause et al.'s gradstat)."""
+    streams = STATISTICS_STREAMS
+    length = len(text) // streams
+    data = torch.tensor(list(text[: length * streams]), dtype=torch.int64).view(streams, length)
+    squares = [torch.zeros_like(p) for p in model.parameters()]
+    hidden, batches = None, 0
+    for start in range(0, length - 1 - chunk, chunk):
+        x, y = data[:, start : start + chunk], data[:, start + 1 : start + chunk + 1]
+        logits, hidden, _ = model(x, hidden)
+        loss = F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), y.reshape(-1))
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        hidden = detach_hidden(hidden)
+        for square, param in zip(squares, model.parameters(), strict=True):
+            square += param.grad * param.grad
+        batches += 1
+    model.zero_grad(set_to_none=True)
+    rms = [torch.sqrt(square / max(1, batches)) for square in squares]
+    mean = sum(float(r.mean()) for r in rms) / len(rms)
+    cap = 1.0 / decay if decay > 0 else float("inf")
+    return rms, [torch.clamp(r / mean, max=cap) for r in rms]

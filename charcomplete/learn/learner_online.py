@@ -45,7 +45,8 @@ class OnlineServer:
     def handle(self, message) -> bool:
         """Act on `message` if it is an online one; whether it was."""
         if isinstance(message, OnlineStart):
-            self.adapter = online_adapter(self.config, self.published(), threads=self.threads)
+            # After a publish the new weights start from the statistics the first ones measured.
+            self.adapter = online_adapter(self.config, self.published(), threads=self.threads, rms_of=self.adapter)
             self.session = message.session
             self._remove()
         elif isinstance(message, OnlineChunk):

@@ -22,7 +22,7 @@ from charcomplete.storage import store
 from tests.helpers import remembering_tiny_model
 
 TEXT = ["a line the model has never seen; another line; " * 6, "then a second document, a line; " * 5]
-SETTINGS = AdaptSettings(lr=0.5, chunk=16)
+SETTINGS = AdaptSettings(lr=3e-3, chunk=16)  # the shared step (rms), large enough to show on a tiny model
 
 
 @pytest.fixture
@@ -35,7 +35,8 @@ def session_bits(name: str, documents: list[str], background: bool) -> list[floa
     observed and read, the newest weights swapped in between keystrokes (a background worker
     waited for after each byte, so nothing depends on the thread's timing)."""
     loaded = store.load_model(name)
-    adapter = OnlineAdapter(loaded.config, loaded.weights, lr=SETTINGS.lr, decay=SETTINGS.decay)
+    adapter = OnlineAdapter(loaded.config, loaded.weights, lr=SETTINGS.lr, optimizer=SETTINGS.optimizer,
+                            decay=SETTINGS.decay, chunk=SETTINGS.chunk)
     online = OnlineWeights(adapter, SETTINGS.chunk, background=background, name=loaded.name)
     engine = typing_cache(Engine.from_model(loaded), "", remembered=memory.ngram(loaded.folder),
                           recalled=memory.recall(loaded.folder), online=online)
@@ -71,7 +72,7 @@ def test_a_session_typing_the_text_gets_the_per_byte_probabilities_eval_reports(
 
 def test_background_updates_never_block_and_forget_restores_the_starting_weights(tiny_model):
     loaded = store.load_model(tiny_model)
-    adapter = OnlineAdapter(loaded.config, loaded.weights, lr=SETTINGS.lr)
+    adapter = OnlineAdapter(loaded.config, loaded.weights, lr=SETTINGS.lr, optimizer=SETTINGS.optimizer, chunk=8)
     online = OnlineWeights(adapter, chunk=8, background=True)
     assert online.latest() is None  # nothing learned yet
     online.feed(b"seven b")  # less than a chunk: no update
@@ -102,10 +103,30 @@ def test_the_online_steps_run_in_the_idle_scheduling_class_and_the_keystroke_thr
             self.policies.append(os.sched_getscheduler(threading.get_native_id()))
             return super().update(chunk)
 
-    adapter = RecordingAdapter(loaded.config, loaded.weights, lr=SETTINGS.lr)
+    adapter = RecordingAdapter(loaded.config, loaded.weights, lr=SETTINGS.lr, optimizer=SETTINGS.optimizer, chunk=8)
     online = OnlineWeights(adapter, chunk=8, background=True)
     online.feed(b"sixteen bytes of")
     online.wait()
     online.close()
     assert adapter.policies == [os.SCHED_IDLE, os.SCHED_IDLE]
     assert os.sched_getscheduler(threading.get_native_id()) == os.SCHED_OTHER  # the caller's thread is untouched
+
+
+def test_the_rms_step_learns_the_text_and_every_process_computes_the_same_step(tiny_model):
+    # Krause et al.'s step divides by each parameter's RMS gradient over the built-in model's
+    # general text: computed the same way in every process, so eval and a session agree.
+    loaded = store.load_model(tiny_model)
+    text = b"a phrase the tiny model never read, said again and again; " * 4
+    chunks = [text[i : i + 16] for i in range(0, len(text), 16)]
+    first, second = (OnlineAdapter(loaded.config, loaded.weights, lr=SETTINGS.lr, optimizer="rms", decay=0.01,
+                                   chunk=16) for _ in range(2))
+    assert first.rms is None  # measured at the first update, off the keystroke path
+    read_first = [first.update(chunk) for chunk in chunks]
+    read_second = [second.update(chunk) for chunk in chunks]
+    assert all(float(rms.min()) >= 0 for rms in first.rms) and all(float(pull.max()) <= 1 / 0.01 for pull in first.pull)
+    assert read_first == read_second
+    for name, value in first.weights().items():
+        np.testing.assert_array_equal(value, second.weights()[name])
+    first.start_document()
+    read_again = [first.update(chunk) for chunk in chunks]
+    assert np.mean(read_again) < np.mean(read_first) - 0.5  # bits per byte: it learned the phrase
