@@ -85,18 +85,20 @@ def dev_documents(files: list[Path], max_bytes: int, skip: int = SKIP) -> list[b
 
 def neural_probs(docs: list[bytes], scratch: Path) -> np.ndarray:
     """(bytes, 256) float32: the built-in model's prediction of each byte, adapting as `eval --adapt`."""
-    key = hashlib.sha256(b"\0".join(docs)).hexdigest()[:16]
+    from charcomplete.learn import online
+
+    steps = f"{online.ONLINE_OPTIMIZER} {online.ONLINE_LR} {online.ONLINE_DECAY} {online.ONLINE_CHUNK}".encode()
+    key = hashlib.sha256(b"\0".join([steps, *docs])).hexdigest()[:16]
     path = scratch / f"neural-{key}.npy"
     if path.exists():
         return np.load(path)
     from charcomplete.evaluate.evaluation import AdaptSettings
-    from charcomplete.learn.adapt import OnlineAdapter
     from charcomplete.model.engine import Engine
     from charcomplete.storage import store
 
     loaded = store.load_model("default")
     settings = AdaptSettings()
-    adapter = OnlineAdapter(loaded.config, loaded.weights, lr=settings.lr, decay=settings.decay)
+    adapter = online.online_adapter(loaded.config, loaded.weights, threads=None)  # eval --adapt's step
     engine = Engine.from_model(loaded)
     out = np.zeros((sum(map(len, docs)), 256), np.float32)
     row = 0

@@ -74,7 +74,8 @@ def policies(grid: bool) -> dict[str, object]:
     changes = [
         {"min_value": 0.0}, {"min_value": 0.1}, {"min_value": 0.2}, {"min_value": 0.3}, {"min_value": 0.4},
         {"min_total": 0.2}, {"min_total": 0.05}, {"min_prob": 0.25}, {"min_prob": 0.1},
-        {"more": 0.35}, {"more": 0.8}, {"cut_by_savings": False}, {"beam": 1}, {"beam": 4},
+        {"more": 0.35}, {"more": 0.8}, {"cut_by_savings": False}, {"beam": 1}, {"beam": 3}, {"beam": 4},
+        {"beam": 8}, {"min_prob": 0.05}, {"min_total": 0.02}, {"max_chars": 80},
         {"min_chars": 3}, {"words": 2}, {"whole_words": True}, {"finish_words": True},
         {"min_value": 0.75}, {"min_value": 1.0},
         # CJK (the Chinese item of issue 26), one change at a time from the policy before it:
