@@ -128,6 +128,12 @@ def export(work: Path) -> None:
     meta["heldout_bpc"] = meta["heldout_baseline_bpc"] = heldout_bpc(built, heldout)
     (PACKAGE_MODEL / "meta.json").write_text(json.dumps(meta, indent=1))
     (PACKAGE_MODEL / "heldout.txt").write_bytes(heldout)
+    # The online step's RMS statistics (learn/adapt.py), measured on that heldout.txt.
+    from charcomplete.learn.adapt import write_statistics
+    from charcomplete.storage.store import load_from_folder
+
+    exported = load_from_folder(PACKAGE_MODEL, "default")
+    write_statistics(PACKAGE_MODEL, exported.config, exported.weights)
     for path in PACKAGE_MODEL.iterdir():
         path.chmod(0o644)  # package data: readable by every user of the install
     write_curve(meta)

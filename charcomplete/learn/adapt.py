@@ -16,6 +16,7 @@ Importing this module imports torch."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,7 +32,20 @@ OPTIMIZERS = ("adam", "sgd", "rms")
 # and the pull back towards the starting weights is scaled per parameter by the same RMS (a
 # parameter that general text moves a lot may be moved back more), capped at 1 / decay.
 RMS_EPSILON = 2e-5
+# No parameter's RMS below this share of its tensor's mean (_gradient_rms says why). Dev slices, bpc,
+# notes / rust-book / cheatsheets (20 kB each) and Chinese (zh-rust-book's last chapters, 12 kB):
+#   floor 0 (none)  1.7449 / 1.4812 / 1.9172   3.0185   (SGD: 1.7508 / 1.5005 / 1.9598   2.5567)
+#   0.1 / 0.5       1.7435 / 1.4831 / 1.9124   2.7878;  1.7424 / 1.4810 / 1.9117   2.5775
+#   1.0             1.7437 / 1.4831 / 1.9194   2.5500   (the default: no worse than SGD on Chinese)
+#   2.0             1.7432 / 1.4898 / 1.9425   2.5497;  one RMS per tensor: notes 1.8314
+RMS_FLOOR = 1.0
 STATISTICS_STREAMS = 16  # general text read as this many parallel streams for the RMS statistics
+# The built-in model's statistics, measured when it was exported (`write_statistics`) and shipped
+# beside its weights: measuring them takes seconds of CPU, which `serve` spent beside the shell's
+# keystrokes (zsh p99 7.8-9.0 -> 10.1-13.1 ms). Every model of the built-in one's shapes (those
+# fine-tuned from it) steps with them; a model of other shapes measures its own at its first step.
+STATISTICS_FILE = "online-rms.safetensors"
+STATISTICS_CHUNK = 32  # the chunk length the shipped statistics are measured at (online.ONLINE_CHUNK)
 
 
 class OnlineAdapter:
@@ -145,14 +159,16 @@ class OnlineAdapter:
         return loss.item() / LN2
 
     def _measure(self) -> None:
-        """The RMS statistics, measured if no one has yet (before the first step: with the
-        weights as they started)."""
+        """The RMS statistics: the built-in model's when the shapes are its, else measured if no
+        one has yet in this process (before the first step: with the weights as they started)."""
         if self.rms is not None:
             return
         text, chunk, key = self._statistics
         measured = _MEASURED.get(key)
         if measured is None:
-            measured = _gradient_rms(self.model, text or _general_text(), chunk, self.decay)
+            shipped = _shipped_rms(self.model) if text is None and chunk == STATISTICS_CHUNK else None
+            rms = shipped or _gradient_rms(self.model, text or _general_text(), chunk)
+            measured = (rms, _pulls(rms, self.decay))
             _MEASURED.clear()  # one model's statistics at a time: a process serves one model
             _MEASURED[key] = measured
         self.rms, self.pull = measured
@@ -197,10 +213,9 @@ def _general_text() -> bytes:
     return data
 
 
-def _gradient_rms(model: CharModel, text: bytes, chunk: int, decay: float) -> tuple[list, list]:
+def _gradient_rms(model: CharModel, text: bytes, chunk: int) -> list[torch.Tensor]:
     """Each parameter's RMS gradient over `text` read in `chunk`-byte steps (STATISTICS_STREAMS
-    streams at once, the hidden state carried), and its pull-back rate: its RMS over the mean RMS
-    of all parameters, capped at 1 / decay (Krause et al.'s gradstat)."""
+    streams at once, the hidden state carried): Krause et al.'s gradstat, floored."""
     streams = STATISTICS_STREAMS
     length = len(text) // streams
     data = torch.tensor(list(text[: length * streams]), dtype=torch.int64).view(streams, length)
@@ -218,6 +233,56 @@ def _gradient_rms(model: CharModel, text: bytes, chunk: int, decay: float) -> tu
         batches += 1
     model.zero_grad(set_to_none=True)
     rms = [torch.sqrt(square / max(1, batches)) for square in squares]
+    # A byte the general text never holds (a CJK character's UTF-8) leaves its embedding row's RMS
+    # near 0, and a step divided by it threw that row far away the first time the user typed it
+    # (Chinese 2.557 bpc with SGD, 3.019 unfloored): each RMS is at least RMS_FLOOR of its tensor's mean.
+    return [torch.clamp(r, min=RMS_FLOOR * float(r.mean())) for r in rms]
+
+
+def _pulls(rms: list[torch.Tensor], decay: float) -> list[torch.Tensor]:
+    """Each parameter's pull-back rate: its RMS over the mean RMS of all parameters, at most 1 / decay."""
     mean = sum(float(r.mean()) for r in rms) / len(rms)
     cap = 1.0 / decay if decay > 0 else float("inf")
-    return rms, [torch.clamp(r / mean, max=cap) for r in rms]
+    return [torch.clamp(r / mean, max=cap) for r in rms]
+
+
+def write_statistics(folder: Path, config: ModelConfig, weights: dict[str, np.ndarray],
+                     chunk: int = STATISTICS_CHUNK) -> Path:
+    """Measure a model's RMS statistics on the built-in general text and write them to `folder`
+    (STATISTICS_FILE): each tensor as float16 over its mean (1 and up, the floor being its mean)
+    and that mean, half the weights' size. Run when the built-in model is exported."""
+    from safetensors.numpy import save
+
+    model = CharModel(ModelConfig(**{**config.to_dict(), "dropout": 0.0}))
+    weights_from_numpy(model, weights)
+    model.train()
+    rms = _gradient_rms(model, _general_text(), chunk)
+    tensors = {}
+    for (name, _), r in zip(model.named_parameters(), rms, strict=True):
+        scale = float(r.mean())
+        tensors[name] = (r / scale).numpy().astype(np.float16)
+        tensors[f"{name}.scale"] = np.array([scale], dtype=np.float32)
+    path = folder / STATISTICS_FILE
+    path.write_bytes(save(tensors))
+    return path
+
+
+def _shipped_rms(model: CharModel) -> list[torch.Tensor] | None:
+    """The built-in model's shipped statistics, when `model` has its shapes (else None)."""
+    from charcomplete.core.errors import CharcompleteError
+    from charcomplete.storage import store
+
+    path = store.builtin_folder() / STATISTICS_FILE
+    if not path.is_file():
+        return None
+    try:
+        tensors = store.read_tensor_file(path, "the built-in model's online statistics")
+    except CharcompleteError:
+        return None
+    rms = []
+    for name, param in model.named_parameters():
+        relative, scale = tensors.get(name), tensors.get(f"{name}.scale")
+        if relative is None or scale is None or relative.shape != tuple(param.shape):
+            return None
+        rms.append(torch.from_numpy(relative.astype(np.float32) * float(scale[0])))
+    return rms

@@ -130,3 +130,33 @@ def test_the_rms_step_learns_the_text_and_every_process_computes_the_same_step(t
     first.start_document()
     read_again = [first.update(chunk) for chunk in chunks]
     assert np.mean(read_again) < np.mean(read_first) - 0.5  # bits per byte: it learned the phrase
+
+
+def test_the_shipped_statistics_are_the_built_in_models_measured_on_its_heldout_text():
+    # Shipped so that no surface spends seconds measuring them (adapt.STATISTICS_FILE): they must
+    # be what the built-in weights measure now (floored, as measuring does), and what a step uses.
+    from charcomplete.learn import adapt
+
+    loaded = store.load_model("default")
+    adapter = OnlineAdapter(loaded.config, loaded.weights, lr=3e-4, optimizer="rms", decay=0.01,
+                            chunk=adapt.STATISTICS_CHUNK)
+    shipped = adapt._shipped_rms(adapter.model)
+    assert shipped is not None
+    measured = adapt._gradient_rms(adapter.model, adapt._general_text(), adapt.STATISTICS_CHUNK)
+    for ours, theirs in zip(shipped, measured, strict=True):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=2e-3)
+        assert float(ours.min()) > 0  # no step divided by (almost) nothing
+    adapter.update(b"the first chunk of what was typed, thirty-two bytes")
+    assert adapter.steps == 1
+    for used, ours in zip(adapter.rms, shipped, strict=True):
+        np.testing.assert_array_equal(used.numpy(), ours.numpy())
+
+
+def test_a_model_of_other_shapes_measures_its_own_statistics(tiny_model):
+    from charcomplete.learn import adapt
+
+    loaded = store.load_model(tiny_model)
+    adapter = OnlineAdapter(loaded.config, loaded.weights, lr=3e-4, optimizer="rms", decay=0.01, chunk=32)
+    assert adapt._shipped_rms(adapter.model) is None  # not the built-in model's shapes
+    adapter.update(b"thirty-two bytes of typed text..")
+    assert [tuple(r.shape) for r in adapter.rms] == [tuple(p.shape) for p in adapter.model.parameters()]
