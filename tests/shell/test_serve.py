@@ -8,6 +8,8 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -192,3 +194,31 @@ def test_a_server_stopped_with_online_steps_queued_exits_cleanly(charcomplete_ho
     finally:
         stderr = stop(process)
     assert process.returncode == 0, stderr[-300:]
+
+
+_SERVE_ONLINE = textwrap.dedent("""
+    import json, sys, time
+    from charcomplete.shell.server import ServeSettings, Suggestions
+
+    suggestions = Suggestions(ServeSettings(model="chain"))  # the learner on, as `serve` runs by default
+    for number in range(6):
+        suggestions.answer(json.dumps({"learn": f"git commit -m 'change {number} of a series'"}).encode())
+    online = suggestions.session.online
+    answered = lambda: online.adapter._answer is not None and online.adapter._answer.seq >= 4
+    deadline = time.monotonic() + 90
+    while not answered() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print("torch" in sys.modules, type(online.adapter).__name__, answered(), sep="|")
+    suggestions.close()
+""")
+
+
+def test_with_a_learner_the_servers_online_steps_run_in_the_learner_and_torch_stays_out(chain_model):
+    # Torch stepping in the server's own process held the interpreter's lock between a step's
+    # operations, and the shell's calls waited on it (zsh p99 up to 13 ms): with a learner, the
+    # steps run in its process, as the editor's do (tests/suggest/test_session.py: the same figures).
+    result = subprocess.run([sys.executable, "-c", _SERVE_ONLINE], capture_output=True, text=True,
+                            env=cli_env(), timeout=150)
+    assert result.returncode == 0, result.stderr[-3000:]
+    torch_loaded, adapter, answered = result.stdout.strip().splitlines()[-1].split("|")
+    assert (torch_loaded, adapter, answered) == ("False", "RemoteAdapter", "True")
