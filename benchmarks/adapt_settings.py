@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "data"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "data"))  # first: data/notes_benchmark.py, not the benchmark of that name
 from notes_benchmark import NOTES, notes_split  # noqa: E402
 
 SCORED_BYTES = 100_000
