@@ -86,23 +86,22 @@ class OnlineAdapter:
         self.model.train()
         self.initial = [p.detach().clone() for p in self.model.parameters()]
         params = list(self.model.parameters())
+        self.optimizer: torch.optim.Optimizer | None = None  # None: the "rms" step (_rms_step)
         if optimizer == "adam":
             self.optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
-        elif optimizer == "rms":
-            self.optimizer = None
-        self.rms = self.pull = None  # the "rms" step's statistics, once measured
+        elif optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(params, lr=lr)
+        self.rms = self.pull = None  # the "rms" step's statistics, once known
         self._statistics = None  # (text, chunk, digest): what they are to be measured on
         if optimizer == "rms":
             # Measuring the RMS costs seconds of CPU, so it waits for the first update (on the worker
-            # thread, off the keystroke path) and is measured once per process for the same weights;
-            # an adapter that starts from newer weights of the same model (the learner's, after each
-            # publish) takes its predecessor's.
+            # thread, off the keystroke path; the built-in model's ship instead) and is done once per
+            # process for the same weights; an adapter that starts from newer weights of the same
+            # model (the learner's, after each publish) takes its predecessor's.
             if rms_of is not None and rms_of.rms is not None:
                 self.rms, self.pull = rms_of.rms, rms_of.pull
             else:
                 self._statistics = (statistics, chunk, _digest(weights, statistics, chunk, decay))
-        else:
-            self.optimizer = torch.optim.SGD(params, lr=lr)
         self.lr = lr
         self.decay = decay
         self.clip = clip

@@ -160,3 +160,13 @@ def test_a_model_of_other_shapes_measures_its_own_statistics(tiny_model):
     assert adapt._shipped_rms(adapter.model) is None  # not the built-in model's shapes
     adapter.update(b"thirty-two bytes of typed text..")
     assert [tuple(r.shape) for r in adapter.rms] == [tuple(p.shape) for p in adapter.model.parameters()]
+
+
+@pytest.mark.parametrize(("optimizer", "kind"), [("sgd", "SGD"), ("adam", "Adam"), ("rms", None)])
+def test_each_optimizer_steps_as_named(tiny_model, optimizer, kind):
+    loaded = store.load_model(tiny_model)
+    adapter = OnlineAdapter(loaded.config, loaded.weights, lr=1e-3, optimizer=optimizer, chunk=16)
+    assert (type(adapter.optimizer).__name__ if adapter.optimizer is not None else None) == kind
+    before = adapter.weights()
+    adapter.update(b"sixteen bytes!!!")
+    assert any(not np.array_equal(before[name], value) for name, value in adapter.weights().items())
