@@ -53,8 +53,8 @@ class OnlineAdapter:
 
     lr, optimizer: a step on each chunk's mean cross-entropy: "rms" (each gradient over its RMS
         on general text, the shared default, online.py has the figures), plain SGD or Adam.
-    statistics, chunk: the general text the RMS is measured on (the built-in model's
-        heldout.txt unless given) and the chunk length it is measured at (the online steps');
+    chunk: the chunk length the RMS is measured at (the online steps'), on the built-in
+        model's heldout.txt;
         rms_of: an "rms" adapter of the same model whose RMS to take instead of measuring it.
     decay: after each step, pull every weight back towards the weights it started from by this
         fraction (with "rms", times its RMS over the mean RMS: Krause et al.'s "global prior"),
@@ -71,7 +71,6 @@ class OnlineAdapter:
         decay: float = 0.0,
         clip: float = 1.0,
         threads: int | None = None,
-        statistics: bytes | None = None,
         chunk: int = 32,
         rms_of: OnlineAdapter | None = None,
     ):
@@ -92,7 +91,7 @@ class OnlineAdapter:
         elif optimizer == "sgd":
             self.optimizer = torch.optim.SGD(params, lr=lr)
         self.rms = self.pull = None  # the "rms" step's statistics, once known
-        self._statistics = None  # (text, chunk, digest): what they are to be measured on
+        self._statistics = None  # (chunk, digest): what they are to be measured for
         if optimizer == "rms":
             # Measuring the RMS costs seconds of CPU, so it waits for the first update (on the worker
             # thread, off the keystroke path; the built-in model's ship instead) and is done once per
@@ -101,7 +100,7 @@ class OnlineAdapter:
             if rms_of is not None and rms_of.rms is not None:
                 self.rms, self.pull = rms_of.rms, rms_of.pull
             else:
-                self._statistics = (statistics, chunk, _digest(weights, statistics, chunk, decay))
+                self._statistics = (chunk, _digest(weights, chunk, decay))
         self.lr = lr
         self.decay = decay
         self.clip = clip
@@ -162,11 +161,11 @@ class OnlineAdapter:
         one has yet in this process (before the first step: with the weights as they started)."""
         if self.rms is not None:
             return
-        text, chunk, key = self._statistics
+        chunk, key = self._statistics
         measured = _MEASURED.get(key)
         if measured is None:
-            shipped = _shipped_rms(self.model) if text is None and chunk == STATISTICS_CHUNK else None
-            rms = shipped or _gradient_rms(self.model, text or _general_text(), chunk)
+            shipped = _shipped_rms(self.model) if chunk == STATISTICS_CHUNK else None
+            rms = shipped or _gradient_rms(self.model, _general_text(), chunk)
             measured = (rms, _pulls(rms, self.decay))
             _MEASURED.clear()  # one model's statistics at a time: a process serves one model
             _MEASURED[key] = measured
@@ -190,13 +189,12 @@ class OnlineAdapter:
         return Engine(name, self.config, self.weights())
 
 
-# (weights, text, chunk, decay) digest -> the RMS statistics measured for them in this process
+# (weights, chunk, decay) digest -> the RMS statistics measured for them in this process
 _MEASURED: dict[bytes, tuple[list, list]] = {}
 
 
-def _digest(weights: dict[str, np.ndarray], text: bytes | None, chunk: int, decay: float) -> bytes:
+def _digest(weights: dict[str, np.ndarray], chunk: int, decay: float) -> bytes:
     digest = hashlib.blake2b(f"{chunk} {decay} {sorted(weights)}".encode(), digest_size=16)
-    digest.update(text or b"")
     for name in sorted(weights):
         digest.update(np.ascontiguousarray(weights[name]).tobytes())
     return digest.digest()
@@ -252,9 +250,7 @@ def write_statistics(folder: Path, config: ModelConfig, weights: dict[str, np.nd
     and that mean, half the weights' size. Run when the built-in model is exported."""
     from safetensors.numpy import save
 
-    model = CharModel(ModelConfig(**{**config.to_dict(), "dropout": 0.0}))
-    weights_from_numpy(model, weights)
-    model.train()
+    model = OnlineAdapter(config, weights, optimizer="sgd").model  # as the online steps read
     rms = _gradient_rms(model, _general_text(), chunk)
     tensors = {}
     for (name, _), r in zip(model.named_parameters(), rms, strict=True):
