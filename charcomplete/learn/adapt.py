@@ -55,7 +55,8 @@ class OnlineAdapter:
         on general text, the shared default, online.py has the figures), plain SGD or Adam.
     chunk: the chunk length the RMS is measured at (the online steps'), on the built-in
         model's heldout.txt;
-        rms_of: an "rms" adapter of the same model whose RMS to take instead of measuring it.
+        rms_of: an "rms" adapter of the same model (or its `rms` and `pull`, as the learner
+        keeps them: `learner_online`) whose RMS to take instead of measuring it.
     decay: after each step, pull every weight back towards the weights it started from by this
         fraction (with "rms", times its RMS over the mean RMS: Krause et al.'s "global prior"),
         so a long session cannot drift far.

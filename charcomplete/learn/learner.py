@@ -185,10 +185,11 @@ class Failed:
 
 @dataclass(frozen=True)
 class OnlineStart:
-    """editor -> learner: start the online weights (again) from the weights last published
-    (or loaded): the editor suggests with those now (`online_remote`)."""
+    """surface -> learner: start online weights for a new session from the weights last
+    published (or loaded): the surface suggests with those now (`online_remote`). A surface
+    may hold several at once (the language server, one per open document)."""
 
-    session: int  # names this start; chunks and answers carry it (a chunk of an older one is ignored)
+    session: int  # names this session; its chunks, answers, document starts, resets and end carry it
 
 
 @dataclass(frozen=True)
@@ -202,17 +203,31 @@ class OnlineChunk:
 
 @dataclass(frozen=True)
 class OnlineDocument:
-    """editor -> learner: what is typed next starts a new document (reset the online hidden state)."""
+    """surface -> learner: what is typed next in `session` starts a new document (reset its hidden state)."""
+
+    session: int
 
 
 @dataclass(frozen=True)
 class OnlineReset:
-    """editor -> learner: drop what the online weights learned (forget, exclusions, pause)."""
+    """surface -> learner: drop what `session`'s online weights learned (forget, exclusions, pause)."""
+
+    session: int
+
+
+@dataclass(frozen=True)
+class OnlineEnd:
+    """surface -> learner: `session` is over (its document closed, or new weights replaced it):
+    its online weights and their file go."""
+
+    session: int
 
 
 @dataclass(frozen=True)
 class OnlineUpdated:
-    """learner -> editor: the online weights took chunk `seq`; they are in `online_remote.weights_path`."""
+    """learner -> surface: `session`'s online weights took chunk `seq`; they are in
+    `online_remote.weights_path`. NaN bits: the learner holds no such session (it was let go to
+    make room for newer ones: `learner_online.MAX_SESSIONS`), and no file."""
 
     session: int
     seq: int
@@ -221,7 +236,7 @@ class OnlineUpdated:
 
 Message = (Text | Pause | Resume | Stop | Ready | SourcesRead | Progress | Published | Refused | Busy
            | Rebased | Forgotten | Stopped | Failed | OnlineStart | OnlineChunk | OnlineDocument | OnlineReset
-           | OnlineUpdated)
+           | OnlineEnd | OnlineUpdated)
 _MESSAGE_TYPES = {cls.__name__: cls for cls in Message.__args__}
 
 
@@ -313,9 +328,11 @@ class Learner:
                  on_message: Callable[[Message], None] | None = None):
         self.model_name = model_name
         self.on_message = on_message
-        # The online weights' answers go here, not to `on_message`: they are the business of the
-        # thread waiting for them (`online_remote.RemoteAdapter`), not of the surface's loop.
-        self.on_online: Callable[[OnlineUpdated | None], None] | None = None
+        # The online weights' answers go to their session's listener, not to `on_message`: they are
+        # the business of the thread waiting for them (`online_remote.RemoteAdapter`), not of the
+        # surface's loop.
+        self._online_listeners: dict[int, Callable[[OnlineUpdated | None], None]] = {}
+        self._listeners_lock = threading.Lock()
         self.settings = settings or LearnerSettings()
         self.process: subprocess.Popen | None = None
         self.stopped = False  # told to stop (or handed over): nothing more is sent
@@ -323,6 +340,7 @@ class Learner:
         self._received: queue.Queue = queue.Queue()
         self._outgoing: list[Message] = []  # waiting for the writer thread; a newer Text replaces an older one
         self._outgoing_ready = threading.Condition()
+        self._reading_done = False  # its output ended: no online answer will come
 
     def start(self) -> Learner:
         from charcomplete.core.logs import open_log
@@ -374,8 +392,10 @@ class Learner:
         for line in self.process.stdout:
             message = decode_message(line)
             if isinstance(message, OnlineUpdated):
-                if self.on_online is not None:
-                    self.on_online(message)
+                with self._listeners_lock:
+                    listener = self._online_listeners.get(message.session)
+                if listener is not None:
+                    listener(message)
             elif message is not None:
                 self.ready = self.ready or isinstance(message, Ready)
                 if self.on_message is not None:
@@ -385,8 +405,10 @@ class Learner:
                         logging.getLogger(__name__).exception("a learner message was not handled")
                 else:
                     self._received.put(message)
-        if self.on_online is not None:  # None: no more answers will come
-            self.on_online(None)
+        with self._listeners_lock:
+            listeners, self._reading_done = list(self._online_listeners.values()), True
+        for listener in listeners:  # None: no more answers will come
+            listener(None)
         if self.on_message is not None:  # the end of its output: the process is gone, or going
             try:
                 self.process.wait(timeout=5)
@@ -426,8 +448,22 @@ class Learner:
     def send_text(self, text: str) -> None:
         self._send(Text(text))
 
-    def send_online(self, message: OnlineStart | OnlineChunk | OnlineDocument | OnlineReset) -> None:
+    def send_online(self, message: OnlineStart | OnlineChunk | OnlineDocument | OnlineReset | OnlineEnd) -> None:
         self._send(message)
+
+    def listen_online(self, session: int, listener: Callable[[OnlineUpdated | None], None]) -> None:
+        """Hand `session`'s answers to `listener` (on the reader thread); None once no more can
+        come (at once when the learner's output has already ended)."""
+        with self._listeners_lock:
+            done = self._reading_done
+            if not done:
+                self._online_listeners[session] = listener
+        if done:
+            listener(None)
+
+    def stop_listening(self, session: int) -> None:
+        with self._listeners_lock:
+            self._online_listeners.pop(session, None)
 
     def pause(self) -> None:
         self._send(Pause())

@@ -63,7 +63,8 @@ class Adapter(Protocol):
     def engine(self, name: str = "adapted") -> Engine: ...
 
     def close(self) -> None:
-        """The updates still waiting are not wanted (a remote adapter stops waiting for them)."""
+        """The updates still waiting are not wanted, nor the weights (a remote adapter stops
+        waiting for them, and its session ends in the learner)."""
 
 
 # Every OnlineWeights whose worker runs. A torch step still running on a daemon thread while the
@@ -151,18 +152,20 @@ class OnlineWeights:
     def close(self) -> None:
         """Stop the worker: the updates still queued are dropped (nothing reads weights after
         this), one in progress finishes, and the thread has ended when this returns."""
-        if self._worker is not None:
-            while True:
-                try:
-                    self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                self._jobs.task_done()
-            self._jobs.put(None)
-            self.adapter.close()
-            self._worker.join()
-            self._worker = None
-            _running.discard(self)
+        if self._worker is None:
+            self.adapter.close()  # (a remote adapter's session ends in the learner too)
+            return
+        while True:
+            try:
+                self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            self._jobs.task_done()
+        self._jobs.put(None)
+        self.adapter.close()
+        self._worker.join()
+        self._worker = None
+        _running.discard(self)
 
     # -------------------------------------------------------------- the updates
 

@@ -6,8 +6,10 @@ torch already, so the online steps run there (`learner_online.OnlineServer`) and
 holds only a `RemoteAdapter`: the `online.Adapter` that `online.OnlineWeights` drives, whose
 `update` sends a chunk over the learner's pipe and waits (on OnlineWeights' worker thread,
 never on a keystroke) for the answer, and whose `engine` reads the new weights from
-`weights_path(pid)`, a private file (0600, in the state folder) the learner rewrites
-atomically after each step and removes when it ends. The steps are the very ones `eval
+`weights_path(pid, session)`, a private file (0600, in the state folder) the learner rewrites
+atomically after each step and removes when the session or the learner ends. One learner
+serves many sessions at once (the language server's documents, each its own), each named by a
+number this process gives out. The steps are the very ones `eval
 --adapt`, `lsp` and `serve` take in their own process (`online.online_adapter`), on the same
 bytes, so the editor adapts as `eval --adapt` measures (tests/learn/test_online_remote.py)."""
 
@@ -22,7 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from charcomplete.core.paths import locations
-from charcomplete.learn.learner import Learner, OnlineChunk, OnlineDocument, OnlineReset, OnlineStart, OnlineUpdated
+from charcomplete.learn.learner import (
+    Learner,
+    OnlineChunk,
+    OnlineDocument,
+    OnlineEnd,
+    OnlineReset,
+    OnlineStart,
+    OnlineUpdated,
+)
 from charcomplete.learn.online import ONLINE_CHUNK, OnlineWeights
 from charcomplete.model.engine import Engine
 
@@ -33,9 +43,9 @@ _sessions = itertools.count(1)
 WEIGHTS_GLOB = "online-weights-*.npz"  # every learner's file in the state folder (`forget --all` removes them)
 
 
-def weights_path(pid: int) -> Path:
-    """Where the learner process `pid` keeps its latest online weights."""
-    return locations().state / WEIGHTS_GLOB.replace("*", str(pid))
+def weights_path(pid: int, session: int) -> Path:
+    """Where the learner process `pid` keeps `session`'s latest online weights."""
+    return locations().state / WEIGHTS_GLOB.replace("*", f"{pid}-{session}")
 
 
 class RemoteAdapter:
@@ -49,8 +59,9 @@ class RemoteAdapter:
         self._answer: OnlineUpdated | None = None
         self._gone = learner.stopped or learner.process is None  # a learner handed over answers no more
         self._has_weights = False  # an answer arrived since the last start or reset
+        self._closed = False
         self.session = next(_sessions)
-        learner.on_online = self._on_answer
+        learner.listen_online(self.session, self._on_answer)
         learner.send_online(OnlineStart(self.session))
 
     def _on_answer(self, answer: OnlineUpdated | None) -> None:
@@ -62,16 +73,21 @@ class RemoteAdapter:
             self._answered.notify_all()
 
     def close(self) -> None:
-        """No more answers are wanted: a step still waiting for one gives up now."""
+        """No more answers are wanted: a step still waiting for one gives up now, and the
+        learner lets this session's weights go."""
         with self._answered:
-            self._gone = True
+            if self._closed:
+                return
+            self._closed = self._gone = True
             self._answered.notify_all()
+        self.learner.stop_listening(self.session)
+        self.learner.send_online(OnlineEnd(self.session))
 
     def start_document(self) -> None:
-        self.learner.send_online(OnlineDocument())
+        self.learner.send_online(OnlineDocument(self.session))
 
     def reset(self) -> None:
-        self.learner.send_online(OnlineReset())
+        self.learner.send_online(OnlineReset(self.session))
         self._has_weights = False
 
     def update(self, chunk: bytes) -> float:
@@ -86,8 +102,9 @@ class RemoteAdapter:
                 lambda: self._gone or (self._answer is not None and self._answer.seq >= seq), ANSWER_TIMEOUT_S)
             if not answered or self._gone:
                 return math.nan
-            self._has_weights = True
-            return self._answer.bits
+            bits = self._answer.bits
+            self._has_weights = not math.isnan(bits)  # NaN: the learner holds no weights for this session
+            return bits
 
     def engine(self, name: str = "adapted") -> Engine:
         """The newest online weights as a numpy engine (the base engine before any step)."""
@@ -95,7 +112,7 @@ class RemoteAdapter:
         if not self._has_weights or pid is None:
             return self.base
         try:
-            with np.load(weights_path(pid), allow_pickle=False) as stored:
+            with np.load(weights_path(pid, self.session), allow_pickle=False) as stored:
                 weights = {key: stored[key] for key in stored.files}
             engine = Engine(name, self.base.config, weights)
         except (OSError, ValueError, KeyError):

@@ -170,3 +170,37 @@ def test_each_optimizer_steps_as_named(tiny_model, optimizer, kind):
     before = adapter.weights()
     adapter.update(b"sixteen bytes!!!")
     assert any(not np.array_equal(before[name], value) for name, value in adapter.weights().items())
+
+
+def test_the_learner_keeps_at_most_max_sessions_online_weights_and_restarts_one_let_go(tiny_model, monkeypatch):
+    import base64
+
+    from charcomplete.learn import learner_online
+    from charcomplete.learn.learner import OnlineChunk, OnlineEnd, OnlineStart
+    from charcomplete.learn.online_remote import weights_path
+
+    monkeypatch.setattr(learner_online, "MAX_SESSIONS", 2)
+    loaded = store.load_model(tiny_model)
+    sent = []
+    server = learner_online.OnlineServer(loaded.config, lambda: loaded.weights, sent.append, threads=1)
+    chunk = base64.b64encode(b"a line the model has never seen;").decode()
+
+    def step(session: int, seq: int) -> float:
+        server.handle(OnlineChunk(session, seq, chunk))
+        assert (sent[-1].session, sent[-1].seq) == (session, seq)
+        return sent[-1].bits
+
+    for session in (1, 2, 3):
+        server.handle(OnlineStart(session))
+    first = step(1, 1)
+    assert step(1, 2) != pytest.approx(first)  # it goes on from where the first chunk left it
+    step(2, 1)
+    assert weights_path(server.pid, 1).exists()
+    step(3, 1)  # a third at once: session 1, used longest ago, is let go with its file
+    assert list(server.adapters) == [2, 3] and not weights_path(server.pid, 1).exists()
+    assert step(1, 3) == pytest.approx(first)  # typed in again, it starts afresh: a new document, new weights
+    server.handle(OnlineEnd(2))
+    assert not weights_path(server.pid, 2).exists()
+    assert np.isnan(step(2, 2))  # an ended session gets an answer at once, with no weights
+    server.close()
+    assert not any(weights_path(server.pid, s).exists() for s in (1, 2, 3))
