@@ -9,6 +9,7 @@ session's Completer then reads just the new bytes)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from charcomplete.suggest.decoder import Suggestion
@@ -34,6 +35,10 @@ class DocumentModels:
     engine: object  # engine.Engine (numpy), or anything with its interface
     learn: bool = True  # the caches count what is typed (False while learning is paused)
     suggest_options: dict = field(default_factory=dict)
+    # Makes a document's online weights for an engine: in the server's learner process once it
+    # runs (`online_remote.remote_online`: torch stays out of the server, whose requests then
+    # never wait on a step's interpreter lock), else in this process (`session.load_online`).
+    online_for: Callable[[object], object] = load_online
     _sessions: dict[str, Session] = field(default_factory=dict)
 
     def open(self, uri: str, text: str) -> None:
@@ -42,8 +47,17 @@ class DocumentModels:
         if warning:
             log.warning("%s", warning)  # the weights still serve; the server's log says why
         options = SessionOptions(learn=self.learn, online=self.learn, suggest=self.suggest_options)
-        online = load_online(self.engine) if self.learn else None  # the weights learn from the typing too
-        self._sessions[uri] = Session(self.engine, text, options, remembered, online)
+        session = self._sessions[uri] = Session(self.engine, text, options, remembered)
+        if self.learn:
+            session.go_online(self.online_for)  # the weights learn from the typing too
+
+    def go_online(self, online_for: Callable[[object], object] = load_online) -> None:
+        """Each document's online weights (and those of documents opened later) come from
+        `online_for` from now on; what they learned so far goes."""
+        self.online_for = online_for
+        for session in self._sessions.values():
+            if session.online is not None:
+                session.go_online(online_for)
 
     def close(self, uri: str) -> None:
         session = self._sessions.pop(uri, None)

@@ -390,12 +390,24 @@ class CharcompleteLanguageServer(LanguageServer):
 
         try:
             loop = asyncio.get_running_loop()
-            self.learner = Learner(self.models.engine.name, self.settings.learner_settings or LearnerSettings(),
-                                   on_message=lambda message: loop.call_soon_threadsafe(self._on_learner, message),
-                                   ).start()
+            self.learner = learner = Learner(
+                self.models.engine.name, self.settings.learner_settings or LearnerSettings(),
+                on_message=lambda message: loop.call_soon_threadsafe(self._on_learner, message)).start()
         except (OSError, ValueError) as error:
             self.learning = "error"
             logger.error("the background learner could not start: %s", error)
+            return
+        from charcomplete.learn.online_remote import remote_online
+
+        # The documents' online steps run in the learner, as the editor's and `serve`'s do.
+        self._on_model_thread(self.models.go_online, lambda engine: remote_online(learner, engine))
+
+    def _online_here(self) -> None:
+        """The learner stopped (or forgot): the documents' online steps run in this process from now."""
+        from charcomplete.suggest.session import load_online
+
+        if self.models.online_for is not load_online:
+            self._on_model_thread(self.models.go_online, load_online)
 
     def _teach(self, text: str) -> None:
         if self.learner is not None and self.learning == "on":
@@ -403,7 +415,7 @@ class CharcompleteLanguageServer(LanguageServer):
 
     def _on_learner(self, message) -> None:
         """A message from the learner, on the event loop (its handle calls back as each arrives)."""
-        from charcomplete.learn.learner import Exited, Failed, Published, Rebased
+        from charcomplete.learn.learner import Exited, Failed, Forgotten, Published, Rebased
 
         self.learner_steps = int(getattr(message, "steps", self.learner_steps) or 0)
         if isinstance(message, (Published, Rebased)):
@@ -411,10 +423,14 @@ class CharcompleteLanguageServer(LanguageServer):
         elif isinstance(message, Failed):
             self.learning = "error"
             logger.error("the background learner failed: %s", message.message)
-        elif isinstance(message, Exited) and self.learner is not None and not self.learner.stopped \
-                and self.learning != "error":
-            self.learning = "error"
-            logger.error("the background learner stopped (%s)", message.how)
+            self._online_here()
+        elif isinstance(message, Exited) and self.learner is not None and not self.learner.stopped:
+            if self.learning != "error":
+                self.learning = "error"
+                logger.error("the background learner stopped (%s)", message.how)
+            self._online_here()
+        elif isinstance(message, Forgotten):
+            self._online_here()  # it stops: what follows the forget is stepped here
 
     def _load_weights(self, name: str) -> None:
         from charcomplete.core.errors import CharcompleteError

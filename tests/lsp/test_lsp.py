@@ -421,3 +421,37 @@ def test_exit_without_shutdown_is_code_1_without_a_traceback(sentence_model):
         if process.poll() is None:
             process.kill()
     assert process.stderr.read() == b""
+
+
+async def test_with_its_learner_the_servers_online_steps_run_there_and_torch_stays_out(sentence_model,
+                                                                                        charcomplete_home):
+    # Torch stepping in the server held the interpreter's lock between a step's operations, and
+    # requests waited on it: the documents' online weights are stepped in the learner's process.
+    from charcomplete.core.paths import locations
+
+    client = make_test_lsp_client()
+    await client.start_io(*CLI, "lsp", "--model", "tiny", env=cli_env())  # learning on, as users run it
+    await client.initialize_session(types.InitializeParams(capabilities=types.ClientCapabilities()))
+    try:
+        uris = ["file:///notes/one.md", "file:///notes/two.md"]
+        for uri in uris:
+            open_doc(client, uri, "")
+        status = await _status_when(client, lambda s: s["learner_ready"])
+        assert status["learner_ready"], status
+        for uri in uris:
+            type_text(client, uri, SENTENCE * 2)  # chunks of both documents' typing
+        await inline(client, uris[1], 0, 2 * len(SENTENCE))
+        state = locations().state
+        deadline = time.monotonic() + 60
+        while len(list(state.glob("online-weights-*.npz"))) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert len(list(state.glob("online-weights-*.npz"))) == 2  # one per document, written by the learner
+        with open(f"/proc/{client._server.pid}/maps") as maps:
+            assert "libtorch" not in maps.read()  # nor did the server ever load torch
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+    deadline = time.monotonic() + 30
+    while list(state.glob("online-weights-*.npz")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not list(state.glob("online-weights-*.npz"))  # what was learned online ends with the learner
