@@ -46,7 +46,7 @@ from charcomplete.core.errors import CharcompleteError
 from charcomplete.core.predictor import LearningPredictor, Predictor, PredictorState
 from charcomplete.learn.online import ONLINE_CHUNK, ONLINE_DECAY, ONLINE_LR, ONLINE_OPTIMIZER
 from charcomplete.model import memory
-from charcomplete.model.cache import CACHE_MIX_LR, CACHE_ORDER, CacheEngine, typing_cache
+from charcomplete.model.cache import CACHE_MIX_LR, CACHE_ORDER, COARSE_MIX_LR, CacheEngine, typing_cache
 from charcomplete.model.engine import Engine
 from charcomplete.model.ngram import NGram, NGramEngine
 from charcomplete.storage.store import LoadedModel
@@ -79,6 +79,7 @@ class AdaptSettings:
     mixing: str = "linear"  # linear or geometric (cache.Mixer); geometric was 0.06 bpc worse
     memory: bool = True  # with the cache, the model's memory of its training text too (memory.py)
     match: bool = True  # with the cache, the match model of the text read and the memory (match.py)
+    coarse_lr: float = COARSE_MIX_LR  # the typing cache's coarse weight sets (cache.py; 0: none)
 
     @property
     def any(self) -> bool:
@@ -396,7 +397,7 @@ def _with_cache(engine: Predictor, settings: AdaptSettings, remembered: tuple, o
     remembered, recalled = remembered
     if settings.mixing == "linear":
         return typing_cache(engine, "", settings.cache_order, settings.mix_lr, remembered=remembered,
-                            recalled=recalled, match=settings.match, online=online)
+                            recalled=recalled, match=settings.match, online=online, coarse_lr=settings.coarse_lr)
     caches = [NGram(settings.cache_order, adaptive=True)]
     caches += [remembered] if remembered is not None else []
     return CacheEngine(engine, caches, lr=settings.mix_lr, mixing=settings.mixing, online=online)

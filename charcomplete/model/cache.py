@@ -46,6 +46,20 @@ def _logit(weight: np.ndarray) -> np.ndarray:
 
 
 MEMORY_LEVELS = 4
+BYTE_CLASSES = 6  # a byte's kind for the coarse weight sets: lower, upper, digit, space, newline, other
+
+
+def _byte_class(byte: int) -> int:
+    if 97 <= byte <= 122:
+        return 0
+    if 65 <= byte <= 90:
+        return 1
+    if 48 <= byte <= 57:
+        return 2
+    return 3 if byte == 32 else 4 if byte == 10 else 5
+
+
+_CLASS_OF = bytes(_byte_class(byte) for byte in range(256))
 
 
 def _memory_level(found: int, sure: float, order: int) -> int:
@@ -135,7 +149,7 @@ class CacheEngine:
                  mixing: str = "linear", trust: Sequence[Sequence[float]] | None = None,
                  memory_trust: Sequence[float] = (), match: MatchModel | None = None,
                  match_trust: Sequence[float] = (), online: OnlineSource | None = None, low_order: int = 0,
-                 sse: SSESettings | None = None):
+                 sse: SSESettings | None = None, coarse_lr: float = 0.0):
         """trust: with linear mixing, the first cache's starting weight per bin, as a table
         [longest context found + 1][count bucket] (see CACHE_TRUST), and memory_trust the
         second's per memory level (see MEMORY_TRUST); the others start at the default: about
@@ -144,7 +158,10 @@ class CacheEngine:
         length bucket, see MATCH_TRUST). online: where new neural weights come from as the
         text is typed (see `current`). low_order: also the first cache's prediction from its
         last `low_order` bytes of context only, as a component of its own (0: not). sse: a
-        last stage that refines the mixture (sse.py; None: none, the mixture as it is)."""
+        last stage that refines the mixture (sse.py; None: none, the mixture as it is).
+        coarse_lr: also a second, coarse set of mixing weights, chosen by the kinds of the last
+        two bytes and the match length and learning at this rate, and a final mixer of the
+        two mixtures (0: the fine set alone; see COARSE_MIX_LR)."""
         if not caches:
             raise ValueError("a CacheEngine needs at least one n-gram")
         self.base = base
@@ -174,6 +191,24 @@ class CacheEngine:
                 start[:, -1] = np.tile(_logit(np.asarray(match_trust, dtype=np.float64)),
                                        self.bins // self.match_levels)
         self.mixer = Mixer(components, self.bins, lr=lr, kind=mixing, start=start)
+        # The fine sets above split what is learned thinly (hundreds of bins, most seen a few
+        # times in a document); coarse ones, few and fast, follow the text's drift, and a final
+        # mixer learns which of the two to trust (PAQ's several weight sets and a mixer of mixers).
+        self.coarse_lr = coarse_lr
+        self.coarse = self.final = None
+        if coarse_lr > 0:
+            coarse_bins = BYTE_CLASSES * BYTE_CLASSES * self.levels * self.match_levels
+            coarse_start = None
+            if start is not None:
+                # The memory's and the match model's columns start as the fine sets' do (by how much
+                # the memory knows, by the match length), so a memory sure of a name is trusted
+                # from the first keystroke by both; the rest at the default start.
+                coarse_start = np.full((coarse_bins, components), -2.0)
+                coarse_start[:, 0] = 0.0
+                per_row = self.levels * self.match_levels  # the fine start repeats every this many bins
+                coarse_start[:, 2:] = np.tile(start[:per_row, 2:], (coarse_bins // per_row, 1))
+            self.coarse = Mixer(components, coarse_bins, lr=coarse_lr, start=coarse_start)
+            self.final = Mixer(2, 1, lr=FINAL_MIX_LR, start=np.array(FINAL_START))
         # SSE's "bin" context: the first cache's bin and the match length, not the memory's
         # level, so that `remembering` twins (with or without a memory) share its tables.
         self.sse = SSE(sse, (caches[0].order + 1) * 4 * self.match_levels) if sse is not None else None
@@ -213,7 +248,8 @@ class CacheEngine:
         match = self.match.recalling(recalled) if self.match is not None else None
         twin = CacheEngine(self.base, caches, lr=self.lr, neural_bins=self.neural_bins, mixing=self.mixing,
                            trust=self.trust, memory_trust=self.memory_trust, match=match,
-                           match_trust=self.match_trust, online=self.online, low_order=self.low_order)
+                           match_trust=self.match_trust, online=self.online, low_order=self.low_order,
+                           coarse_lr=self.coarse_lr)
         twin.sse = self.sse  # what it learned of the document carries over, as the match model's confidence
         k = self.mixer.params.shape[1]
         mine = self.mixer.params.reshape(-1, self.levels, self.match_levels, k)[:, 0]  # (bins, match levels, K)
@@ -221,6 +257,15 @@ class CacheEngine:
         theirs[..., :2] = mine[:, None, :, :2]
         if match is not None:
             theirs[..., -1] = mine[:, None, :, -1]
+        if self.coarse is not None and twin.coarse is not None:
+            # The same components in the same places (the network, the document's cache, the
+            # match model last), each memory level taking the first's; a memory's column starts afresh.
+            mine = self.coarse.params.reshape(-1, self.levels, self.match_levels, k)[:, 0]
+            theirs = twin.coarse.params.reshape(-1, twin.levels, twin.match_levels, twin.coarse.params.shape[1])
+            theirs[..., :2] = mine[:, None, :, :2]
+            if match is not None and self.match is not None:
+                theirs[..., -1] = mine[:, None, :, -1]
+            twin.final = self.final
         return twin
 
     def current(self) -> CacheEngine:
@@ -284,11 +329,28 @@ class CacheEngine:
         agree = int(np.count_nonzero(probs.argmax(axis=1) == mixed.argmax())) if self.sse.wants_agreement else 0
         return self.sse.context_values(coarse, context, agree)
 
+    def _coarse_bin(self, context: bytes, bin_: int) -> int:
+        """The coarse weight set: the kinds of the last two bytes read, and the memory level and the
+        match length's set (the fine bin's last two factors)."""
+        last = _CLASS_OF[context[-1]] if context else 3
+        before = _CLASS_OF[context[-2]] if len(context) > 1 else 3
+        per_kinds = self.levels * self.match_levels
+        return (last * BYTE_CLASSES + before) * per_kinds + bin_ % per_kinds
+
+    def _mixtures(self, probs: np.ndarray, bin_: int, context: bytes) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """(the components mixed, the fine and the coarse mixtures stacked or None, the coarse bin)."""
+        fine = self.mixer.mix(probs, bin_)
+        if self.coarse is None:
+            return fine, None, 0
+        coarse_bin = self._coarse_bin(context, bin_)
+        both = np.stack([fine, self.coarse.mix(probs, coarse_bin)])
+        return self.final.mix(both, 0), both, coarse_bin
+
     def mixed(self, state: CacheState) -> np.ndarray:
         """The (256,) prediction from `state`: the components mixed, then refined by SSE if any
         (its questions kept in the state for `observe`)."""
         probs, bin_ = state.cached_components()
-        mixed = self.mixer.mix(probs, bin_)
+        mixed = state.cached_mixtures()[0]
         if self.sse is None:
             return mixed
         state.sse_questions = self.sse.questions(mixed, self.sse_contexts(probs, bin_, mixed, state.context))
@@ -302,11 +364,14 @@ class CacheEngine:
 
     def observe(self, state: CacheState, byte: int) -> None:
         probs, bin_ = state.cached_components()
+        mixed, both, coarse_bin = state.cached_mixtures()
         if self.sse is not None:  # what the last look-up from this state asked, else ask now
             if state.sse_questions is None:  # (before the mixer learns: what the mixture predicted)
-                mixed = self.mixer.mix(probs, bin_)
                 state.sse_questions = self.sse.questions(mixed, self.sse_contexts(probs, bin_, mixed, state.context))
             self.sse.learn(state.sse_questions, byte)
+        if both is not None:
+            self.final.learn(both, byte, 0)
+            self.coarse.learn(probs, byte, coarse_bin)
         self.mixer.learn(probs, byte, bin_)
         for cache in self.caches:
             if cache.adaptive:
@@ -333,7 +398,7 @@ class CacheState:
     """A base engine's state plus the recent bytes the caches need as context (and what the
     engine's SSE asked at its last look-up from here, for `observe` to learn the answer of)."""
 
-    __slots__ = ("engine", "inner", "context", "match", "_components", "sse_questions")
+    __slots__ = ("engine", "inner", "context", "match", "_components", "_mixtures", "sse_questions")
 
     def __init__(self, engine: CacheEngine, inner: PredictorState, context: bytes | None = None,
                  match: Match | None = None):
@@ -341,7 +406,7 @@ class CacheState:
         self.inner = inner
         self.context = inner.tail if context is None else context
         self.match = match if match is not None else Match()  # where the match model's context matched
-        self._components = None
+        self._components = self._mixtures = None
         self.sse_questions = None
 
     @property
@@ -363,7 +428,7 @@ class CacheState:
                 for byte in data:
                     self.context = (self.context + bytes((byte,)))[-self.engine.context_bytes :]
                     matcher.advance(self.match, byte, self.context)
-            self._components = None
+            self._components = self._mixtures = None
             self.sse_questions = None
 
     def carried_to(self, engine: CacheEngine) -> CacheState:
@@ -379,6 +444,13 @@ class CacheState:
         if self._components is None:
             self._components = self.engine.components(self)
         return self._components
+
+    def cached_mixtures(self) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """`CacheEngine._mixtures` of this state's components, worked out once."""
+        if self._mixtures is None:
+            probs, bin_ = self.cached_components()
+            self._mixtures = self.engine._mixtures(probs, bin_, self.context)
+        return self._mixtures
 
     def probs(self) -> np.ndarray:
         return self.engine.mixed(self)
@@ -397,6 +469,26 @@ class CacheState:
 # (BENCHMARKS.md, "Editor").
 CACHE_ORDER = 8
 CACHE_MIX_LR = 0.2
+# The coarse weight sets (by the kinds of the last two bytes, the memory level and the match
+# length, learning fast) and the final mixer of the fine and the coarse mixtures. Dev slices (20 kB of each held-out set
+# after its first 100 kB, `benchmarks/adapt_settings.py --sets notes,rust-book,cheatsheets`), bpc:
+#                                           notes    rust-book  cheatsheets
+#   built-in model, fine sets alone          1.7437   1.4831     1.9194
+#   + coarse (1.0), final (0.15)             1.7341   1.4663     1.9038   (final starting at 88%)
+#   new user's model, fine sets alone        1.6775   1.4913     1.9250
+#   + coarse 1.0, final 0.05 / 0.15 / 0.3    1.6577 / 1.6561 / 1.6560   1.4615 / 1.4600 / 1.4594
+#                                            (cheatsheets 1.8988 / 1.8976 / 1.8974)
+#   coarse 0.5 / 2.0 (final 0.15)            1.6554 / 1.6560 (mix_lr 0.4)   1.6560 (2.0)
+#   coarse by the last byte's kind alone (built-in, 0.3 / final 0.05): 1.7358 1.4705 1.9071
+#   (these without the memory level; with it, final starting at 95%: built-in 1.7355 / 1.4673 /
+#   1.9046, new user 1.6557 / 1.4666 / 1.9009: the default)
+# The final mixer starts trusting the fine sets (FINAL_START), and the coarse sets' memory and
+# match columns start as the fine sets' tables: a name typed twice is a suggestion the third
+# time, and a name the memory is sure of from the first keystroke, which an even start (and
+# coarse sets that did not know the memory level) diluted ("bla" of "blax ", "ero" of "eron").
+COARSE_MIX_LR = 1.0
+FINAL_MIX_LR = 0.15
+FINAL_START = (3.0, 0.0)  # the final mixer's logits: 95% on the fine sets' mixture at first
 # How far to trust a cache of the text read, before the mixer has learned it: its weight
 # per bin, rows by the longest context the cache has seen (none, 0..4 bytes; a longer one
 # takes the last row), columns by how often (1, 2-3, 4-7, 8+ times). What the mixer learned
@@ -437,7 +529,8 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
                  mix_lr: float = CACHE_MIX_LR, remembered: NGram | None = None,
                  recalled: TextIndex | None = None, match: bool = True,
                  match_trust: Sequence[float] = MATCH_TRUST, online: OnlineSource | None = None,
-                 min_match: int = MIN_MATCH, low_order: int = 0, sse: SSESettings | None = None) -> CacheEngine:
+                 min_match: int = MIN_MATCH, low_order: int = 0, sse: SSESettings | None = None,
+                 coarse_lr: float = COARSE_MIX_LR) -> CacheEngine:
     """`base` mixed with a cache of one document: an adaptive n-gram that has read the
     document's text as opened (its last CACHE_READS_BYTES) and counts what is typed next,
     and with `remembered` (`memory.ngram`: the static n-gram of the text the model was
@@ -466,7 +559,8 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
         matcher = MatchModel(recalled, min_match)
         matcher.history.extend(data)
     return CacheEngine(base, caches, lr=mix_lr, trust=trust_table(order), memory_trust=MEMORY_TRUST,
-                       match=matcher, match_trust=match_trust, online=online, low_order=low_order, sse=sse)
+                       match=matcher, match_trust=match_trust, online=online, low_order=low_order, sse=sse,
+                       coarse_lr=coarse_lr)
 
 
 def _counted(order: int, data: bytes) -> NGram:
