@@ -118,15 +118,18 @@ class Mixer:
     def learn(self, probs: np.ndarray, byte: int, bin_: int) -> None:
         """probs (K, 256): each component's prediction; `byte`: what came."""
         if self.kind == "linear":
-            w = self.weights(bin_)
-            hit = probs[:, byte]
-            p = float(w @ hit)
-            if p > 0.0:
-                self.params[bin_] += self.lr * w * (hit - p) / p
+            self.learn_hits(probs[:, byte], bin_)
             return
         logs = np.log(np.maximum(probs, 1e-300))  # (K, 256)
         mixed = self.mix(probs, bin_)
         self.params[bin_] += self.lr * (logs[:, byte] - logs @ mixed)
+
+    def learn_hits(self, hit: np.ndarray, bin_: int) -> None:
+        """Linear mixing's step from the probability each component gave the byte that came (K,)."""
+        w = self.weights(bin_)
+        p = float(w @ hit)
+        if p > 0.0:
+            self.params[bin_] += self.lr * w * (hit - p) / p
 
 
 class CacheEngine:
@@ -338,13 +341,16 @@ class CacheEngine:
         return (last * BYTE_CLASSES + before) * per_kinds + bin_ % per_kinds
 
     def _mixtures(self, probs: np.ndarray, bin_: int, context: bytes) -> tuple[np.ndarray, np.ndarray | None, int]:
-        """(the components mixed, the fine and the coarse mixtures stacked or None, the coarse bin)."""
-        fine = self.mixer.mix(probs, bin_)
+        """(the components mixed, the fine and the coarse sets' weights (2, K) or None, the coarse bin).
+
+        Both sets and the final mixer are linear, so the mixture is one product of the
+        components with the final mixer's blend of the two sets' weights: no dearer per
+        look-up (a suggestion's search makes hundreds) than the fine sets alone."""
         if self.coarse is None:
-            return fine, None, 0
+            return self.mixer.mix(probs, bin_), None, 0
         coarse_bin = self._coarse_bin(context, bin_)
-        both = np.stack([fine, self.coarse.mix(probs, coarse_bin)])
-        return self.final.mix(both, 0), both, coarse_bin
+        both = np.stack([self.mixer.weights(bin_), self.coarse.weights(coarse_bin)])  # (2, K)
+        return (self.final.weights(0) @ both) @ probs, both, coarse_bin
 
     def mixed(self, state: CacheState) -> np.ndarray:
         """The (256,) prediction from `state`: the components mixed, then refined by SSE if any
@@ -370,7 +376,7 @@ class CacheEngine:
                 state.sse_questions = self.sse.questions(mixed, self.sse_contexts(probs, bin_, mixed, state.context))
             self.sse.learn(state.sse_questions, byte)
         if both is not None:
-            self.final.learn(both, byte, 0)
+            self.final.learn_hits(both @ probs[:, byte], 0)  # what each set's mixture gave the byte
             self.coarse.learn(probs, byte, coarse_bin)
         self.mixer.learn(probs, byte, bin_)
         for cache in self.caches:
