@@ -163,8 +163,8 @@ class CacheEngine:
         last `low_order` bytes of context only, as a component of its own (0: not). sse: a
         last stage that refines the mixture (sse.py; None: none, the mixture as it is).
         coarse_lr: also a second, coarse set of mixing weights, chosen by the kinds of the last
-        two bytes and the match length and learning at this rate, and a final mixer of the
-        two mixtures (0: the fine set alone; see COARSE_MIX_LR)."""
+        two bytes, the memory level and the match length and learning at this rate, and a final
+        mixer of the two mixtures (0: the fine set alone; linear mixing only; see COARSE_MIX_LR)."""
         if not caches:
             raise ValueError("a CacheEngine needs at least one n-gram")
         self.base = base
@@ -200,6 +200,8 @@ class CacheEngine:
         self.coarse_lr = coarse_lr
         self.coarse = self.final = None
         if coarse_lr > 0:
+            if mixing != "linear":
+                raise ValueError("coarse weight sets mix linearly (their mixture is one product of blended weights)")
             coarse_bins = BYTE_CLASSES * BYTE_CLASSES * self.levels * self.match_levels
             coarse_start = None
             if start is not None:
@@ -344,8 +346,8 @@ class CacheEngine:
         """(the components mixed, the fine and the coarse sets' weights (2, K) or None, the coarse bin).
 
         Both sets and the final mixer are linear, so the mixture is one product of the
-        components with the final mixer's blend of the two sets' weights: no dearer per
-        look-up (a suggestion's search makes hundreds) than the fine sets alone."""
+        components with the final mixer's blend of the two sets' weights: one product per
+        look-up (a suggestion's search makes hundreds), as with the fine sets alone."""
         if self.coarse is None:
             return self.mixer.mix(probs, bin_), None, 0
         coarse_bin = self._coarse_bin(context, bin_)
