@@ -67,6 +67,7 @@ class OnlineServer:
         self.adapters: OrderedDict[int, object] = OrderedDict()  # session -> adapt.OnlineAdapter, used last at the end
         self._statistics: _Statistics | None = None  # what the first step measured; the next adapters take it
         self.pid = os.getpid()
+        private_dir(weights_path(self.pid, 0).parent)  # once, not at each step (the learner's log made it already)
         self.steps = 0
 
     def handle(self, message) -> bool:
@@ -125,7 +126,6 @@ class OnlineServer:
 
     def _write(self, session: int, weights: dict) -> None:
         path = weights_path(self.pid, session)
-        private_dir(path.parent)  # (the learner's log made it; to be sure)
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
         try:
             with os.fdopen(fd, "wb") as handle:
