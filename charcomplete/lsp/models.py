@@ -26,6 +26,10 @@ class Snapshot:
     version: int  # the document's version when the snapshot was taken
     text: str  # from the document's anchor to the cursor (the whole text before it when short)
     alternatives: int = 0  # further options wanted besides the best one
+    # When the keystroke this request answers arrived (time.perf_counter(), None: now): the
+    # suggestion's time budget counts from there, so the reading of the edit it waited behind is
+    # part of it, as in the editor, where one call reads the keystroke and searches.
+    arrived: float | None = None
 
 
 @dataclass
@@ -77,7 +81,7 @@ class DocumentModels:
     def suggest(self, snapshot: Snapshot) -> list[Suggestion]:
         """The best continuation first, then up to `snapshot.alternatives` others; [] when none is confident."""
         session = self._sessions.get(snapshot.uri)
-        return [] if session is None else session.suggest(snapshot.text, 0, snapshot.alternatives)
+        return [] if session is None else session.suggest(snapshot.text, 0, snapshot.alternatives, snapshot.arrived)
 
     def set_learning(self, learn: bool) -> None:
         self.learn = learn

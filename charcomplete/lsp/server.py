@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ from charcomplete.core.exclusions import Exclusions
 from charcomplete.lsp.documents import UTF16, Document, Position
 from charcomplete.lsp.models import DocumentModels, Snapshot
 from charcomplete.model.engine import PRIME_WINDOW
+from charcomplete.suggest.policy import INTERACTIVE_BUDGET_MS
 
 ACCEPTED = "charcomplete.accepted"  # sent back by the client when a suggestion is taken
 PAUSE = "charcomplete.pauseLearning"
@@ -47,6 +49,7 @@ MAX_DOCUMENT_CHARS = 32 * 1024 * 1024  # the editor's limit: a bigger file is no
 SPAN = 16 * 1024  # characters of text before the cursor handed to the Completer, at most...
 MIN_SPAN = 2 * PRIME_WINDOW  # ...and at least, unless it starts at the document start
 MAX_ALTERNATIVES = 4
+KEYSTROKE_S = INTERACTIVE_BUDGET_MS / 1e3  # a request this soon after an edit belongs to its keystroke
 
 logger = logging.getLogger("charcomplete.lsp")
 
@@ -58,6 +61,7 @@ class _Open:
     document: Document
     anchor: Position | None = None  # where the text handed to the model starts (None: choose again)
     requests: int = 0  # inline/completion requests so far: a newer one makes an older one stale
+    edited_at: float = -math.inf  # when the last edit arrived (time.perf_counter())
 
 
 @dataclass
@@ -185,9 +189,11 @@ class CharcompleteLanguageServer(LanguageServer):
         self._teach(item.text)
 
     def _did_change(self, params: types.DidChangeTextDocumentParams) -> None:
+        arrived = time.perf_counter()
         entry = self.documents.get(params.text_document.uri)
         if entry is None:
             return
+        entry.edited_at = arrived
         document = entry.document
         cursor = None
         for change in params.content_changes:
@@ -272,7 +278,11 @@ class CharcompleteLanguageServer(LanguageServer):
         request = entry.requests
         document = entry.document
         cursor = document.position(position.line, position.character)
-        snapshot = Snapshot(uri, document.version, self._text_before(entry, cursor), alternatives)
+        # A request that follows its edit within a keystroke's budget is that keystroke's (an editor
+        # sends both at once): its time budget counts from the edit, whose reading it waits behind on
+        # the model thread, as the editor's keystroke budget counts the reading of what was typed.
+        keystroke = entry.edited_at if started - entry.edited_at <= KEYSTROKE_S else started
+        snapshot = Snapshot(uri, document.version, self._text_before(entry, cursor), alternatives, keystroke)
         # Everything above ran on the protocol thread before the next message was read.
         found = await asyncio.wrap_future(self._on_model_thread(self._answer, snapshot))
         self.latencies_ms.append((time.perf_counter() - started) * 1000)

@@ -99,18 +99,23 @@ class Completer:
     def complete(self, text_before_cursor: str | bytes, **options) -> Suggestion:
         return self.complete_at(text_before_cursor, 0, **options)
 
-    def complete_at(self, tail: str | bytes, offset: int, **options) -> Suggestion:
-        """`suggest` after the text before the cursor, given as `state_at` takes it."""
-        started = time.perf_counter()
+    def complete_at(self, tail: str | bytes, offset: int, since: float | None = None, **options) -> Suggestion:
+        """`suggest` after the text before the cursor, given as `state_at` takes it. since: when
+        the keystroke reached the caller (`time.perf_counter()`), if it waited before this call
+        (a language server's request queued behind the reading of its edit): the time budget
+        counts from there."""
+        started = _start(since)
         state = self.state_at(tail, offset)
         return suggest(state, **self._searching(options, started))
 
     def alternatives(self, text_before_cursor: str | bytes, k: int = 3, **options) -> list[Suggestion]:
         return self.alternatives_at(text_before_cursor, 0, k, **options)
 
-    def alternatives_at(self, tail: str | bytes, offset: int, k: int = 3, **options) -> list[Suggestion]:
-        """`alternatives` after the text before the cursor, given as `state_at` takes it."""
-        started = time.perf_counter()
+    def alternatives_at(self, tail: str | bytes, offset: int, k: int = 3, since: float | None = None,
+                        **options) -> list[Suggestion]:
+        """`alternatives` after the text before the cursor, given as `state_at` takes it (`since`:
+        as for `complete_at`)."""
+        started = _start(since)
         state = self.state_at(tail, offset)
         return alternatives(state, k, **self._searching(options, started))
 
@@ -228,3 +233,9 @@ def _common_prefix(a: bytes, b: bytes) -> int:
         else:
             high = mid - 1
     return low
+
+
+def _start(since: float | None) -> float:
+    """When a call's time budget starts: now, or earlier when the caller says the keystroke came earlier."""
+    now = time.perf_counter()
+    return now if since is None else min(since, now)

@@ -140,14 +140,16 @@ class Session:
 
     # ------------------------------------------------------------ suggestions
 
-    def suggest(self, tail: str | bytes, offset: int = 0, alternatives: int = 0, **policy) -> list[Suggestion]:
+    def suggest(self, tail: str | bytes, offset: int = 0, alternatives: int = 0, since: float | None = None,
+                **policy) -> list[Suggestion]:
         """The best continuation of the text before the cursor (given as its end, `tail`, which
         starts `offset` characters into the document) first, then up to `alternatives` other
-        distinct ones; [] when nothing is worth showing."""
-        best = self.completer.complete_at(tail, offset, **policy)
+        distinct ones; [] when nothing is worth showing. since: when the request arrived, if it
+        waited before this call (the time budget counts from there: `Completer.complete_at`)."""
+        best = self.completer.complete_at(tail, offset, since, **policy)
         found = [best] if best.text else []
         if alternatives:
-            for option in self.completer.alternatives_at(tail, offset, alternatives + 1, **policy):
+            for option in self.completer.alternatives_at(tail, offset, alternatives + 1, since, **policy):
                 if option.text and all(option.text != seen.text for seen in found):
                     found.append(option)
         return found[: 1 + alternatives]

@@ -125,6 +125,23 @@ def test_a_keystrokes_budget_counts_the_reading_of_what_was_typed(monkeypatch):
     assert Completer(engine, budget_ms=1000).complete("qu").text == "it "
 
 
+def test_a_request_that_waited_counts_its_budget_from_its_arrival(monkeypatch):
+    # A language server's request waits on the model thread behind the reading of the edit before
+    # it: the keystroke's budget counts from when the request arrived (`since`), as the editor's
+    # counts the reading. The clock reads 0 for the call and the reading, then 0.5 s in the search.
+    sure = {"q": {"u": 0.95}, "u": {"i": 0.9}, "i": {"t": 0.95}, "t": {" ": 0.95}, " ": {"g": 0.95},
+            "g": {"o": 0.95}, "o": {".": 0.95}}
+    config, weights = chain_weights(sure)
+    engine = Engine("sure", config, weights)
+    for since, expected in ((None, "it go."), (-0.7, "it ")):
+        # Budget 1 s. Counted from the call: the soft deadline is 0.5 s, not yet passed. Counted from
+        # an arrival 0.7 s earlier: 0.3 s left, floored at half the budget, so the soft deadline is
+        # 0.25 s: the first word is finished and nothing further looked at.
+        clock = iter([0.0, 0.0, 0.0, *[0.5] * 100])
+        monkeypatch.setattr(search.time, "perf_counter", lambda clock=clock: next(clock))
+        assert Completer(engine, budget_ms=1000).complete_at("qu", 0, since).text == expected
+
+
 def test_an_unsure_last_space_is_left_to_the_next_suggestion():
     # The word is sure but what ends it is not (a line wrapped there, a full stop): showing
     # "ick " would cost the whole suggestion half the time to win one key, so it stops at "ick".
