@@ -26,9 +26,10 @@ class Snapshot:
     version: int  # the document's version when the snapshot was taken
     text: str  # from the document's anchor to the cursor (the whole text before it when short)
     alternatives: int = 0  # further options wanted besides the best one
-    # When the keystroke this request answers arrived (time.perf_counter(), None: now): the
-    # suggestion's time budget counts from there, so the reading of the edit it waited behind is
-    # part of it, as in the editor, where one call reads the keystroke and searches.
+    # When the keystroke this request answers arrived (time.perf_counter(); None: no keystroke's,
+    # the budget counts from the search's start): the suggestion's time budget counts from there,
+    # so the reading of the edit it waited behind is part of it, as in the editor, where one call
+    # reads the keystroke and searches.
     arrived: float | None = None
 
 

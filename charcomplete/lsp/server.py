@@ -281,7 +281,9 @@ class CharcompleteLanguageServer(LanguageServer):
         # A request that follows its edit within a keystroke's budget is that keystroke's (an editor
         # sends both at once): its time budget counts from the edit, whose reading it waits behind on
         # the model thread, as the editor's keystroke budget counts the reading of what was typed.
-        keystroke = entry.edited_at if started - entry.edited_at <= KEYSTROKE_S else started
+        # Any other request (after an open, a cursor move) is no keystroke's: its search gets the
+        # whole budget from when it starts.
+        keystroke = entry.edited_at if started - entry.edited_at <= KEYSTROKE_S else None
         snapshot = Snapshot(uri, document.version, self._text_before(entry, cursor), alternatives, keystroke)
         # Everything above ran on the protocol thread before the next message was read.
         found = await asyncio.wrap_future(self._on_model_thread(self._answer, snapshot))
