@@ -144,8 +144,9 @@ class Session:
                 **policy) -> list[Suggestion]:
         """The best continuation of the text before the cursor (given as its end, `tail`, which
         starts `offset` characters into the document) first, then up to `alternatives` other
-        distinct ones; [] when nothing is worth showing. since: when the request arrived, if it
-        waited before this call (the time budget counts from there: `Completer.complete_at`)."""
+        distinct ones; [] when nothing is worth showing. since: when the keystroke this answers
+        arrived, if it waited before this call (None: now; the time budget counts from there:
+        `Completer.complete_at`)."""
         best = self.completer.complete_at(tail, offset, since, **policy)
         found = [best] if best.text else []
         if alternatives:
