@@ -256,22 +256,22 @@ class CacheEngine:
                            match_trust=self.match_trust, online=self.online, low_order=self.low_order,
                            coarse_lr=self.coarse_lr)
         twin.sse = self.sse  # what it learned of the document carries over, as the match model's confidence
-        k = self.mixer.params.shape[1]
-        mine = self.mixer.params.reshape(-1, self.levels, self.match_levels, k)[:, 0]  # (bins, match levels, K)
-        theirs = twin.mixer.params.reshape(-1, twin.levels, twin.match_levels, twin.mixer.params.shape[1])
-        theirs[..., :2] = mine[:, None, :, :2]
-        if match is not None:
-            theirs[..., -1] = mine[:, None, :, -1]
+        self._carry_weights(self.mixer, twin, twin.mixer)
         if self.coarse is not None and twin.coarse is not None:
-            # The same components in the same places (the network, the document's cache, the
-            # match model last), each memory level taking the first's; a memory's column starts afresh.
-            mine = self.coarse.params.reshape(-1, self.levels, self.match_levels, k)[:, 0]
-            theirs = twin.coarse.params.reshape(-1, twin.levels, twin.match_levels, twin.coarse.params.shape[1])
-            theirs[..., :2] = mine[:, None, :, :2]
-            if match is not None and self.match is not None:
-                theirs[..., -1] = mine[:, None, :, -1]
+            self._carry_weights(self.coarse, twin, twin.coarse)
             twin.final = self.final
         return twin
+
+    def _carry_weights(self, mine: Mixer, twin: CacheEngine, theirs: Mixer) -> None:
+        """What `mine` (a weight set of this engine) learned, into `theirs` (the same set of a
+        `remembering` twin): the same components in the same places (the network, the document's
+        cache, the match model last), each memory level taking the first's; a memory's column
+        starts afresh."""
+        learned = mine.params.reshape(-1, self.levels, self.match_levels, mine.params.shape[1])[:, 0]
+        target = theirs.params.reshape(-1, twin.levels, twin.match_levels, theirs.params.shape[1])
+        target[..., :2] = learned[:, None, :, :2]
+        if twin.match is not None:  # a twin has a match model only when this engine has one
+            target[..., -1] = learned[:, None, :, -1]
 
     def current(self) -> CacheEngine:
         """This engine, or a twin over the newest weights its online source finished since (a
