@@ -1,5 +1,6 @@
 """The model side of the language server: one suggestion session (`suggest.session`) per
-open document, all used from one thread (the model thread), never from the protocol thread.
+open document, used by one thread at a time (model_work.py: the model thread, or for a
+keystroke the protocol thread while the model thread is idle).
 
 The text a session reads starts at an anchor (`Snapshot.text`): the document start, or for
 a long document a point a few thousand characters back that stays put while the user
@@ -35,7 +36,7 @@ class Snapshot:
 
 @dataclass
 class DocumentModels:
-    """A session per document over one engine. Every method runs on the model thread."""
+    """A session per document over one engine. Its methods run one at a time (model_work.py)."""
 
     engine: object  # engine.Engine (numpy), or anything with its interface
     learn: bool = True  # the caches count what is typed (False while learning is paused)

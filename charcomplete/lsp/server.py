@@ -1,9 +1,12 @@
 """`charcomplete lsp`: suggestions as a language server (LSP 3.18 inline completion), on stdio.
 
 Threads: pygls reads and answers messages on its event loop (the protocol thread); open
-documents are edited there (documents.py, a few microseconds a keystroke). Everything
-that touches the model runs on one other thread (the model thread, models.py), so a
-suggestion being computed never holds up reading the next keystroke.
+documents are edited there (documents.py, a few microseconds a keystroke). What touches the
+model runs one job at a time (model_work.py): the long jobs (opening a document, new
+weights) on the model thread, so that reading messages goes on meanwhile, and a
+keystroke's reading and suggestion, bounded by its 2.5 ms budget, on the protocol thread
+itself when the model thread is idle (a hand-off to a sleeping thread cost milliseconds in
+the slowest keystrokes).
 
 A request is answered for the text it was asked about or not at all: the text before
 the cursor is copied on the protocol thread when the request arrives (an async handler
@@ -24,7 +27,6 @@ import logging
 import math
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lsprotocol import types
@@ -37,6 +39,7 @@ from pygls.uris import to_fs_path
 from charcomplete import __version__
 from charcomplete.core.exclusions import Exclusions
 from charcomplete.lsp.documents import UTF16, Document, Position
+from charcomplete.lsp.model_work import ModelWork
 from charcomplete.lsp.models import DocumentModels, Snapshot
 from charcomplete.model.engine import PRIME_WINDOW
 from charcomplete.suggest.policy import INTERACTIVE_BUDGET_MS
@@ -138,7 +141,7 @@ class CharcompleteLanguageServer(LanguageServer):
         self.exclusions = exclusions
         self.documents: dict[str, _Open] = {}
         self.models = DocumentModels(engine, learn=settings.learn, suggest_options=dict(settings.suggest_options))
-        self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charcomplete-model")
+        self.model_work = ModelWork()
         self.counters = Counters()
         self.latencies_ms: deque[float] = deque(maxlen=1000)  # request arrival to answer, inside the server
         self.learner = None
@@ -214,7 +217,7 @@ class CharcompleteLanguageServer(LanguageServer):
             # The cursor is most likely where the edit ended: read up to there now, so that the
             # request that usually follows finds the state ready (and what was typed is counted).
             snapshot = Snapshot(document.uri, document.version, self._text_before(entry, cursor))
-            self._on_model_thread(self._advance, snapshot)
+            self.model_work.soon(self._advance, snapshot)
 
     def _did_close(self, params: types.DidCloseTextDocumentParams) -> None:
         self._forget_document(params.text_document.uri)
@@ -286,7 +289,7 @@ class CharcompleteLanguageServer(LanguageServer):
         keystroke = entry.edited_at if started - entry.edited_at <= KEYSTROKE_S else None
         snapshot = Snapshot(uri, document.version, self._text_before(entry, cursor), alternatives, keystroke)
         # Everything above ran on the protocol thread before the next message was read.
-        found = await asyncio.wrap_future(self._on_model_thread(self._answer, snapshot))
+        found = await asyncio.wrap_future(self.model_work.soon(self._answer, snapshot))
         self.latencies_ms.append((time.perf_counter() - started) * 1000)
         if self._stale(snapshot) or entry.requests != request:
             return []  # the text changed, or a newer request came: this answer is for old text
@@ -336,7 +339,7 @@ class CharcompleteLanguageServer(LanguageServer):
         return document.text_between(entry.anchor, cursor)
 
     def _on_model_thread(self, function, *args):
-        return self.model_thread.submit(function, *args)
+        return self.model_work.later(function, *args)
 
     def _forget_document(self, uri: str) -> None:
         if self.documents.pop(uri, None) is not None:
@@ -459,7 +462,7 @@ class CharcompleteLanguageServer(LanguageServer):
         if self.learner is not None:
             self.learner.hand_over()
             logger.info("learner handed over (pid %s)", self.learner.pid)
-        self.model_thread.shutdown(wait=True, cancel_futures=True)
+        self.model_work.shutdown()
         self.models.close_all()  # no request runs now: the sessions' online steps stop
 
 
