@@ -375,6 +375,52 @@ def test_completer_reads_only_new_bytes(small, monkeypatch):
     assert sum(fed) == 41 - 32
 
 
+class _NewWeightsOnce:
+    """An online source (cache.OnlineSource) that hands over `fresh` at the first `latest()` after `ready`."""
+
+    def __init__(self, fresh: Engine):
+        self.fresh, self.ready = fresh, False
+
+    def feed(self, data: bytes) -> None:
+        pass
+
+    def start_document(self) -> None:
+        pass
+
+    def latest(self) -> Engine | None:
+        fresh, self.fresh = (self.fresh, None) if self.ready else (None, self.fresh)
+        return fresh
+
+
+def test_a_backspace_after_new_online_weights_resumes_under_them():
+    """New online weights carry the state read so far; the checkpoints are carried only when a
+    backspace resumes from one: the state after it is what the new weights make of the same
+    hidden state, as if every checkpoint had been carried when the weights came."""
+    config = ModelConfig(cell="gru", embed=16, hidden=32)
+    save_weights("before", config, random_weights(config, seed=1, scale=0.5, radius=0.9))
+    save_weights("after", config, random_weights(config, seed=2, scale=0.5, radius=0.9))
+    before, after = Engine.load("before"), Engine.load("after")
+    online = _NewWeightsOnce(after)
+    completer = Completer(typing_cache(before, "", online=online))
+    text = "hello world, this is a longer line of text"  # checkpoints at 16 and 32
+    completer.state_for(text)
+    position, checkpoint = completer._checkpoints[-1]
+    assert position == 32
+    checkpoint = checkpoint.fork()
+    online.ready = True
+    assert completer.state_for(text + "!").engine.base is after  # the new weights read the next key
+    resumed = completer.state_for(text[:-1])  # a backspace: from the checkpoint at 32
+    assert resumed.engine is completer.engine and resumed.engine.base is after
+    expected = checkpoint.carried_to(completer.engine)
+    expected.feed(text[32:-1].encode())
+    assert _states_equal(resumed.inner, expected.inner)
+    assert np.allclose(resumed.probs(), expected.probs())
+    # Under the old weights the same bytes give another state: the test can tell them apart.
+    stale = checkpoint.fork()
+    stale.feed(text[32:-1].encode())
+    assert not _states_equal(resumed.inner, stale.inner)
+
+
 def test_set_engine_drops_the_cache(chain, small):
     completer = Completer(small)
     completer.complete("the qu")
