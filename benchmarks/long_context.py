@@ -153,6 +153,9 @@ class ReplayState:
     def carried_to(self, engine: Replay) -> ReplayState:
         return ReplayState(engine, self.index, self.tail)
 
+    def move_to(self, engine: Replay) -> None:
+        self.engine = engine
+
     def probs(self) -> np.ndarray:
         row = self.engine.rows[self.index].astype(np.float64)
         return row / row.sum()

@@ -64,6 +64,11 @@ class PredictorState(Protocol):
         this state is left as it was."""
         ...
 
+    def move_to(self, engine: Predictor) -> None:
+        """`carried_to` in place, copying nothing: for a state no one else holds (a Completer's
+        checkpoints, dozens of which move at each new set of online weights)."""
+        ...
+
 
 @runtime_checkable
 class Predictor(Protocol):

@@ -443,10 +443,22 @@ class CacheState:
         """The same text read, under `engine` (this one `rebased` on new weights): the base
         state is carried to the new base, the caches' context is kept."""
         state = CacheState(engine, self.inner.carried_to(engine.base), self.context, self.match.copy())
+        self._match_again(engine, state.match)
+        return state
+
+    def move_to(self, engine: CacheEngine) -> None:
+        """`carried_to` in place."""
+        self.inner.move_to(engine.base)
+        self._match_again(engine, self.match)
+        self.engine = engine
+        self._components = self._mixtures = None
+        self.sse_questions = None
+
+    def _match_again(self, engine: CacheEngine, match: Match) -> None:
+        """Where this state's context matches under `engine`, if its match model searches other text."""
         mine, theirs = self.engine.match, engine.match
         if theirs is not None and (mine is None or (mine.memory, mine.history) != (theirs.memory, theirs.history)):
-            theirs.find(state.match, state.context)  # the match pointed into text the new engine does not search
-        return state
+            theirs.find(match, self.context)  # the match pointed into text the new engine does not search
 
     def cached_components(self) -> tuple[np.ndarray, int]:
         if self._components is None:

@@ -202,6 +202,11 @@ class State:
         twin.tail = self.tail
         return twin
 
+    def move_to(self, engine: Engine) -> None:
+        """`carried_to` in place (the scratch buffers fit: the same shape)."""
+        self.engine = engine
+        self._logits_ok = False  # worked out under the old weights
+
     def feed(self, data: bytes) -> None:
         """Read `data` (bytes, or a str as UTF-8), updating the state in place."""
         if isinstance(data, str):

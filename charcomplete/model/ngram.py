@@ -360,6 +360,9 @@ class NGramState:
     def carried_to(self, engine: NGramEngine) -> NGramState:
         return NGramState(engine, self.context)
 
+    def move_to(self, engine: NGramEngine) -> None:
+        self.engine = engine
+
     def feed(self, data: bytes | str) -> None:
         if isinstance(data, str):
             data = data.encode("utf-8")

@@ -393,9 +393,9 @@ class _NewWeightsOnce:
 
 
 def test_a_backspace_after_new_online_weights_resumes_under_them():
-    """New online weights carry the state read so far; the checkpoints are carried only when a
-    backspace resumes from one: the state after it is what the new weights make of the same
-    hidden state, as if every checkpoint had been carried when the weights came."""
+    """New online weights carry the state read so far, and the checkpoints move to them in
+    place: none keeps the old weights alive, and the state after a backspace is what the new
+    weights make of the checkpoint's hidden state."""
     config = ModelConfig(cell="gru", embed=16, hidden=32)
     save_weights("before", config, random_weights(config, seed=1, scale=0.5, radius=0.9))
     save_weights("after", config, random_weights(config, seed=2, scale=0.5, radius=0.9))
@@ -409,6 +409,7 @@ def test_a_backspace_after_new_online_weights_resumes_under_them():
     checkpoint = checkpoint.fork()
     online.ready = True
     assert completer.state_for(text + "!").engine.base is after  # the new weights read the next key
+    assert all(state.engine is completer.engine for _, state in completer._checkpoints)
     resumed = completer.state_for(text[:-1])  # a backspace: from the checkpoint at 32
     assert resumed.engine is completer.engine and resumed.engine.base is after
     expected = checkpoint.carried_to(completer.engine)
