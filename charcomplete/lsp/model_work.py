@@ -1,6 +1,6 @@
 """The language server's model work: one job at a time, in the order it was asked for.
 
-Long jobs (opening a document, which reads it through the model; new weights; a forget) run
+Long jobs (opening a document, which reads it through the model; new weights) run
 on a worker thread, the model thread, so the protocol thread goes on reading messages
 meanwhile. A keystroke's jobs (reading the edit, the suggestion) are bounded by the
 keystroke's 2.5 ms budget, and they run on the asking thread itself when the model thread has
