@@ -82,15 +82,20 @@ class _Reader:
     """An asyncio StreamReader that ends the message loop (returns b"") on a cut or garbled
     stream rather than raising out of it, and that lets the handlers of the message just
     dispatched start before the next one is read, as pygls' thread reader does: a request
-    copies the text it is about when it arrives, before a later edit is applied."""
+    copies the text it is about when it arrives, before a later edit is applied. It yields
+    once a message, not once a header line: a request that yields once itself (the server's
+    `_suggest`) then finds a message that had already arrived read, and its text moved on."""
 
     def __init__(self, stream):
         self.stream = stream
+        self._message_start = True  # the next line read is a message's first
 
     async def readline(self) -> bytes:
         import asyncio
 
-        await asyncio.sleep(0)  # without it, buffered messages are dispatched back to back
+        if self._message_start:
+            self._message_start = False
+            await asyncio.sleep(0)  # without it, buffered messages are dispatched back to back
         try:
             return await self.stream.readline()
         except (ValueError, asyncio.LimitOverrunError):
@@ -99,6 +104,7 @@ class _Reader:
     async def readexactly(self, n: int) -> bytes:
         import asyncio
 
+        self._message_start = True  # a body: the message's end
         try:
             return await self.stream.readexactly(n)
         except asyncio.IncompleteReadError:

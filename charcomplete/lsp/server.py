@@ -288,7 +288,13 @@ class CharcompleteLanguageServer(LanguageServer):
         # whole budget from when it starts.
         keystroke = entry.edited_at if started - entry.edited_at <= KEYSTROKE_S else None
         snapshot = Snapshot(uri, document.version, self._text_before(entry, cursor), alternatives, keystroke)
-        # Everything above ran on the protocol thread before the next message was read.
+        # Everything above ran on the protocol thread before the next message was read. Let a
+        # message that has already arrived be read first: typed faster than answered (a burst of
+        # keys, a paste), a request whose text has moved on is answered empty without a search.
+        # Searching each one on this thread first took a 35-key burst from 25 to 46-188 ms.
+        await asyncio.sleep(0)
+        if self._stale(snapshot) or entry.requests != request:
+            return []
         found = await asyncio.wrap_future(self.model_work.soon(self._answer, snapshot))
         self.latencies_ms.append((time.perf_counter() - started) * 1000)
         if self._stale(snapshot) or entry.requests != request:
