@@ -184,11 +184,11 @@ class CharcompleteLanguageServer(LanguageServer):
             logger.warning("%s is over %d characters: no suggestions there", item.uri, MAX_DOCUMENT_CHARS)
             return
         entry = self.documents[item.uri] = _Open(Document.open(item.uri, item.version, item.text, self._encoding()))
-        self._on_model_thread(self.models.open, item.uri, item.text)
+        self.model_work.later(self.models.open, item.uri, item.text)
         # Read the text as opened now, even if edits overtake it: a Completer learns only text that
         # extends what it read before, so what is typed next counts from the first keystroke on.
         snapshot = Snapshot(item.uri, item.version, self._text_before(entry, entry.document.end()))
-        self._on_model_thread(self.models.advance, snapshot)
+        self.model_work.later(self.models.advance, snapshot)
         self._teach(item.text)
 
     def _did_change(self, params: types.DidChangeTextDocumentParams) -> None:
@@ -282,10 +282,10 @@ class CharcompleteLanguageServer(LanguageServer):
         document = entry.document
         cursor = document.position(position.line, position.character)
         # A request that follows its edit within a keystroke's budget is that keystroke's (an editor
-        # sends both at once): its time budget counts from the edit, whose reading it waits behind on
-        # the model thread, as the editor's keystroke budget counts the reading of what was typed.
-        # Any other request (after an open, a cursor move) is no keystroke's: its search gets the
-        # whole budget from when it starts.
+        # sends both at once): its time budget counts from the edit, whose reading comes first (here
+        # or on the model thread), as the editor's keystroke budget counts the reading of what was
+        # typed. Any other request (after an open, a cursor move) is no keystroke's: its search gets
+        # the whole budget from when it starts.
         keystroke = entry.edited_at if started - entry.edited_at <= KEYSTROKE_S else None
         snapshot = Snapshot(uri, document.version, self._text_before(entry, cursor), alternatives, keystroke)
         # Everything above ran on the protocol thread before the next message was read. Let a
@@ -344,12 +344,9 @@ class CharcompleteLanguageServer(LanguageServer):
         entry.anchor = document.back(cursor, SPAN // 2)
         return document.text_between(entry.anchor, cursor)
 
-    def _on_model_thread(self, function, *args):
-        return self.model_work.later(function, *args)
-
     def _forget_document(self, uri: str) -> None:
         if self.documents.pop(uri, None) is not None:
-            self._on_model_thread(self.models.close, uri)
+            self.model_work.later(self.models.close, uri)
 
     # ------------------------------------------------------------ commands
 
@@ -361,7 +358,7 @@ class CharcompleteLanguageServer(LanguageServer):
     def _pause(self, *args) -> None:
         if self.learning == "on":
             self.learning = "paused"
-            self._on_model_thread(self.models.set_learning, False)
+            self.model_work.later(self.models.set_learning, False)
             if self.learner is not None:
                 self.learner.pause()
         self._tell("Learning paused: nothing typed now is learned.")
@@ -369,7 +366,7 @@ class CharcompleteLanguageServer(LanguageServer):
     def _resume(self, *args) -> None:
         if self.learning == "paused":
             self.learning = "on"
-            self._on_model_thread(self.models.set_learning, True)
+            self.model_work.later(self.models.set_learning, True)
             if self.learner is not None:
                 self.learner.resume()
         elif self.learning == "off":
@@ -421,14 +418,14 @@ class CharcompleteLanguageServer(LanguageServer):
         from charcomplete.learn.online_remote import remote_online
 
         # The documents' online steps run in the learner, as the editor's and `serve`'s do.
-        self._on_model_thread(self.models.go_online, lambda engine: remote_online(learner, engine))
+        self.model_work.later(self.models.go_online, lambda engine: remote_online(learner, engine))
 
     def _online_here(self) -> None:
         """The learner stopped (or forgot): the documents' online steps run in this process from now."""
         from charcomplete.suggest.session import load_online
 
         if self.models.online_for is not load_online:
-            self._on_model_thread(self.models.go_online, load_online)
+            self.model_work.later(self.models.go_online, load_online)
 
     def _teach(self, text: str) -> None:
         if self.learner is not None and self.learning == "on":
@@ -440,7 +437,7 @@ class CharcompleteLanguageServer(LanguageServer):
 
         self.learner_steps = int(getattr(message, "steps", self.learner_steps) or 0)
         if isinstance(message, (Published, Rebased)):
-            self._on_model_thread(self._load_weights, message.name)
+            self.model_work.later(self._load_weights, message.name)
         elif isinstance(message, Failed):
             self.learning = "error"
             logger.error("the background learner failed: %s", message.message)
