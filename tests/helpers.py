@@ -83,6 +83,13 @@ CHAIN = {
 }
 
 
+# A chain whose likeliest continuation of "o" runs past a line end: "k;", a line end, "end ".
+# A document's suggestion goes on into the next line (decoder.Policy.line_ends); any other ends
+# with the line.
+LINE_CHAIN = {"o": {"k": 0.95}, "k": {";": 0.95}, ";": {"\n": 0.95}, "\n": {"e": 0.95}, "e": {"n": 0.95},
+              "n": {"d": 0.95}, "d": {" ": 0.9}}
+
+
 def chain_weights(transitions: dict[str, dict[str, float]] | dict[int, dict[int, float]]) -> tuple[ModelConfig, dict]:
     """A hand-made bigram model: P(next byte | current byte) = transitions[current][next].
 

@@ -79,14 +79,22 @@ def is_stop_byte(byte: int) -> bool:
 # (U+0080-U+009F: CSI, OSC, NEL...), which is two UTF-8 bytes, C2 80-9F. is_stop_byte keeps C0
 # and DEL out of the search; no single byte says "stop" for C1, so a suggestion is cut before it.
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]|\xc2[\x80-\x9f]")
+_CONTROL_BUT_LF = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]")
 
 
-def printable_length(data: bytes) -> int:
+def printable_length(data: bytes, line_ends: bool = False) -> int:
     """Length of the prefix of `data` (whole UTF-8 characters) before its first control
-    character. A shell writes a suggestion raw to the terminal, where any of them is an
-    escape: no surface ever shows one."""
-    found = _CONTROL.search(data)
+    character (`line_ends`: other than LF). A shell writes a suggestion raw to the terminal,
+    where any of them is an escape: no surface ever shows one, and only a document's shows a
+    line end (Policy.line_ends)."""
+    found = (_CONTROL_BUT_LF if line_ends else _CONTROL).search(data)
     return len(data) if found is None else found.start()
+
+
+def stops_suggestion(byte: int, line_ends: bool) -> bool:
+    """Whether a suggestion stops before `byte`: a stop byte, except LF where `line_ends` lets
+    a suggestion go on into the next line."""
+    return is_stop_byte(byte) and not (line_ends and byte == 0x0A)
 
 
 def is_continuation(byte: int) -> bool:

@@ -4,7 +4,8 @@ callers import them from here.
 
 - `suggest`: the most likely continuation, cut at a natural boundary (the end of the
   word together with the space or punctuation after it, and further whole words the
-  model is sure of; never past the end of the line) or where the model stops being
+  model is sure of; past the end of the line only where the policy's `line_ends` lets it,
+  as a document's surfaces do) or where the model stops being
   confident, and never inside a UTF-8 character; of that, the part that saves the most
   keys on average. What saves too little (one key: one character, a long shot) or is only
   spaces is not shown at all. Keys, not characters: a CJK character costs an input method

@@ -14,11 +14,11 @@ from charcomplete.core.predictor import PredictorState
 from charcomplete.suggest.characters import (
     IME_KEYS,
     is_continuation,
-    is_stop_byte,
     is_word_byte,
     is_word_char,
     last_char_length,
     printable_length,
+    stops_suggestion,
     typing_keys,
     unfinished_tail,
     valid_utf8_length,
@@ -83,6 +83,7 @@ class _Limits:
     ime_keys: float
     word_chars: bool
     char_prob: bool
+    line_ends: bool
     deadline: float  # time.perf_counter() past which paths that have their first words stop (inf: none)
     hard_deadline: float  # ...and past which every path stops
 
@@ -110,6 +111,7 @@ def _limits(policy: Policy, width: int | None = None) -> _Limits:
         policy.ime_keys,
         policy.word_chars,
         policy.char_prob,
+        policy.line_ends,
         *_deadlines(policy.budget_ms),
     )
 
@@ -133,14 +135,15 @@ def _children(path: _Path, limits: _Limits) -> list[tuple[int, float]]:
     else:
         order = np.argpartition(logp, -limits.width)[-limits.width :]
         top = order[np.argsort(logp[order])[::-1]].tolist()
-    path.line_end = is_stop_byte(top[0])
+    path.line_end = stops_suggestion(top[0], limits.line_ends)
     # Past its words, a suggestion goes on only while the model is sure of the word it adds.
     log_more = -math.inf if path.words < limits.words else limits.log_more
     children = []
     for byte in top:
         lp = float(logp[byte])
         total = path.logp + lp
-        if not _likely_enough(path, byte, lp, limits) or total < limits.log_min_total or is_stop_byte(byte):
+        if not _likely_enough(path, byte, lp, limits) or total < limits.log_min_total \
+                or stops_suggestion(byte, limits.line_ends):
             continue
         if total - path.boundary_logp < log_more:
             continue
@@ -267,7 +270,7 @@ def _cut(path: _Path, limits: _Limits) -> int:
     elif limits.finish_words and path.in_word and not ends_a_word:
         keep = max(0, path.word_start)  # ...or inside the word being typed: drop all of it
     keep = valid_utf8_length(path.data[:keep])
-    keep = printable_length(path.data[:keep])
+    keep = printable_length(path.data[:keep], limits.line_ends)
     return _most_saving(path, keep, limits) if limits.cut_by_savings else keep
 
 
@@ -319,7 +322,8 @@ def _finish(path: _Path, limits: _Limits) -> Suggestion | None:
     keep = _cut(path, limits)
     text = path.data[:keep].decode("utf-8")
     keys = typing_keys(text, limits.ime_keys)
-    if keys < limits.min_chars or (not limits.blank_ok and text.isspace()):
+    blank_shows = limits.blank_ok or (limits.line_ends and "\n" in text)  # a line end is drawn
+    if keys < limits.min_chars or (text.isspace() and not blank_shows):
         return None  # too short to save a key, or only a space: it would look like nothing
     probability = math.exp(math.fsum(path.lps[:keep]))
     if probability * (keys - 1) < limits.min_value:
@@ -389,7 +393,8 @@ def alternatives(
         if lp < math.log(min_first) or bound < limits.min_value or (
                 len(others) >= wanted and bound < others[wanted - 1].saves):
             break
-        if is_stop_byte(byte) or is_continuation(byte) or limits.max_chars < 1 or bytes((byte,)) == main_first:
+        if (stops_suggestion(byte, limits.line_ends) or is_continuation(byte) or limits.max_chars < 1
+                or bytes((byte,)) == main_first):
             continue
         path = _grow(root, byte, lp, limits, fork=True)
         if not path.done:

@@ -17,7 +17,7 @@ from charcomplete.model.engine import Engine
 from charcomplete.storage import store
 from charcomplete.suggest import search
 from charcomplete.suggest.decoder import Completer, alternatives, sample, suggest, unfinished_tail
-from tests.helpers import CHAIN, ISSUE3_POLICY, chain_weights, random_weights, save_weights
+from tests.helpers import CHAIN, ISSUE3_POLICY, LINE_CHAIN, chain_weights, random_weights, save_weights
 
 CLI = [sys.executable, "-m", "charcomplete", "complete"]
 
@@ -58,8 +58,27 @@ def test_after_a_space_suggests_the_next_word(chain):
     assert suggest(chain.prime(b"the quick ")).text == "brown."
 
 
-def test_never_includes_the_line_end(chain):
+def test_by_default_a_suggestion_ends_with_its_line(chain):
     assert suggest(chain.prime(b"a"), min_chars=1, min_value=0).text == "x"
+    lines = Engine("lines", *chain_weights(LINE_CHAIN))
+    assert suggest(lines.prime(b"o")).text == "k;"
+    assert suggest(lines.prime(b"ok;")).text == ""
+
+
+def test_a_documents_suggestion_runs_on_past_a_line_end():
+    # Policy.line_ends (the editor's and the language server's): the line end the model is sure
+    # of, and the next line's first word.
+    lines = Engine("lines", *chain_weights(LINE_CHAIN))
+    assert suggest(lines.prime(b"o"), line_ends=True).text == "k;\nend "
+    assert suggest(lines.prime(b"ok;"), line_ends=True).text == "\nend "
+    # Only line ends: a blank line is shown, as its line ends are drawn, where line ends are allowed.
+    blank = Engine("blank", *chain_weights({".": {"\n": 0.95}, "\n": {"\n": 0.6}}))
+    assert suggest(blank.prime(b"end."), line_ends=True).text.strip("\n") == ""
+    assert suggest(blank.prime(b"end."), line_ends=True).text
+    assert suggest(blank.prime(b"end.")).text == ""
+    # Never another control character, line ends or not.
+    escape = Engine("escape", *chain_weights({"o": {"k": 0.95}, "k": {"\x1b": 0.95}, "\x1b": {"x": 0.95}}))
+    assert suggest(escape.prime(b"o"), line_ends=True, min_chars=1, min_value=0).text == "k"
 
 
 def test_a_single_character_is_not_worth_showing(chain):
@@ -479,6 +498,14 @@ def test_plain_completion(chain):
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"ick \n"
     assert result.stderr == b""
+
+
+def test_a_pipes_completion_is_one_line():
+    # A shell or a script reads one line: `complete` never runs on past a line end.
+    save_weights("lines", *chain_weights(LINE_CHAIN))
+    assert run_cli("--model", "lines", data=b"o").stdout == b"k;\n"
+    answer = json.loads(run_cli("--model", "lines", "--json", data=b"o").stdout)
+    assert answer["completion"] == "k;"
 
 
 def test_echo_newline_is_dropped_unless_kept(chain):

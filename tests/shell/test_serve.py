@@ -16,7 +16,7 @@ import pytest
 from charcomplete.model.engine import Engine
 from charcomplete.shell import server as serve
 from charcomplete.storage import store
-from tests.helpers import CHAIN, CLI, chain_weights, cli_env, save_weights, start_server, stop
+from tests.helpers import CHAIN, CLI, LINE_CHAIN, chain_weights, cli_env, save_weights, start_server, stop
 
 
 @pytest.fixture
@@ -46,6 +46,17 @@ def test_answers_the_lines_protocol_over_a_private_socket(server):
         reader = connection.makefile("rb")
         lines = [reader.readline() for _ in range(3)]
     assert [b"completion" in lines[0], b"error" in lines[1], b"ick " in lines[2]] == [True, True, True]
+
+
+def test_a_shells_suggestion_never_runs_past_the_line():
+    # A line end typed into a shell runs the command: the server's suggestions end with the line.
+    save_weights("lines", *chain_weights(LINE_CHAIN))
+    process = start_server(model="lines")
+    try:
+        assert serve.request({"text": "o"})["completion"] == "k;"
+        assert serve.request({"text": "ok;"})["completion"] == ""
+    finally:
+        stop(process)
 
 
 def test_a_second_start_finds_the_first(server):
