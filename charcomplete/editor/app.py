@@ -42,6 +42,7 @@ from charcomplete.editor.suggestions import Suggestions
 from charcomplete.editor.widgets import LearnerState, StatusBar, SuggestingTextArea
 from charcomplete.learn.learner import Learner, LearnerSettings
 from charcomplete.storage import store
+from charcomplete.suggest.policy import IN_DOCUMENTS
 from charcomplete.suggest.session import Session, SessionOptions
 
 
@@ -132,7 +133,9 @@ class EditorApp(App):
         self.set_reactive(EditorApp.learner_state, LearnerState.STARTING if learn else LearnerState.OFF)
         self.journal_every_s = journal_every_s
         self.send_every_s = send_every_s
-        self.suggest_options = dict(suggest_options or {})  # suggest() settings; the defaults were tuned for savings
+        # suggest() settings: the defaults, tuned for savings, and a document's (a suggestion may
+        # run on past a line end: policy.IN_DOCUMENTS)
+        self.suggest_options = {**IN_DOCUMENTS, **(suggest_options or {})}
         self.redactions = Redactions()
         self.quitting = False
         # Suggestions come from the session every surface uses: the model mixed with a cache of

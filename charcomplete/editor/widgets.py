@@ -79,6 +79,7 @@ class SuggestingTextArea(TextArea):
         self._held: list[int] = []
         self._request = 0  # the newest suggestion request; older answers are dropped
         self._anchor: Location | None = None  # the cursor location the shown suggestion belongs to
+        self._suggested = ""  # the shown suggestion as Tab inserts it (`suggested_text`)
         self._in_edit = False
         self._failed = False
         self._compute_ms: float | None = None  # recent time of Completer.complete_at (moving average)
@@ -94,6 +95,10 @@ class SuggestingTextArea(TextArea):
     def edit(self, edit):
         # TextArea.edit consumes a typed character from the suggestion, then calls
         # update_suggestion: the flag tells that hook the leftover is still good.
+        # The text behind the ghost text shrinks the same way (a typed line end included, which
+        # the drawn LINE_END_MARK is not).
+        rest = self.suggested_text
+        self._suggested = rest[len(edit.text):] if rest.startswith(edit.text) else ""
         self._in_edit = True
         try:
             with self._changing_from(edit.top):
@@ -125,7 +130,8 @@ class SuggestingTextArea(TextArea):
         or load_text: the last one tells nothing of where, so the whole text counts as changed)."""
         self._cursor_context.changed(DOCUMENT_START if self._changed_from is None else self._changed_from)
         self._request += 1
-        if self._in_edit and self._worth_showing(self.suggestion) and self.selection.is_empty:
+        if self._in_edit and self._worth_showing(self._suggested) and self.selection.is_empty:
+            self.suggestion = _drawn(self._suggested)  # Textual drops what it draws at a typed line end
             self._anchor = self.cursor_location  # typed what was suggested: the rest stays, nothing to compute
             self._read_ahead()
             return
@@ -140,7 +146,8 @@ class SuggestingTextArea(TextArea):
         runs on into the next word instead."""
         options = getattr(self.completer, "options", {})
         keys = typing_keys(rest, options.get("ime_keys", IME_KEYS))  # a Chinese character left is worth its keys
-        return keys >= options.get("min_chars", MIN_CHARS) and (options.get("blank_ok") or not rest.isspace())
+        blank_shows = options.get("blank_ok") or (options.get("line_ends") and "\n" in rest)  # a drawn line end
+        return keys >= options.get("min_chars", MIN_CHARS) and (blank_shows or not rest.isspace())
 
     def can_suggest(self) -> bool:
         """Suggest only with suggestions on, no selection, and the cursor at a line end or before whitespace."""
@@ -180,6 +187,7 @@ class SuggestingTextArea(TextArea):
         started = self.clock()
         context = self._context_now(self._reader_version())
         request = self._request
+        options = self._line_options(context.cursor)
         # Inline when it is known to be cheap: a keystroke or two after the text the
         # Completer last read, on a model measured fast here. A thread hop and the trip
         # back through the event loop cost more than such a computation (several ms on a
@@ -187,7 +195,7 @@ class SuggestingTextArea(TextArea):
         # to a thread so typing never waits for it.
         if self._cheap(context) and self.completer_lock.acquire(blocking=False):
             try:
-                result = self._complete(context)
+                result = self._complete(context, options)
             except Exception as error:  # a failed suggestion is reported and must not cost the keystroke
                 self._report_failure(error)
                 return
@@ -195,7 +203,13 @@ class SuggestingTextArea(TextArea):
                 self.completer_lock.release()
             self._show(request, context.version, context.cursor, result.text, started)
         else:
-            self._compute(request, context, started)
+            self._compute(request, context, started, options)
+
+    def _line_options(self, cursor: Location) -> dict:
+        """Policy fields for a suggestion at `cursor`: one that runs on into further lines
+        (Policy.line_ends) only at a line's end, never into the middle of one."""
+        row, column = cursor
+        return {} if column >= len(self.document[row]) else {"line_ends": False}
 
     def _read_ahead(self) -> None:
         """The Completer reads a typed character that was suggested now, one cheap step, when
@@ -237,12 +251,12 @@ class SuggestingTextArea(TextArea):
             and self._cursor_context.unchanged_before(last.cursor, last.version)
         )
 
-    def _complete(self, context: Context):
+    def _complete(self, context: Context, options: dict):
         """Completer.complete_at, timed; the caller holds completer_lock."""
         # CPU time of this thread, not wall time: in a worker, waiting for the GIL while
         # the event loop renders is not what the computation would cost inline.
         started = time.thread_time()
-        result = self.completer.complete_at(context.tail, context.offset)
+        result = self.completer.complete_at(context.tail, context.offset, **options)
         spent = (time.thread_time() - started) * 1000.0
         self._compute_ms = spent if self._compute_ms is None else 0.8 * self._compute_ms + 0.2 * spent
         with self._readers_lock:
@@ -250,13 +264,13 @@ class SuggestingTextArea(TextArea):
         return result
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="suggest")
-    def _compute(self, request: int, context: Context, started: float) -> None:
+    def _compute(self, request: int, context: Context, started: float, options: dict) -> None:
         worker = get_current_worker()
         with self.completer_lock:
             # Typing faster than suggestions come: skip the ones already out of date.
             if worker.is_cancelled or request != self._request:
                 return
-            result = self._complete(context)
+            result = self._complete(context, options)
         if not worker.is_cancelled and result.text:
             self.app.call_from_thread(self._show, request, context.version, context.cursor, result.text, started)
 
@@ -321,11 +335,12 @@ class SuggestingTextArea(TextArea):
             return  # the text or cursor changed while it was computed: it would be stale
         if not self.can_suggest():
             return
-        text = _printable_prefix(text)  # ghost text is drawn on the cursor's line, as plain characters
+        text = _showable_prefix(text)  # drawn on the cursor's line, as plain characters and line-end marks
         if not text:
             return
         self._anchor = location
-        self.suggestion = text
+        self._suggested = text
+        self.suggestion = _drawn(text)
         self.latencies.append((self.clock() - started) * 1000.0)
 
     def _report_failure(self, error: BaseException) -> None:
@@ -339,9 +354,15 @@ class SuggestingTextArea(TextArea):
 
     # ------------------------------------------------------------ accepting
 
+    @property
+    def suggested_text(self) -> str:
+        """The suggestion as Tab inserts it, line ends and all (`suggestion` is how it is drawn:
+        each line end a LINE_END_MARK); what `suggestion` holds when something else set it."""
+        return self._suggested if _drawn(self._suggested) == self.suggestion else self.suggestion
+
     def accept_suggestion(self, text: str | None = None) -> bool:
         """Insert the suggestion (or its first `text` characters); False when there is none."""
-        text = self.suggestion if text is None else text
+        text = self.suggested_text if text is None else text
         if not text:
             return False
         location = self.cursor_location
@@ -378,7 +399,7 @@ class SuggestingTextArea(TextArea):
 
     def action_cursor_word_right(self, select: bool = False) -> None:
         if not select and self.suggestion:
-            self.accept_suggestion(next_word(self.suggestion))
+            self.accept_suggestion(next_word(self.suggested_text))
             return
         super().action_cursor_word_right(select)
 
@@ -396,12 +417,22 @@ class SuggestingTextArea(TextArea):
             self.dismiss_suggestion()
 
 
-def _printable_prefix(text: str) -> str:
-    """`text` up to its first line end, tab or other control character."""
+# A line end inside a suggestion (decoder.Policy.line_ends) is drawn as this mark on the
+# cursor's line: Textual draws its ghost text within that line.
+LINE_END_MARK = "\u23ce"  # ⏎
+
+
+def _showable_prefix(text: str) -> str:
+    """`text` up to its first tab or other control character but a line end (LF)."""
     for index, char in enumerate(text):
-        if not char.isprintable():
+        if char != "\n" and not char.isprintable():
             return text[:index]
     return text
+
+
+def _drawn(text: str) -> str:
+    """A suggestion as its ghost text is drawn: each line end a LINE_END_MARK."""
+    return text.replace("\n", LINE_END_MARK)
 
 
 class LearnerState(str, enum.Enum):

@@ -19,7 +19,14 @@ from charcomplete.core.config import ModelConfig
 from charcomplete.core.errors import CharcompleteError
 from charcomplete.editor import EditorApp, read_document
 from charcomplete.editor.journal import Journal, Redactions
-from charcomplete.editor.widgets import ChangedOnDiskScreen, LearnerState, QuitScreen, RecoverScreen, SaveAsScreen
+from charcomplete.editor.widgets import (
+    LINE_END_MARK,
+    ChangedOnDiskScreen,
+    LearnerState,
+    QuitScreen,
+    RecoverScreen,
+    SaveAsScreen,
+)
 from charcomplete.learn.learner import LearnerSettings
 from charcomplete.model.engine import Engine
 from charcomplete.storage import store
@@ -143,6 +150,36 @@ async def test_ctrl_right_accepts_the_next_word(engine, tmp_path):
         assert app.editor.suggestion == suggestion[len("rown"):]  # the rest is still offered
         await pilot.press("ctrl+right")
         assert app.editor.text == "the quick brown fox"
+
+
+async def test_a_suggestion_runs_on_past_the_line_end_drawn_as_a_mark(engine, tmp_path):
+    # The model knows the sentence ends its line and the next starts "the": the suggestion goes
+    # on past the line end, drawn on the cursor's line as LINE_END_MARK; Tab inserts a real one.
+    app = make_app(engine, tmp_path / "a.md", cache=False)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = app.editor
+        typed = "the quick brown fox jumps over the lazy d"
+        suggestion = await type_and_wait(pilot, typed)
+        assert suggestion.startswith("og." + LINE_END_MARK + "the"), suggestion
+        assert editor.suggested_text == suggestion.replace(LINE_END_MARK, "\n")
+        # Typing what is suggested, the line end included, keeps the rest.
+        await pilot.press("o", "g", ".", "enter")
+        assert editor.text == typed + "og.\n" and editor.cursor_location == (1, 0)
+        assert editor.suggestion == suggestion[len("og." + LINE_END_MARK):]
+    accepting = make_app(engine, tmp_path / "b.md", cache=False)
+    async with accepting.run_test(size=SIZE) as pilot:
+        editor = accepting.editor
+        suggestion = await type_and_wait(pilot, typed)
+        await pilot.press("tab")
+        assert editor.text == typed + suggestion.replace(LINE_END_MARK, "\n")
+        assert editor.cursor_location == (1, len(editor.document[1])) and editor.document[1].startswith("the")
+    # From the middle of a line, a suggestion never splits it.
+    inside = make_app(engine, tmp_path / "c.md", cache=False, text="the quick brown fox jumps over the lazy d and")
+    async with inside.run_test(size=SIZE) as pilot:
+        inside.editor.move_cursor((0, len("the quick brown fox jumps over the lazy d")))
+        await pilot.press("backspace", "d")
+        await wait_for(pilot, lambda: inside.editor.suggestion, what="a suggestion mid-line")
+        assert inside.editor.suggestion.startswith("og") and LINE_END_MARK not in inside.editor.suggestion
 
 
 async def test_escape_dismisses_and_typing_consumes_or_clears(engine, tmp_path):
