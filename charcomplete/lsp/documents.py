@@ -145,3 +145,7 @@ class Document:
 
     def line_text_before(self, position: Position) -> str:
         return self.lines[position.line][: position.column]
+
+    def at_line_end(self, position: Position) -> bool:
+        """Whether nothing but the line ending follows `position` on its line."""
+        return position.column >= _body_length(self.lines[position.line])

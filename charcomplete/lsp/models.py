@@ -32,6 +32,9 @@ class Snapshot:
     # so the reading of the edit it waited behind is part of it, as in the editor, where one call
     # reads the keystroke and searches.
     arrived: float | None = None
+    # The cursor ends its line: a suggestion may run on past the line end there (the policy's
+    # line_ends, when the server's options allow it), never from the middle of a line.
+    at_line_end: bool = True
 
 
 @dataclass
@@ -83,7 +86,10 @@ class DocumentModels:
     def suggest(self, snapshot: Snapshot) -> list[Suggestion]:
         """The best continuation first, then up to `snapshot.alternatives` others; [] when none is confident."""
         session = self._sessions.get(snapshot.uri)
-        return [] if session is None else session.suggest(snapshot.text, 0, snapshot.alternatives, snapshot.arrived)
+        if session is None:
+            return []
+        mid_line = {} if snapshot.at_line_end else {"line_ends": False}
+        return session.suggest(snapshot.text, 0, snapshot.alternatives, snapshot.arrived, **mid_line)
 
     def set_learning(self, learn: bool) -> None:
         self.learn = learn

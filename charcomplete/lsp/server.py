@@ -42,7 +42,7 @@ from charcomplete.lsp.documents import UTF16, Document, Position
 from charcomplete.lsp.model_work import ModelWork
 from charcomplete.lsp.models import DocumentModels, Snapshot
 from charcomplete.model.engine import PRIME_WINDOW
-from charcomplete.suggest.policy import INTERACTIVE_BUDGET_MS
+from charcomplete.suggest.policy import IN_DOCUMENTS, INTERACTIVE_BUDGET_MS
 
 ACCEPTED = "charcomplete.accepted"  # sent back by the client when a suggestion is taken
 PAUSE = "charcomplete.pauseLearning"
@@ -81,7 +81,7 @@ class LspSettings:
     learn: bool = True
     exclude: tuple[str, ...] = ()  # on top of the settings file's "exclude"
     learner_settings: object | None = None  # learner.LearnerSettings; None: its defaults
-    suggest_options: dict = field(default_factory=dict)
+    suggest_options: dict = field(default_factory=lambda: dict(IN_DOCUMENTS))  # a document's policy fields
 
 
 class _Protocol(LanguageServerProtocol):
@@ -287,7 +287,8 @@ class CharcompleteLanguageServer(LanguageServer):
         # typed. Any other request (after an open, a cursor move) is no keystroke's: its search gets
         # the whole budget from when it starts.
         keystroke = entry.edited_at if started - entry.edited_at <= KEYSTROKE_S else None
-        snapshot = Snapshot(uri, document.version, self._text_before(entry, cursor), alternatives, keystroke)
+        snapshot = Snapshot(uri, document.version, self._text_before(entry, cursor), alternatives, keystroke,
+                            document.at_line_end(cursor))
         # Everything above ran on the protocol thread before the next message was read. Let a
         # message that has already arrived be read first: typed faster than answered (a burst of
         # keys, a paste), a request whose text has moved on is answered empty without a search.

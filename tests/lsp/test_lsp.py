@@ -137,6 +137,21 @@ async def test_edits_in_the_middle_and_a_second_line_are_followed(lsp):
     assert (await inline(lsp, uri, 1, 20))[0].startswith("jumps")
 
 
+async def test_at_a_line_end_a_suggestion_may_run_on_into_the_next_line(lsp):
+    # The model knows the sentence ends its line and what starts the next: at the end of a line
+    # the suggestion goes on past it; from the middle of one it never splits the line.
+    uri = "file:///notes/lines.md"
+    typed = SENTENCE * 2 + "the quick brown fox jumps over the lazy dog"
+    open_doc(lsp, uri, typed)
+    at_end = (await inline(lsp, uri, 2, 43))[0]
+    assert at_end.startswith(".\nthe"), at_end
+    middle = "file:///notes/middle.md"
+    open_doc(lsp, middle, typed + " and more")
+    inside = await inline(lsp, middle, 2, 43, invoked=True)  # "...the lazy dog| and more"
+    assert all("\n" not in option for option in inside), inside
+    assert (await inline(lsp, middle, 2, 41))[0].startswith("og")  # "...lazy d| and more": served mid-line
+
+
 async def test_alternatives_when_invoked(lsp):
     uri = "file:///notes/alt.md"
     open_doc(lsp, uri, "the quick brown fox ")
