@@ -52,6 +52,7 @@ from charcomplete.model.ngram import NGram, NGramEngine
 from charcomplete.storage.store import LoadedModel
 from charcomplete.suggest.characters import typing_keys
 from charcomplete.suggest.decoder import next_word, suggest
+from charcomplete.suggest.policy import IN_DOCUMENTS
 
 MAX_BYTES = 100_000  # text evaluated (bits, accuracy); the notes benchmark reads its first 100 kB
 TYPISTS = ("whole", "word", "both")  # the keys a simulated typist accepts suggestions with (above)
@@ -221,7 +222,8 @@ def evaluate(
     max_bytes: evaluate the first this many bytes of the documents (None: all).
     ksr_bytes: simulate typing on the first documents until this many bytes (0: no KSR).
     decoders: label -> suggest() options, one simulated typist pair each; the first is
-        the headline figure. Default: the editor's own settings.
+        the headline figure. Default: the editor's own settings (the default policy, a
+        suggestion running on past a line end: policy.IN_DOCUMENTS).
     cache_text: text for the cache's memory n-gram (e.g. the user's own folders) in place
         of the model's own memory (memory.py: the text `train` learned from), which a
         model name or LoadedModel brings unless settings.memory is off.
@@ -243,7 +245,7 @@ def evaluate(
     docs = truncate(as_documents(documents), max_bytes)
     if not docs:
         raise CharcompleteError("there is no text to evaluate on")
-    decoders = decoders if decoders is not None else {"default": {}}
+    decoders = decoders if decoders is not None else {"default": dict(IN_DOCUMENTS)}  # the editor's
     if not decoders:
         raise ValueError("give at least one decoding setting")
 
