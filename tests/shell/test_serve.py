@@ -201,7 +201,9 @@ def test_a_server_stopped_with_online_steps_queued_exits_cleanly(charcomplete_ho
     process = start_server(model="shell")
     try:
         for number in range(40):
-            assert serve.request({"learn": f"git commit -m 'change number {number} of the series'"})["learned"]
+            # (a long timeout: on a loaded machine a learn behind queued steps took over the 2 s default)
+            answer = serve.request({"learn": f"git commit -m 'change number {number} of the series'"}, timeout=30)
+            assert answer is not None and answer["learned"]
     finally:
         stderr = stop(process)
     assert process.returncode == 0, stderr[-300:]
