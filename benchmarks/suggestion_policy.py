@@ -85,6 +85,8 @@ def policies(grid: bool) -> dict[str, object]:
         {"char_prob": True}, {"ime_keys": 1.0, "word_chars": False, "char_prob": True},
         # The interactive surfaces' time budget (issue 23: what it costs, on this machine, now).
         {"budget_ms": 2.5}, {"budget_ms": 6.0},
+        # A document's surfaces (policy.IN_DOCUMENTS): on past a line end (issue 23).
+        {"line_ends": True},
     ]
     for change in changes:
         label = ", ".join(f"{key} {value}" for key, value in change.items())
