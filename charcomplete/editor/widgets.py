@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from charcomplete.editor.context import DOCUMENT_START, Context, CursorContext
 from charcomplete.suggest.decoder import IME_KEYS, MIN_CHARS, next_word, typing_keys
+from charcomplete.suggest.policy import at_cursor, blank_shows
 
 AnswerT = TypeVar("AnswerT")  # what a dialog answers
 
@@ -146,8 +147,8 @@ class SuggestingTextArea(TextArea):
         runs on into the next word instead."""
         options = getattr(self.completer, "options", {})
         keys = typing_keys(rest, options.get("ime_keys", IME_KEYS))  # a Chinese character left is worth its keys
-        blank_shows = options.get("blank_ok") or (options.get("line_ends") and "\n" in rest)  # a drawn line end
-        return keys >= options.get("min_chars", MIN_CHARS) and (blank_shows or not rest.isspace())
+        blank = blank_shows(rest, options.get("blank_ok", False), options.get("line_ends", False))
+        return keys >= options.get("min_chars", MIN_CHARS) and (blank or not rest.isspace())
 
     def can_suggest(self) -> bool:
         """Suggest only with suggestions on, no selection, and the cursor at a line end or before whitespace."""
@@ -209,7 +210,7 @@ class SuggestingTextArea(TextArea):
         """Policy fields for a suggestion at `cursor`: one that runs on into further lines
         (Policy.line_ends) only at a line's end, never into the middle of one."""
         row, column = cursor
-        return {} if column >= len(self.document[row]) else {"line_ends": False}
+        return at_cursor(column >= len(self.document[row]))
 
     def _read_ahead(self) -> None:
         """The Completer reads a typed character that was suggested now, one cheap step, when

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from charcomplete.suggest.decoder import Suggestion
+from charcomplete.suggest.policy import at_cursor
 from charcomplete.suggest.session import Session, SessionOptions, load_memory, load_online
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,8 @@ class DocumentModels:
         session = self._sessions.get(snapshot.uri)
         if session is None:
             return []
-        mid_line = {} if snapshot.at_line_end else {"line_ends": False}
-        return session.suggest(snapshot.text, 0, snapshot.alternatives, snapshot.arrived, **mid_line)
+        return session.suggest(snapshot.text, 0, snapshot.alternatives, snapshot.arrived,
+                               **at_cursor(snapshot.at_line_end))
 
     def set_learning(self, learn: bool) -> None:
         self.learn = learn

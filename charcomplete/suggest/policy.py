@@ -64,6 +64,20 @@ MIN_VALUE = 0.2  # show nothing that saves fewer keys than this on average
 # `complete`, `complete --lines` and the shell server write one line a suggestion.
 LINE_ENDS = False
 IN_DOCUMENTS = {"line_ends": True}  # the policy fields a document's surfaces set
+
+
+def at_cursor(at_line_end: bool) -> dict:
+    """The policy fields for a suggestion at a cursor: one runs on past a line end only from
+    the end of a line, never from the middle of one (it would split the line)."""
+    return {} if at_line_end else {"line_ends": False}
+
+
+def blank_shows(text: str, blank_ok: bool, line_ends: bool) -> bool:
+    """Whether a suggestion of spaces and line ends only is shown: with blank_ok, or where
+    line ends are allowed and it has one (which the ghost text draws: it looks like something)."""
+    return blank_ok or (line_ends and "\n" in text)
+
+
 WORD_CHARS = True  # punctuation and spaces past ASCII (，。“”) end a word; False: every non-ASCII byte is a word byte
 CHAR_PROB = False  # min_prob judged per character, min_prob ** (the keys it costs); False: per byte
 # The Completer's (every interactive surface's) time budget (Policy.budget_ms), from the moment

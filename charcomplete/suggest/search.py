@@ -23,7 +23,7 @@ from charcomplete.suggest.characters import (
     unfinished_tail,
     valid_utf8_length,
 )
-from charcomplete.suggest.policy import DEFAULT_POLICY, SOFT_SHARE, Policy
+from charcomplete.suggest.policy import DEFAULT_POLICY, SOFT_SHARE, Policy, blank_shows
 
 
 @dataclass
@@ -322,8 +322,7 @@ def _finish(path: _Path, limits: _Limits) -> Suggestion | None:
     keep = _cut(path, limits)
     text = path.data[:keep].decode("utf-8")
     keys = typing_keys(text, limits.ime_keys)
-    blank_shows = limits.blank_ok or (limits.line_ends and "\n" in text)  # a line end is drawn
-    if keys < limits.min_chars or (text.isspace() and not blank_shows):
+    if keys < limits.min_chars or (text.isspace() and not blank_shows(text, limits.blank_ok, limits.line_ends)):
         return None  # too short to save a key, or only a space: it would look like nothing
     probability = math.exp(math.fsum(path.lps[:keep]))
     if probability * (keys - 1) < limits.min_value:
