@@ -343,7 +343,7 @@ def suggest(state: PredictorState, policy: Policy | None = None, **overrides) ->
 
     It ends after `words` new words (each with the space or punctuation that follows
     it), going on word by word while the model gives each further word at least `more`;
-    before a line end; after `max_chars` characters; or before the byte that would
+    before a line end (unless the policy's `line_ends`); after `max_chars` characters; or before the byte that would
     make a step less likely than `min_prob` or the whole less likely than `min_total`.
     `overrides` change single fields of `policy` (default: DEFAULT_POLICY).
     An empty suggestion means nothing is worth showing: the model is not confident
