@@ -259,10 +259,12 @@ async def test_what_is_typed_is_learned_unless_paused(paused, charcomplete_home)
         typed = "zygomorphic zygomorphic zygomorphic zy"
         type_text(client, uri, typed)
         found = await inline(client, uri, 0, len(typed))
+        # "go...": the word's start (a loaded machine's 2.5 ms budget may stop the search inside
+        # it: "gomorp" in one CI run); the model alone knows nothing after "zy".
         if paused:
-            assert found == [] or not found[0].startswith("gomorph"), found
+            assert found == [] or not found[0].startswith("go"), found
         else:
-            assert found and found[0].startswith("gomorph"), found
+            assert found and found[0].startswith("go"), found
     finally:
         await client.shutdown_session()
         await client.stop()
