@@ -46,7 +46,14 @@ from charcomplete.core.errors import CharcompleteError
 from charcomplete.core.predictor import LearningPredictor, Predictor, PredictorState
 from charcomplete.learn.online import ONLINE_CHUNK, ONLINE_DECAY, ONLINE_LR, ONLINE_OPTIMIZER
 from charcomplete.model import memory
-from charcomplete.model.cache import CACHE_MIX_LR, CACHE_ORDER, COARSE_MIX_LR, CacheEngine, typing_cache
+from charcomplete.model.cache import (
+    CACHE_MIX_LR,
+    CACHE_ORDER,
+    COARSE_MIX_LR,
+    GEOMETRIC_MIX_LR,
+    CacheEngine,
+    typing_cache,
+)
 from charcomplete.model.engine import Engine
 from charcomplete.model.ngram import NGram, NGramEngine
 from charcomplete.storage.store import LoadedModel
@@ -81,6 +88,7 @@ class AdaptSettings:
     memory: bool = True  # with the cache, the model's memory of its training text too (memory.py)
     match: bool = True  # with the cache, the match model of the text read and the memory (match.py)
     coarse_lr: float = COARSE_MIX_LR  # the typing cache's coarse weight sets (cache.py; 0: none)
+    geometric_lr: float = GEOMETRIC_MIX_LR  # its geometric mixture, beside the coarse sets (0: none)
 
     @property
     def any(self) -> bool:
@@ -399,7 +407,8 @@ def _with_cache(engine: Predictor, settings: AdaptSettings, remembered: tuple, o
     remembered, recalled = remembered
     if settings.mixing == "linear":
         return typing_cache(engine, "", settings.cache_order, settings.mix_lr, remembered=remembered,
-                            recalled=recalled, match=settings.match, online=online, coarse_lr=settings.coarse_lr)
+                            recalled=recalled, match=settings.match, online=online, coarse_lr=settings.coarse_lr,
+                            geometric_lr=settings.geometric_lr)
     caches = [NGram(settings.cache_order, adaptive=True)]
     caches += [remembered] if remembered is not None else []
     return CacheEngine(engine, caches, lr=settings.mix_lr, mixing=settings.mixing, online=online)

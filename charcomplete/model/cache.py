@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -111,7 +112,11 @@ class Mixer:
         """probs (K, 256) -> (256,)."""
         if self.kind == "linear":
             return self.weights(bin_) @ probs
-        logp = self.params[bin_] @ np.log(np.maximum(probs, 1e-300))
+        return self.mix_logs(np.log(np.maximum(probs, 1e-300)), bin_)
+
+    def mix_logs(self, logs: np.ndarray, bin_: int) -> np.ndarray:
+        """Geometric mixing of the components' log-probabilities (K, 256) -> (256,)."""
+        logp = self.params[bin_] @ logs
         p = np.exp(logp - logp.max())
         return p / p.sum()
 
@@ -121,7 +126,11 @@ class Mixer:
             self.learn_hits(probs[:, byte], bin_)
             return
         logs = np.log(np.maximum(probs, 1e-300))  # (K, 256)
-        mixed = self.mix(probs, bin_)
+        self.learn_logs(logs, self.mix_logs(logs, bin_), byte, bin_)
+
+    def learn_logs(self, logs: np.ndarray, mixed: np.ndarray, byte: int, bin_: int) -> None:
+        """Geometric mixing's step from the components' log-probabilities (K, 256) and their
+        mixture (256,) in `bin_` (what `mix_logs` gave)."""
         self.params[bin_] += self.lr * (logs[:, byte] - logs @ mixed)
 
     def learn_hits(self, hit: np.ndarray, bin_: int) -> None:
@@ -130,6 +139,16 @@ class Mixer:
         p = float(w @ hit)
         if p > 0.0:
             self.params[bin_] += self.lr * w * (hit - p) / p
+
+
+@dataclass(frozen=True)
+class Mixtures:
+    """One look-up's mixture (`CacheEngine._mixtures`), with what `observe` learns from."""
+
+    mixed: np.ndarray  # (256,): the prediction before SSE
+    parts: np.ndarray | None = None  # the final mixer's inputs (the fine, the coarse, the geometric mixture)
+    coarse_bin: int = 0  # the coarse weight set used
+    logs: np.ndarray | None = None  # the components' log-probabilities (K, 256), with a geometric mixture
 
 
 class CacheEngine:
@@ -152,7 +171,7 @@ class CacheEngine:
                  mixing: str = "linear", trust: Sequence[Sequence[float]] | None = None,
                  memory_trust: Sequence[float] = (), match: MatchModel | None = None,
                  match_trust: Sequence[float] = (), online: OnlineSource | None = None, low_order: int = 0,
-                 sse: SSESettings | None = None, coarse_lr: float = 0.0):
+                 sse: SSESettings | None = None, coarse_lr: float = 0.0, geometric_lr: float = 0.0):
         """trust: with linear mixing, the first cache's starting weight per bin, as a table
         [longest context found + 1][count bucket] (see CACHE_TRUST), and memory_trust the
         second's per memory level (see MEMORY_TRUST); the others start at the default: about
@@ -164,7 +183,10 @@ class CacheEngine:
         last stage that refines the mixture (sse.py; None: none, the mixture as it is).
         coarse_lr: also a second, coarse set of mixing weights, chosen by the kinds of the last
         two bytes, the memory level and the match length and learning at this rate, and a final
-        mixer of the two mixtures (0: the fine set alone; linear mixing only; see COARSE_MIX_LR)."""
+        mixer of the two mixtures (0: the fine set alone; linear mixing only; see COARSE_MIX_LR).
+        geometric_lr: with the coarse sets, also a geometric mixture of the components (one
+        set of exponents per fine bin, learning at this rate) as the final mixer's third input
+        (0: none; see GEOMETRIC_MIX_LR)."""
         if not caches:
             raise ValueError("a CacheEngine needs at least one n-gram")
         self.base = base
@@ -197,8 +219,8 @@ class CacheEngine:
         # The fine sets above split what is learned thinly (hundreds of bins, most seen a few
         # times in a document); coarse ones, few and fast, follow the text's drift, and a final
         # mixer learns which of the two to trust (PAQ's several weight sets and a mixer of mixers).
-        self.coarse_lr = coarse_lr
-        self.coarse = self.final = None
+        self.coarse_lr, self.geometric_lr = coarse_lr, geometric_lr
+        self.coarse = self.final = self.geometric = None
         if coarse_lr > 0:
             if mixing != "linear":
                 raise ValueError("coarse weight sets mix linearly (their mixture is one product of blended weights)")
@@ -214,6 +236,15 @@ class CacheEngine:
                 coarse_start[:, 2:] = np.tile(start[:per_row, 2:], (coarse_bins // per_row, 1))
             self.coarse = Mixer(components, coarse_bins, lr=coarse_lr, start=coarse_start)
             self.final = Mixer(2, 1, lr=FINAL_MIX_LR, start=np.array(FINAL_START))
+            if geometric_lr > 0:
+                # A linear mixture is never surer than its surest component; a geometric one (a
+                # product of the components' probabilities raised to learned exponents, PAQ's
+                # logistic mixing for a byte at once) is surer where they agree. It starts as the
+                # network alone, and the final mixer starts giving it little.
+                exponents = np.full((self.bins, components), GEOMETRIC_EXPONENTS[1])
+                exponents[:, 0] = GEOMETRIC_EXPONENTS[0]
+                self.geometric = Mixer(components, self.bins, lr=geometric_lr, kind="geometric", start=exponents)
+                self.final = Mixer(3, 1, lr=FINAL_MIX_LR, start=np.array(FINAL_START + (GEOMETRIC_START,)))
         # SSE's "bin" context: the first cache's bin and the match length, not the memory's
         # level, so that `remembering` twins (with or without a memory) share its tables.
         self.sse = SSE(sse, (caches[0].order + 1) * 4 * self.match_levels) if sse is not None else None
@@ -254,11 +285,13 @@ class CacheEngine:
         twin = CacheEngine(self.base, caches, lr=self.lr, neural_bins=self.neural_bins, mixing=self.mixing,
                            trust=self.trust, memory_trust=self.memory_trust, match=match,
                            match_trust=self.match_trust, online=self.online, low_order=self.low_order,
-                           coarse_lr=self.coarse_lr)
+                           coarse_lr=self.coarse_lr, geometric_lr=self.geometric_lr)
         twin.sse = self.sse  # what it learned of the document carries over, as the match model's confidence
         self._carry_weights(self.mixer, twin, twin.mixer)
         if self.coarse is not None and twin.coarse is not None:
             self._carry_weights(self.coarse, twin, twin.coarse)
+            if self.geometric is not None and twin.geometric is not None:
+                self._carry_weights(self.geometric, twin, twin.geometric)
             twin.final = self.final
         return twin
 
@@ -342,23 +375,25 @@ class CacheEngine:
         per_kinds = self.levels * self.match_levels
         return (last * BYTE_CLASSES + before) * per_kinds + bin_ % per_kinds
 
-    def _mixtures(self, probs: np.ndarray, bin_: int, context: bytes) -> tuple[np.ndarray, np.ndarray | None, int]:
-        """(the components mixed, the fine and the coarse sets' weights (2, K) or None, the coarse bin).
-
-        Both sets and the final mixer are linear, so the mixture is one product of the
-        components with the final mixer's blend of the two sets' weights: one product per
-        look-up (a suggestion's search makes hundreds), as with the fine sets alone."""
+    def _mixtures(self, probs: np.ndarray, bin_: int, context: bytes) -> Mixtures:
+        """The components `probs` (K, 256) mixed in fine bin `bin_` after `context`: by the fine
+        set alone, or by the final mixer of the fine and the coarse sets' linear mixtures (and the
+        geometric one). A suggestion's search makes hundreds of look-ups: each is a few products."""
         if self.coarse is None:
-            return self.mixer.mix(probs, bin_), None, 0
+            return Mixtures(self.mixer.mix(probs, bin_))
         coarse_bin = self._coarse_bin(context, bin_)
-        both = np.stack([self.mixer.weights(bin_), self.coarse.weights(coarse_bin)])  # (2, K)
-        return (self.final.weights(0) @ both) @ probs, both, coarse_bin
+        parts = np.stack([self.mixer.weights(bin_), self.coarse.weights(coarse_bin)]) @ probs  # (2, 256)
+        logs = None
+        if self.geometric is not None:
+            logs = np.log(np.maximum(probs, 1e-300))
+            parts = np.vstack([parts, self.geometric.mix_logs(logs, bin_)])
+        return Mixtures(self.final.weights(0) @ parts, parts, coarse_bin, logs)
 
     def mixed(self, state: CacheState) -> np.ndarray:
         """The (256,) prediction from `state`: the components mixed, then refined by SSE if any
         (its questions kept in the state for `observe`)."""
         probs, bin_ = state.cached_components()
-        mixed = state.cached_mixtures()[0]
+        mixed = state.cached_mixtures().mixed
         if self.sse is None:
             return mixed
         state.sse_questions = self.sse.questions(mixed, self.sse_contexts(probs, bin_, mixed, state.context))
@@ -372,14 +407,17 @@ class CacheEngine:
 
     def observe(self, state: CacheState, byte: int) -> None:
         probs, bin_ = state.cached_components()
-        mixed, both, coarse_bin = state.cached_mixtures()
+        mixtures = state.cached_mixtures()
+        mixed = mixtures.mixed
         if self.sse is not None:  # what the last look-up from this state asked, else ask now
             if state.sse_questions is None:  # (before the mixer learns: what the mixture predicted)
                 state.sse_questions = self.sse.questions(mixed, self.sse_contexts(probs, bin_, mixed, state.context))
             self.sse.learn(state.sse_questions, byte)
-        if both is not None:
-            self.final.learn_hits(both @ probs[:, byte], 0)  # what each set's mixture gave the byte
-            self.coarse.learn(probs, byte, coarse_bin)
+        if mixtures.parts is not None:
+            self.final.learn_hits(mixtures.parts[:, byte], 0)  # what each set's mixture gave the byte
+            self.coarse.learn(probs, byte, mixtures.coarse_bin)
+            if self.geometric is not None:
+                self.geometric.learn_logs(mixtures.logs, mixtures.parts[2], byte, bin_)
         self.mixer.learn(probs, byte, bin_)
         for cache in self.caches:
             if cache.adaptive:
@@ -465,7 +503,7 @@ class CacheState:
             self._components = self.engine.components(self)
         return self._components
 
-    def cached_mixtures(self) -> tuple[np.ndarray, np.ndarray | None, int]:
+    def cached_mixtures(self) -> Mixtures:
         """`CacheEngine._mixtures` of this state's components, worked out once."""
         if self._mixtures is None:
             probs, bin_ = self.cached_components()
@@ -509,6 +547,20 @@ CACHE_MIX_LR = 0.2
 COARSE_MIX_LR = 1.0
 FINAL_MIX_LR = 0.15
 FINAL_START = (3.0, 0.0)  # the final mixer's logits: 95% on the fine sets' mixture at first
+# A geometric mixture of the components (exponents per fine bin) as the final mixer's third
+# input, starting at GEOMETRIC_START (2% of the mix) with GEOMETRIC_EXPONENTS. Dev documents (the
+# whole documents of each held-out set after its first 100 kB, the first 20 kB typed; the new
+# user's model), bpc and Tab savings, without -> with it:
+#   notes 1.6557 -> 1.6486, 38.82 -> 39.14%; rust-book 1.4121 -> 1.4041, 44.55 -> 44.64%;
+#   cheat sheets 1.9069 -> 1.8976, 37.59 -> 37.64%
+# Starting as the network alone (exponents 1, 0): notes 1.6488, 39.03%, and a remembered name was
+# no longer suggested whole at the first keystroke (tests/model/test_memory.py); all at 1: 1.6497,
+# 39.16%; starting at 0.2% of the mix (-3): 1.6541, 38.87%. Notes at a rate of 0.05: 1.6540; one
+# set of exponents per coarse bin, or a rate of 0.005, 0.0008-0.0013 worse on the notes dev
+# slice; SSE on top: no better (1.6490).
+GEOMETRIC_MIX_LR = 0.02
+GEOMETRIC_START = -1.0
+GEOMETRIC_EXPONENTS = (1.0, 0.5)  # the network's and every other component's exponent at first
 # How far to trust a cache of the text read, before the mixer has learned it: its weight
 # per bin, rows by the longest context the cache has seen (none, 0..4 bytes; a longer one
 # takes the last row), columns by how often (1, 2-3, 4-7, 8+ times). What the mixer learned
@@ -550,7 +602,7 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
                  recalled: TextIndex | None = None, match: bool = True,
                  match_trust: Sequence[float] = MATCH_TRUST, online: OnlineSource | None = None,
                  min_match: int = MIN_MATCH, low_order: int = 0, sse: SSESettings | None = None,
-                 coarse_lr: float = COARSE_MIX_LR) -> CacheEngine:
+                 coarse_lr: float = COARSE_MIX_LR, geometric_lr: float = GEOMETRIC_MIX_LR) -> CacheEngine:
     """`base` mixed with a cache of one document: an adaptive n-gram that has read the
     document's text as opened (its last CACHE_READS_BYTES) and counts what is typed next,
     and with `remembered` (`memory.ngram`: the static n-gram of the text the model was
@@ -580,7 +632,7 @@ def typing_cache(base: Predictor, text: str = "", order: int = CACHE_ORDER,
         matcher.history.extend(data)
     return CacheEngine(base, caches, lr=mix_lr, trust=trust_table(order), memory_trust=MEMORY_TRUST,
                        match=matcher, match_trust=match_trust, online=online, low_order=low_order, sse=sse,
-                       coarse_lr=coarse_lr)
+                       coarse_lr=coarse_lr, geometric_lr=geometric_lr)
 
 
 def _counted(order: int, data: bytes) -> NGram:

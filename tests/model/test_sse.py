@@ -67,7 +67,7 @@ def test_the_typing_cache_with_sse_sharpens_a_repeat_and_learns_only_from_observ
     state.feed(TEXT[:10])
     plain_state.feed(TEXT[:10])
     probs, bin_ = state.cached_components()
-    mixed, refined = state.cached_mixtures()[0], state.probs()
+    mixed, refined = state.cached_mixtures().mixed, state.probs()
     assert refined.sum() == pytest.approx(1.0)
     assert refined[TEXT[10]] > mixed[TEXT[10]] and refined[TEXT[10]] > plain_state.probs()[TEXT[10]]
     tables = [[list(row) for row in table] for table in engine.sse.tables]
@@ -83,7 +83,7 @@ def test_without_sse_the_typing_cache_gives_the_mixture_unchanged():
     assert engine.sse is None
     state = engine.start()
     for byte in TEXT * 2:
-        assert np.array_equal(state.probs(), state.cached_mixtures()[0])
+        assert np.array_equal(state.probs(), state.cached_mixtures().mixed)
         engine.observe(state, byte)
         state.feed(bytes((byte,)))
 
