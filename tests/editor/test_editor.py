@@ -119,14 +119,16 @@ async def test_a_name_typed_twice_is_suggested_the_third_time(engine, tmp_path):
     # end than with the built-in one, which suggests it whole the third time with the default
     # policy (tests/test_builtin_model.py).
     options = {"more": 1.0, "min_prob": 0.25, "min_total": 0.2, "cut_by_savings": False, "min_value": 0.0}
+    # The name is what the cache knows; whether the space after it passes min_prob with this model
+    # is the mixture's business (with the geometric mixture it falls just short: "blax").
     app = make_app(engine, tmp_path / "name.md", suggest_options=options)
     async with app.run_test(size=SIZE) as pilot:
-        assert await type_and_wait(pilot, typed) == "blax "
+        assert (await type_and_wait(pilot, typed)).startswith("blax")
     alone = make_app(engine, tmp_path / "alone.md", suggest_options=options, cache=False)
     async with alone.run_test(size=SIZE) as pilot:
         await pilot.press(*typed)
         await pilot.pause(0.3)
-        assert alone.editor.suggestion != "blax "
+        assert not alone.editor.suggestion.startswith("blax")
 
 
 @pytest.mark.parametrize("key", ["tab", "right", "end"])
