@@ -239,8 +239,9 @@ class CacheEngine:
             if geometric_lr > 0:
                 # A linear mixture is never surer than its surest component; a geometric one (a
                 # product of the components' probabilities raised to learned exponents, PAQ's
-                # logistic mixing for a byte at once) is surer where they agree. It starts as the
-                # network alone, and the final mixer starts giving it little.
+                # logistic mixing for a byte at once) is surer where they agree. It starts with the
+                # network's exponent 1 and the others' 0.5 (GEOMETRIC_EXPONENTS), and the final
+                # mixer starts giving it little (GEOMETRIC_START).
                 exponents = np.full((self.bins, components), GEOMETRIC_EXPONENTS[1])
                 exponents[:, 0] = GEOMETRIC_EXPONENTS[0]
                 self.geometric = Mixer(components, self.bins, lr=geometric_lr, kind="geometric", start=exponents)
