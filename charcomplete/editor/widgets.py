@@ -4,6 +4,7 @@ small modal dialogs (recover, save as, quit)."""
 from __future__ import annotations
 
 import enum
+import math
 import threading
 import time
 from collections import deque
@@ -40,9 +41,11 @@ class SuggestingTextArea(TextArea):
 
     A suggestion is computed after every change of the document: inline when that is
     known to be cheap, otherwise in a thread worker whose answer is shown only if the
-    document and cursor are still what they were when it was asked for. Typing the
-    suggestion's next character keeps the rest of it (TextArea.edit does that); any other
-    change or cursor move drops it."""
+    document and cursor are still what they were when it was asked for. Taking its next
+    word, or typing its next character while typing on (TextArea.edit does that), keeps the
+    rest of it. Typing its next character once it has stood long enough to be read (the
+    Completer's `read_s`) declines it: the Completer suggests again, never all of the rest
+    (`suggest/declined.py`). Any other change or cursor move drops it."""
 
     suggestions_enabled: reactive[bool] = reactive(True)
 
@@ -81,6 +84,7 @@ class SuggestingTextArea(TextArea):
         self._request = 0  # the newest suggestion request; older answers are dropped
         self._anchor: Location | None = None  # the cursor location the shown suggestion belongs to
         self._suggested = ""  # the shown suggestion as Tab inserts it (`suggested_text`)
+        self._shown_at = 0.0  # when it was put on the screen, or last shortened by typing (`clock`)
         self._in_edit = False
         self._failed = False
         self._compute_ms: float | None = None  # recent time of Completer.complete_at (moving average)
@@ -94,12 +98,17 @@ class SuggestingTextArea(TextArea):
     # ------------------------------------------------------------ deciding when to suggest
 
     def edit(self, edit):
-        # TextArea.edit consumes a typed character from the suggestion, then calls
-        # update_suggestion: the flag tells that hook the leftover is still good.
+        # TextArea.edit consumes inserted text from the suggestion, then calls
+        # update_suggestion: the flag tells that hook the leftover is still good. That holds
+        # for a word taken (Ctrl+Right) and for a character typed on without a pause; one typed
+        # over a suggestion that stood long enough to be read declines it instead (the Completer
+        # then suggests anew: a person who wanted all of it would have pressed Tab).
         # The text behind the ghost text shrinks the same way (a typed line end included, which
         # the drawn LINE_END_MARK is not).
         rest = self.suggested_text
-        self._suggested = rest[len(edit.text):] if rest.startswith(edit.text) else ""
+        read = self.clock() - self._shown_at >= getattr(self.completer, "read_s", math.inf)
+        taken = rest.startswith(edit.text) and (len(edit.text) > 1 or not read)
+        self._suggested = rest[len(edit.text):] if taken else ""
         self._in_edit = True
         try:
             with self._changing_from(edit.top):
@@ -133,7 +142,8 @@ class SuggestingTextArea(TextArea):
         self._request += 1
         if self._in_edit and self._worth_showing(self._suggested) and self.selection.is_empty:
             self.suggestion = _drawn(self._suggested)  # Textual drops what it draws at a typed line end
-            self._anchor = self.cursor_location  # typed what was suggested: the rest stays, nothing to compute
+            self._anchor = self.cursor_location  # typed or took what was suggested: the rest stays, nothing to compute
+            self._shown_at = self.clock()
             self._read_ahead()
             return
         self.suggestion = ""
@@ -341,6 +351,7 @@ class SuggestingTextArea(TextArea):
             return
         self._anchor = location
         self._suggested = text
+        self._shown_at = self.clock()
         self.suggestion = _drawn(text)
         self.latencies.append((self.clock() - started) * 1000.0)
 

@@ -9,7 +9,8 @@ typist also asks for the suggestion the editor would show there (`decoder.sugges
 the function the editor's Completer calls, with the same defaults) and:
 
 - "whole": accepts it with one key (Tab) when the text goes on with it, else types one
-  character;
+  character (which declines it: the next suggestion holds none of its remainder whole, as
+  every interactive surface's Completer does, `suggest.declined`);
 - "word": accepts only its first word (Ctrl+Right, the editor's next-word rule) the
   same way;
 - "both": uses both keys, as a person who knows them does: Tab when the text goes on
@@ -58,6 +59,7 @@ from charcomplete.model.engine import Engine
 from charcomplete.model.ngram import NGram, NGramEngine
 from charcomplete.storage.store import LoadedModel
 from charcomplete.suggest.characters import typing_keys
+from charcomplete.suggest.declined import NOTHING_DECLINED, Declined
 from charcomplete.suggest.decoder import next_word, suggest
 from charcomplete.suggest.policy import IN_DOCUMENTS
 
@@ -103,6 +105,7 @@ class _Typist:
     options: dict
     keys_used: str  # "whole" (Tab), "word" (Ctrl+Right) or "both"
     next: int = 0  # position of the next decision in the current document
+    declined: Declined = NOTHING_DECLINED  # what it typed over there (the Completer's rule: suggest.declined)
     keys: int = 0
     ime_keys: float = 0.0  # the keys again, a CJK character typed costing IME_KEYS (the module's docstring)
     shown: int = 0
@@ -309,6 +312,7 @@ class _Pass:
             self.ksr_ime_keys += typing_keys(doc.decode("utf-8", errors="replace"))
             for typist in self.typists:
                 typist.next = 0
+                typist.declined = NOTHING_DECLINED
         if self.online is not None:
             self.online.start_document()  # the last document's partial chunk is learned, the hidden state reset
             self._swap()
@@ -416,18 +420,20 @@ def _with_cache(engine: Predictor, settings: AdaptSettings, remembered: tuple, o
 
 def _type(typists: list[_Typist], state: PredictorState, doc: bytes, i: int, tally: _Tally) -> None:
     """Each typist due at position i asks for the suggestion and takes it or types a character."""
-    offers: dict[str, str] = {}
+    offers: dict[tuple[str, Declined], str] = {}
     for typist in typists:
         if typist.next != i:
             continue
-        if typist.label not in offers:
+        asked = (typist.label, typist.declined)
+        if asked not in offers:
             t0 = time.perf_counter()
-            offers[typist.label] = suggest(state, **typist.options).text
+            offers[asked] = suggest(state, declined=typist.declined, **typist.options).text
             spent = time.perf_counter() - t0
             tally.latencies.append(spent)
             typist.asked += 1
             typist.seconds += spent
-        offer = offers[typist.label]
+        shown = offers[asked]
+        offer = shown
         if typist.keys_used == "word" and offer:
             offer = next_word(offer)  # Ctrl+Right
         elif typist.keys_used == "both" and offer and not doc.startswith(offer.encode("utf-8"), i):
@@ -444,8 +450,10 @@ def _type(typists: list[_Typist], state: PredictorState, doc: bytes, i: int, tal
                 typist.accepted += 1
                 typist.accepted_chars += len(offer)
                 typist.next = i + len(data)
+                typist.declined = typist.declined.after_typing(b"", data)
                 continue
         length = char_length(doc, i)
+        typist.declined = typist.declined.after_typing(shown.encode("utf-8"), doc[i : i + length])
         if length > 1:  # a multi-byte character typed: what the input method spends on it beyond one key
             typist.ime_keys += typing_keys(doc[i : i + length].decode("utf-8", errors="replace")) - 1
         typist.next = i + length

@@ -4,10 +4,28 @@ what changed (every interactive surface uses one, through the session)."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from charcomplete.core.predictor import PRIME_WINDOW, LearningPredictor, Predictor, PredictorState
+from charcomplete.suggest.declined import NOTHING_DECLINED, Declined
 from charcomplete.suggest.policy import INTERACTIVE_BUDGET_MS
 from charcomplete.suggest.search import Suggestion, alternatives, suggest
+
+OFFER_CONTEXT = 16  # bytes before an offer that the next call's text must still hold to count as typed after it
+# A suggestion is declined when typed over after a pause this long: time to have read it (a
+# reaction to what is seen takes ~0.25 s, reading a few words longer; chosen, not measured). A
+# person typing on without a pause has not looked at it, and keeps it (the editor's type-through).
+READ_S = 0.4
+
+
+@dataclass(frozen=True)
+class _Offer:
+    """The suggestion made last: where (in bytes from the document's start), the text just
+    before it, and its bytes (b"": none, or only the alternatives were asked for)."""
+
+    position: int
+    before: bytes
+    text: bytes
 
 
 class Completer:
@@ -31,16 +49,29 @@ class Completer:
     learn: the engine learns from what is typed (a `predictor.LearningPredictor` such as
     `cache.CacheEngine`: its caches count the bytes and its mixer learns how far to trust
     them). Only text that extends the text read last is learned; text re-read after a jump
-    or an edit is read, not counted again."""
+    or an edit is read, not counted again.
+
+    A suggestion typed over (the next call's text is the last one and the first characters of
+    the suggestion, and the text stood still for `read_s` seconds since it was made, two calls
+    that far apart: the user had time to read it and typed rather than take it) is declined:
+    the next suggestions hold none of its remainder whole (`declined.py`). What was declined
+    before stays declined while the typing goes on along it; a deletion or a jump drops it all.
+    A surface that reads a character typed along a suggestion without asking for a new one
+    (the editor's type-through) still tells it the time, with `state_at`."""
 
     def __init__(self, engine: Predictor, window: int = PRIME_WINDOW, checkpoint_every: int = 16,
-                 learn: bool = False, **options):
+                 learn: bool = False, read_s: float = READ_S, **options):
         self.window = max(1, int(window))
         self.checkpoint_every = max(1, int(checkpoint_every))
         # Policy fields for suggest(), e.g. max_chars; an interactive caller's time budget unless told otherwise
         self.options = {"budget_ms": INTERACTIVE_BUDGET_MS, **options}
         self.set_engine(engine)
         self.learn = learn
+        self.read_s = read_s  # 0: every suggestion is read at once (`eval`'s typist)
+        self._offered: _Offer | None = None
+        self._last_call = time.perf_counter()  # the last state_at (each keystroke reaches one)
+        self._paused = False  # a pause of read_s came since the last offer: it was read
+        self._declined = NOTHING_DECLINED
 
     @property
     def learn(self) -> bool:
@@ -89,6 +120,9 @@ class Completer:
     def state_at(self, tail: str | bytes, offset: int) -> PredictorState:
         """The state after the text before the cursor, given as its end: `tail`, which starts
         `offset` characters into the document (bytes when `tail` is bytes)."""
+        now = time.perf_counter()
+        self._paused = self._paused or now - self._last_call >= self.read_s
+        self._last_call = now
         self._adopt_newer_weights()
         if isinstance(tail, str):
             data = tail.encode("utf-8", errors="replace")
@@ -111,7 +145,10 @@ class Completer:
         counts from there."""
         started = _start(since)
         state = self.state_at(tail, offset)
-        return suggest(state, **self._searching(options, started))
+        best = suggest(state, declined=self._declined_here(), **self._searching(options, started))
+        self._offered = _Offer(self._length, self._tail[-OFFER_CONTEXT:], best.text.encode("utf-8"))
+        self._paused = False
+        return best
 
     def alternatives(self, text_before_cursor: str | bytes, k: int = 3, **options) -> list[Suggestion]:
         return self.alternatives_at(text_before_cursor, 0, k, **options)
@@ -122,7 +159,26 @@ class Completer:
         as for `complete_at`)."""
         started = _start(since)
         state = self.state_at(tail, offset)
-        return alternatives(state, k, **self._searching(options, started))
+        return alternatives(state, k, declined=self._declined_here(), **self._searching(options, started))
+
+    def _declined_here(self) -> Declined:
+        """What is declined at the text just read: after text typed on from the last offer, the
+        remainders of what was declined before that go on with it, and of the offer itself when
+        a pause of `read_s` came since it was made; the same as before when nothing was typed;
+        nothing after any other change."""
+        offered = self._offered
+        if offered is None:
+            return self._declined
+        typed = self._length - offered.position
+        if typed == 0 and self._tail.endswith(offered.before):
+            return self._declined  # asked again where it was offered (an alternatives list, say)
+        run = self._tail[-typed:] if 0 < typed < len(self._tail) else b""
+        if run and self._tail[:-typed].endswith(offered.before):
+            self._declined = self._declined.after_typing(offered.text if self._paused else b"", run)
+        else:
+            self._declined = NOTHING_DECLINED
+        self._offered = _Offer(self._length, self._tail[-OFFER_CONTEXT:], b"")  # counted once
+        return self._declined
 
     # ------------------------------------------------------------ internals
 

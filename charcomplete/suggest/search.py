@@ -23,6 +23,7 @@ from charcomplete.suggest.characters import (
     unfinished_tail,
     valid_utf8_length,
 )
+from charcomplete.suggest.declined import NOTHING_DECLINED, Declined
 from charcomplete.suggest.policy import DEFAULT_POLICY, SOFT_SHARE, Policy, blank_shows
 
 
@@ -86,13 +87,14 @@ class _Limits:
     line_ends: bool
     deadline: float  # time.perf_counter() past which paths that have their first words stop (inf: none)
     hard_deadline: float  # ...and past which every path stops
+    declined: Declined  # what the user typed over: no suggestion holds all of one (declined.py)
 
 
 def _log(p: float) -> float:
     return math.log(p) if p > 0 else -math.inf
 
 
-def _limits(policy: Policy, width: int | None = None) -> _Limits:
+def _limits(policy: Policy, width: int | None = None, declined: Declined = NOTHING_DECLINED) -> _Limits:
     max_chars = max(0, int(policy.max_chars))
     return _Limits(
         max_chars,
@@ -113,6 +115,7 @@ def _limits(policy: Policy, width: int | None = None) -> _Limits:
         policy.char_prob,
         policy.line_ends,
         *_deadlines(policy.budget_ms),
+        declined,
     )
 
 
@@ -271,6 +274,7 @@ def _cut(path: _Path, limits: _Limits) -> int:
         keep = max(0, path.word_start)  # ...or inside the word being typed: drop all of it
     keep = valid_utf8_length(path.data[:keep])
     keep = printable_length(path.data[:keep], limits.line_ends)
+    keep = valid_utf8_length(path.data[: limits.declined.allowed_length(path.data, keep)])
     return _most_saving(path, keep, limits) if limits.cut_by_savings else keep
 
 
@@ -338,25 +342,28 @@ def _best(paths: list[_Path], limits: _Limits) -> Suggestion | None:
     return max(options, key=lambda s: s.probability * (s.keys - tab), default=None)
 
 
-def suggest(state: PredictorState, policy: Policy | None = None, **overrides) -> Suggestion:
+def suggest(state: PredictorState, policy: Policy | None = None, declined: Declined = NOTHING_DECLINED,
+            **overrides) -> Suggestion:
     """The most likely continuation after `state` (the state itself is not changed).
 
     It ends after `words` new words (each with the space or punctuation that follows
     it), going on word by word while the model gives each further word at least `more`;
     before a line end (unless the policy's `line_ends`); after `max_chars` characters; or before the byte that would
     make a step less likely than `min_prob` or the whole less likely than `min_total`.
-    `overrides` change single fields of `policy` (default: DEFAULT_POLICY).
+    `overrides` change single fields of `policy` (default: DEFAULT_POLICY). `declined`: what
+    the user typed over here (declined.py); the suggestion holds none of it whole.
     An empty suggestion means nothing is worth showing: the model is not confident
     enough, or what it is confident of is shorter than `min_chars` or only spaces."""
     policy = _policy(policy, overrides)
     if _inside_character(state):
         return Suggestion("", 1.0)  # the text ends mid-character: nothing decodable to add
-    limits = _limits(policy)
+    limits = _limits(policy, declined=declined)
     return _best(_search(_root(state, limits), limits), limits) or Suggestion("", 1.0, policy.ime_keys)
 
 
 def alternatives(
-    state: PredictorState, k: int = 3, policy: Policy | None = None, min_first: float = 0.01, **overrides
+    state: PredictorState, k: int = 3, policy: Policy | None = None, min_first: float = 0.01,
+    declined: Declined = NOTHING_DECLINED, **overrides
 ) -> list[Suggestion]:
     """Up to `k` distinct continuations: `suggest`'s first, then others ranked by the keys
     they save on average (`Suggestion.saves`); none when `suggest` has nothing to show.
@@ -371,13 +378,13 @@ def alternatives(
     policy = _policy(policy, overrides)
     if k < 1 or _inside_character(state):
         return []
-    main = suggest(state, policy)
+    main = suggest(state, policy, declined)
     if not main.text:
         return []
     wanted = k - 1
     if wanted < 1:
         return [main]
-    limits = _limits(policy, width=1)
+    limits = _limits(policy, width=1, declined=declined)
     logp = state.log_probs()  # (256,)
     root = _root(state, limits)
     main_first = main.text.encode("utf-8")[:1]  # the main suggestion stands for its first byte's branch

@@ -24,6 +24,7 @@ from charcomplete.core.predictor import Predictor
 from charcomplete.learn.learner import forget_generation_stamp
 from charcomplete.model.cache import CacheEngine, typing_cache
 from charcomplete.model.ngram import NGram
+from charcomplete.suggest.completer import READ_S
 from charcomplete.suggest.decoder import Completer, Suggestion
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class SessionOptions:
     online: bool = False  # and the weights learn from what is typed (dynamic evaluation, in a worker thread)
     learn: bool = True  # the cache counts what is typed (False while the user pauses learning)
     suggest: dict = field(default_factory=dict)  # decoder policy fields (max_chars, budget_ms, ...)
+    # A suggestion typed over after standing this long was read and declined (Completer; 0: at once)
+    read_s: float = READ_S
 
 
 def load_engine(name: str):
@@ -183,7 +186,7 @@ class Session:
         """A Completer over the current engine and cache (what the cache learned carries over).
         The editor primes one off its event loop and installs it between two keystrokes."""
         predictor = self.engine if self.cache is None else self.cache
-        return Completer(predictor, learn=self._learning, **self.options.suggest)
+        return Completer(predictor, learn=self._learning, read_s=self.options.read_s, **self.options.suggest)
 
     def swap(self, engine: Predictor, *, install: bool = True) -> Completer:
         """Suggest with new weights from now on; the cache and its mixer carry over. `install`

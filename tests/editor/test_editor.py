@@ -202,6 +202,22 @@ async def test_escape_dismisses_and_typing_consumes_or_clears(engine, tmp_path):
         assert editor.suggestion != stale[1:]
 
 
+async def test_a_suggestion_typed_over_after_a_pause_is_declined(engine, tmp_path):
+    # Typed on at once (above), a suggestion keeps its rest; typed over once it stood long enough
+    # to be read, it is declined (suggest/declined.py): what comes next is never all of its rest.
+    app = make_app(engine, tmp_path / "a.md", cache=False, suggest_options={"budget_ms": None})
+    async with app.run_test(size=SIZE) as pilot:
+        editor = app.editor
+        editor.completer.read_s = 0.2
+        suggestion = await type_and_wait(pilot, "the quick b")
+        assert len(suggestion) > 4
+        await pilot.pause(0.3)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: editor.suggestion, what="the suggestion after the one declined")
+        assert editor.suggestion != suggestion[1:] and not editor.suggestion.startswith(suggestion[1:])
+        assert editor.text == "the quick br"
+
+
 async def test_without_a_suggestion_keys_do_their_usual_thing(engine, tmp_path):
     app = make_app(engine, tmp_path / "a.md")
     async with app.run_test(size=SIZE) as pilot:
