@@ -69,7 +69,7 @@ class Completer:
         self.learn = learn
         self.read_s = read_s  # 0: every suggestion is read at once (`eval`'s typist)
         self._offered: _Offer | None = None
-        self._last_call = time.perf_counter()  # the last state_at (each keystroke reaches one)
+        self._last_call = time.monotonic()  # the last state_at (each keystroke reaches one; not the budget's clock)
         self._paused = False  # a pause of read_s came since the last offer: it was read
         self._declined = NOTHING_DECLINED
 
@@ -120,7 +120,7 @@ class Completer:
     def state_at(self, tail: str | bytes, offset: int) -> PredictorState:
         """The state after the text before the cursor, given as its end: `tail`, which starts
         `offset` characters into the document (bytes when `tail` is bytes)."""
-        now = time.perf_counter()
+        now = time.monotonic()
         self._paused = self._paused or now - self._last_call >= self.read_s
         self._last_call = now
         self._adopt_newer_weights()

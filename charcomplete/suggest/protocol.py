@@ -131,11 +131,12 @@ def answer_complete(session, request: Request) -> dict:
 
     if not request.text:
         return with_id(request, completion_answer(decoder.Suggestion("", 1.0), [], session.engine.name))
-    policy = {} if request.max_chars is None else {"max_chars": request.max_chars}
-    # The request's policy alone, as one-shot `complete` decides: no interactive time budget.
-    state = session.completer.state_for(request.text)
-    best = decoder.suggest(state, **policy)
-    others = decoder.alternatives(state, request.alternatives, **policy) if request.alternatives else []
+    policy = {"budget_ms": None} if request.max_chars is None else {"budget_ms": None, "max_chars": request.max_chars}
+    # The request's policy alone, as one-shot `complete` decides: no interactive time budget. Through
+    # the Completer, which declines a suggestion typed over after a pause (a shell asks at every key).
+    completer = session.completer
+    best = completer.complete_at(request.text, 0, **policy)
+    others = completer.alternatives_at(request.text, 0, request.alternatives, **policy) if request.alternatives else []
     return with_id(request, completion_answer(best, others, session.engine.name))
 
 

@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -116,6 +117,25 @@ def test_learned_commands_are_suggested_by_the_next_server(chain_model):
     process = start_server()
     try:
         assert serve.request({"text": "echo zy"})["completion"].startswith("go")  # the model alone: any byte
+    finally:
+        stop(process)
+
+
+def test_a_suggestion_typed_over_after_a_pause_is_declined(chain_model):
+    # zsh asks at every key; a suggestion the user had time to read (READ_S) and typed over
+    # rather than took is declined: the next answer never holds all of its rest (suggest/declined.py).
+    from charcomplete.suggest.completer import READ_S
+
+    process = start_server()
+    try:
+        assert serve.request({"learn": "echo zygo-marker"}) == {"learned": True}
+        offer = serve.request({"text": "echo z"})["completion"]
+        assert offer.startswith("yg") and len(offer) > 2, offer
+        assert serve.request({"text": "echo zy"})["completion"].startswith(offer[1:])  # typed on at once: kept
+        serve.request({"text": "echo z"})  # a backspace
+        time.sleep(READ_S + 0.1)
+        after = serve.request({"text": "echo zy"})["completion"]
+        assert not after.startswith(offer[1:]), after
     finally:
         stop(process)
 
